@@ -1,0 +1,65 @@
+"""File helpers: one-line dataset errors and all-or-nothing writes."""
+import json
+import os
+import os.path as osp
+from contextlib import contextmanager
+
+import cv2
+
+
+class DatasetError(Exception):
+    """A bad dataset file; the message names the file and fits on one line."""
+
+
+@contextmanager
+def atomic_output(path):
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds.
+
+    The temporary name keeps the extension, so cv2/PIL still infer the format from it.
+    """
+    directory, name = osp.split(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    tmp = osp.join(directory, f'.tmp{os.getpid()}_{name}')
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
+def write_json(obj, path, **kwargs):
+    with atomic_output(path) as tmp, open(tmp, 'w') as f:
+        json.dump(obj, f, **kwargs)
+
+
+def write_lines(lines, path):
+    with atomic_output(path) as tmp, open(tmp, 'w') as f:
+        f.writelines(f'{line}\n' for line in lines)
+
+
+def read_png(path, flags=cv2.IMREAD_UNCHANGED):
+    if not osp.isfile(path):
+        raise DatasetError(f'missing file {path}')
+    image = cv2.imread(path, flags)
+    if image is None:
+        raise DatasetError(f'cannot decode image {path} (corrupt or not an image)')
+    return image
+
+
+def read_json(path):
+    if not osp.isfile(path):
+        raise DatasetError(f'missing file {path}')
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise DatasetError(f'cannot parse JSON {path}: {e}') from None
+
+
+def is_up_to_date(output, inputs):
+    """True if ``output`` exists and is not older than any of ``inputs``."""
+    if not osp.exists(output):
+        return False
+    newest = max((os.stat(p).st_mtime for p in inputs), default=0)
+    return os.stat(output).st_mtime >= newest

@@ -1,0 +1,145 @@
+"""tools/dataset_converters/cityscapes.py against cityscapesscripts and mmdet's own converter."""
+import glob
+import json
+import os
+import os.path as osp
+import shutil
+
+import cv2
+import mmdet
+import numpy as np
+import pytest
+
+from conftest import PY, generate_mini, run_tool
+
+import subprocess
+
+
+@pytest.fixture()
+def tiny(tmp_path):
+    return generate_mini(tmp_path / 'cityscapes', train=5, val=1, test=0, extra=2)
+
+
+def convert(root, *extra, check=True):
+    return run_tool('tools/dataset_converters/cityscapes.py', str(root), '--nproc', '2', *extra,
+                    check=check)
+
+
+def test_train_ids_identical_to_cityscapesscripts(raw_mini, mini_root, tmp_path):
+    reference = tmp_path / 'reference'
+    shutil.copytree(raw_mini, reference)
+    subprocess.run([PY, '-m', 'cityscapesscripts.preparation.createTrainIdLabelImgs'], check=True,
+                   env=dict(os.environ, CITYSCAPES_DATASET=str(reference)), capture_output=True)
+    expected = sorted(glob.glob(f'{reference}/gt*/*/*/*_labelTrainIds.png'))
+    ours = sorted(glob.glob(f'{mini_root}/gt*/*/*/*_labelTrainIds.png'))
+    assert len(expected) == len(ours) == 10 + 4 + 2 + (10 + 4 + 4)  # fine train/val/test + coarse
+    for exp in expected:
+        mine = osp.join(mini_root, osp.relpath(exp, reference))
+        np.testing.assert_array_equal(cv2.imread(mine, cv2.IMREAD_UNCHANGED),
+                                      cv2.imread(exp, cv2.IMREAD_UNCHANGED), err_msg=mine)
+
+
+def _by_image(coco):
+    names = {img['id']: img['file_name'] for img in coco['images']}
+    anns = {}
+    for a in coco['annotations']:
+        key = (a['category_id'], a['iscrowd'], tuple(a['bbox']), a['area'], a['segmentation']['counts'])
+        anns.setdefault(names[a['image_id']], []).append(key)
+    return {k: sorted(v) for k, v in anns.items()}
+
+
+def test_coco_identical_to_mmdet_converter(raw_mini, mini_root, tmp_path):
+    script = osp.join(osp.dirname(mmdet.__file__), '.mim', 'tools', 'dataset_converters', 'cityscapes.py')
+    subprocess.run([PY, script, str(raw_mini), '-o', str(tmp_path)], check=True, capture_output=True)
+    for split in ('train', 'val'):
+        theirs = json.load(open(tmp_path / f'instancesonly_filtered_gtFine_{split}.json'))
+        ours = json.load(open(mini_root / 'annotations' / f'instancesonly_filtered_gtFine_{split}.json'))
+        assert ours['categories'] == theirs['categories']
+        strip = lambda images: sorted((i['file_name'], i['height'], i['width'], i['segm_file']) for i in images)  # noqa
+        assert strip(ours['images']) == strip(theirs['images'])
+        assert _by_image(ours) == _by_image(theirs)
+        assert len(ours['annotations']) > 10 * len(ours['images'])
+        assert any(a['iscrowd'] for a in ours['annotations'])
+
+
+def test_split_files(mini_root):
+    read = lambda p: open(mini_root / 'splits' / p).read().split()  # noqa
+    train = sorted(osp.relpath(p, mini_root / 'leftImg8bit' / 'train')[:-len('_leftImg8bit.png')]
+                   for p in glob.glob(f'{mini_root}/leftImg8bit/train/*/*.png'))
+    assert read('tune.txt') == train  # fewer than 372 images: all of them
+    assert len(read('coarse_pretrain.txt')) == 4
+    held_out = [read(f'cv5/fold{k}_val.txt') for k in range(5)]
+    assert sorted(sum(held_out, [])) == train  # disjoint and complete
+    for k in range(5):
+        assert sorted(read(f'cv5/fold{k}_train.txt') + held_out[k]) == train
+    tune = json.load(open(mini_root / 'annotations' / 'instancesonly_filtered_gtFine_train_tune.json'))
+    assert len(tune['images']) == 10
+
+
+def test_fold_file_loads_as_an_mmseg_dataset(mini_root):
+    from mmseg.datasets import CityscapesDataset
+    fold = CityscapesDataset(data_root=str(mini_root), ann_file='splits/cv5/fold0_val.txt',
+                             data_prefix=dict(img_path='leftImg8bit/train', seg_map_path='gtFine/train'),
+                             pipeline=[])
+    assert len(fold) == 2
+    assert osp.isfile(fold[0]['seg_map_path'])
+
+
+def test_subsets_and_folds_are_deterministic(tiny):
+    convert(tiny, '--coarse-subset', '1', '--tune-subset', '3')
+    first = {p: open(p).read() for p in glob.glob(f'{tiny}/splits/**/*.txt', recursive=True)}
+    shutil.rmtree(tiny / 'splits')
+    convert(tiny, '--coarse-subset', '1', '--tune-subset', '3')
+    assert first == {p: open(p).read() for p in glob.glob(f'{tiny}/splits/**/*.txt', recursive=True)}
+    assert len(open(tiny / 'splits' / 'tune.txt').read().split()) == 3
+
+
+def test_second_run_is_a_no_op(tiny):
+    convert(tiny)
+    outputs = glob.glob(f'{tiny}/gt*/*/*/*_labelTrainIds.png') + glob.glob(f'{tiny}/annotations/*.json')
+    mtimes = {p: os.stat(p).st_mtime_ns for p in outputs}
+    proc = convert(tiny)
+    assert '0 written' in proc.stdout and 'up to date' in proc.stdout
+    assert mtimes == {p: os.stat(p).st_mtime_ns for p in outputs}
+
+
+def _assert_clean_failure(proc, root, *needles):
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-1].startswith('error: ') and all(n in lines[-1] for n in needles), proc.stderr
+    assert not glob.glob(f'{root}/**/.tmp*', recursive=True), 'temporary files left behind'
+
+
+def test_missing_folder(tmp_path):
+    (tmp_path / 'cs' / 'leftImg8bit').mkdir(parents=True)
+    proc = convert(tmp_path / 'cs', check=False)
+    _assert_clean_failure(proc, tmp_path, 'missing folder', str(tmp_path / 'cs' / 'gtFine'))
+
+
+def test_corrupt_png(tiny):
+    bad = sorted(glob.glob(f'{tiny}/gtFine/val/*/*_instanceIds.png'))[0]
+    with open(bad, 'wb') as f:
+        f.write(b'\x89PNG\r\n\x1a\n garbage')
+    proc = convert(tiny, check=False)
+    _assert_clean_failure(proc, tiny, 'cannot decode', bad)
+    assert not osp.exists(tiny / 'annotations' / 'instancesonly_filtered_gtFine_val.json')
+
+
+def test_unknown_label_id(tiny):
+    bad = sorted(glob.glob(f'{tiny}/gtFine/train/*/*_instanceIds.png'))[0]
+    ids = cv2.imread(bad, cv2.IMREAD_UNCHANGED)
+    ids[:4, :4] = 77
+    cv2.imwrite(bad, ids)
+    proc = convert(tiny, check=False)
+    _assert_clean_failure(proc, tiny, 'unknown label id 77', bad)
+    assert not osp.exists(tiny / 'annotations' / 'instancesonly_filtered_gtFine_train.json')
+
+
+def test_unknown_label_name(tiny):
+    bad = sorted(glob.glob(f'{tiny}/gtFine/train/*/*_polygons.json'))[0]
+    payload = json.load(open(bad))
+    payload['objects'][3]['label'] = 'flying saucer'
+    json.dump(payload, open(bad, 'w'))
+    proc = convert(tiny, check=False)
+    _assert_clean_failure(proc, tiny, "unknown label 'flying saucer'", bad)
+    assert not osp.exists(bad.replace('_polygons.json', '_labelTrainIds.png'))

@@ -1,0 +1,219 @@
+"""Prepare a Cityscapes root (real or generated) for mmseg/mmdet training.
+
+    python tools/dataset_converters/cityscapes.py data/cityscapes --nproc 8
+
+Writes, next to the official files:
+  * ``gt{Fine,Coarse}/**/*_labelTrainIds.png`` from the polygons, with cityscapesscripts'
+    ``createLabelImage`` (pixel-identical to its createTrainIdLabelImgs);
+  * ``annotations/instancesonly_filtered_gtFine_{train,val}.json`` (COCO, from the instanceIds
+    PNGs, with the same images, categories, boxes, areas, RLE masks and crowd flags as mmdet's
+    own converter), plus ``..._train_tune.json`` for the tuning subset;
+  * ``splits/``: ``coarse_pretrain.txt`` (train_extra images), ``tune.txt`` (train images) and
+    ``cv<k>/fold<i>_{train,val}.txt``, in mmseg's ``ann_file`` format (``city/city_x_y``).
+
+Idempotent (up-to-date outputs are skipped), parallel, and every output file is written
+atomically. A missing folder, an unreadable file or an unknown label stops the run with one
+line naming the file.
+"""
+import argparse
+import glob
+import os
+import os.path as osp
+import sys
+
+import numpy as np
+import pycocotools.mask as mask_util
+from cityscapesscripts.helpers.annotation import Annotation
+from cityscapesscripts.helpers.labels import id2label, labels, name2label
+from cityscapesscripts.preparation.json2labelImg import createLabelImage
+from mmengine.utils import track_parallel_progress
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from projects.mmcityscapes.utils.io import (DatasetError, atomic_output,  # noqa: E402
+                                            is_up_to_date, read_json, read_png,
+                                            write_json, write_lines)
+
+IMG_SUFFIX = '_leftImg8bit.png'
+COCO_SPLITS = ('train', 'val')
+THING_CATEGORIES = [label for label in labels if label.hasInstances and not label.ignoreInEval]
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('data_root', help='Cityscapes root with leftImg8bit/, gtFine/ [, gtCoarse/]')
+    parser.add_argument('--nproc', type=int, default=os.cpu_count(), help='worker processes')
+    splits = parser.add_argument_group('split files')
+    splits.add_argument('--coarse-subset', type=int, default=4120,
+                        help='train_extra images for coarse backbone pretraining (seed: 4120)')
+    splits.add_argument('--tune-subset', type=int, default=372,
+                        help='train images for hyper-parameter tuning (seed: 372)')
+    splits.add_argument('--folds', type=int, default=5, help='cross-validation folds')
+    splits.add_argument('--split-seed', type=int, default=0)
+    return parser.parse_args()
+
+
+def image_stem(img_path, split_dir):
+    """``<city>/<city>_<seq>_<frame>`` relative to a leftImg8bit split folder."""
+    return osp.relpath(img_path, split_dir)[:-len(IMG_SUFFIX)]
+
+
+def list_images(data_root, split):
+    split_dir = osp.join(data_root, 'leftImg8bit', split)
+    return split_dir, sorted(glob.glob(osp.join(split_dir, '*', '*' + IMG_SUFFIX)))
+
+
+def load_polygons(json_path):
+    payload = read_json(json_path)
+    for key in ('imgHeight', 'imgWidth', 'objects'):
+        if key not in payload:
+            raise DatasetError(f'{json_path}: not a Cityscapes polygon file (no "{key}")')
+    for obj in payload['objects']:
+        label = obj.get('label')
+        base = label[:-len('group')] if label not in name2label and str(label).endswith('group') else label
+        if base not in name2label:
+            raise DatasetError(f'{json_path}: unknown label {label!r}')
+    annotation = Annotation()
+    annotation.fromJsonFile(json_path)
+    return annotation
+
+
+def make_train_ids(json_path):
+    out_path = json_path.replace('_polygons.json', '_labelTrainIds.png')
+    if is_up_to_date(out_path, [json_path]):
+        return False
+    image = createLabelImage(load_polygons(json_path), 'trainIds')
+    with atomic_output(out_path) as tmp:
+        image.save(tmp)
+    return True
+
+
+def instance_annotations(task):
+    """COCO image + annotations of one image, as mmdet's converter computes them."""
+    img_path, split_dir, gt_dir = task
+    stem = image_stem(img_path, split_dir)
+    inst_path = osp.join(gt_dir, stem + '_gtFine_instanceIds.png')
+    instances = read_png(inst_path)
+    if instances.ndim != 2:
+        raise DatasetError(f'{inst_path}: expected a single-channel instance-id PNG')
+    anns = []
+    for inst_id in np.unique(instances):
+        label_id = int(inst_id) // 1000 if inst_id >= 1000 else int(inst_id)
+        if label_id not in id2label:
+            raise DatasetError(f'{inst_path}: unknown label id {label_id} (pixel value {inst_id})')
+        label = id2label[label_id]
+        if inst_id < 24 or not label.hasInstances or label.ignoreInEval:
+            continue
+        rle = mask_util.encode(np.asarray(instances == inst_id, np.uint8, order='F')[:, :, None])[0]
+        bbox, area = mask_util.toBbox(rle), mask_util.area(rle)
+        rle['counts'] = rle['counts'].decode()
+        anns.append(dict(iscrowd=int(inst_id < 1000), category_id=label.id,
+                         bbox=bbox.tolist(), area=area.tolist(), segmentation=rle))
+    city = osp.dirname(stem)
+    image = dict(file_name=osp.join(city, osp.basename(img_path)), height=instances.shape[0],
+                 width=instances.shape[1],
+                 segm_file=osp.join(city, osp.basename(stem) + '_gtFine_labelIds.png'))
+    return image, anns
+
+
+def coco_json(images_and_anns):
+    coco = dict(images=[], categories=[dict(id=c.id, name=c.name) for c in THING_CATEGORIES],
+                annotations=[])
+    for img_id, (image, anns) in enumerate(images_and_anns):
+        coco['images'].append(dict(image, id=img_id))
+        for ann in anns:
+            coco['annotations'].append(dict(ann, image_id=img_id, id=len(coco['annotations'])))
+    return coco
+
+
+def subset_coco(coco, file_names):
+    keep = {img['id'] for img in coco['images'] if img['file_name'] in file_names}
+    return dict(images=[img for img in coco['images'] if img['id'] in keep],
+                categories=coco['categories'],
+                annotations=[a for a in coco['annotations'] if a['image_id'] in keep])
+
+
+def convert_instances(data_root, split, nproc):
+    out_path = osp.join(data_root, 'annotations', f'instancesonly_filtered_gtFine_{split}.json')
+    split_dir, images = list_images(data_root, split)
+    gt_dir = osp.join(data_root, 'gtFine', split)
+    if not images:
+        raise DatasetError(f'no *{IMG_SUFFIX} images in {split_dir}')
+    inputs = [osp.join(gt_dir, image_stem(p, split_dir) + '_gtFine_instanceIds.png') for p in images]
+    missing = next((p for p in inputs if not osp.isfile(p)), None)
+    if missing:
+        raise DatasetError(f'missing file {missing}')
+    if is_up_to_date(out_path, inputs):
+        print(f'{out_path}: up to date')
+        return read_json(out_path)
+    print(f'converting {len(images)} {split} instance maps to COCO')
+    results = track_parallel_progress(instance_annotations,
+                                      [(p, split_dir, gt_dir) for p in images], nproc)
+    coco = coco_json(results)
+    write_json(coco, out_path)
+    print(f'wrote {out_path}: {len(coco["images"])} images, {len(coco["annotations"])} instances')
+    return coco
+
+
+def write_split_files(data_root, args, train_coco):
+    rng = np.random.default_rng(args.split_seed)
+    split_root = osp.join(data_root, 'splits')
+
+    extra_dir, extra = list_images(data_root, 'train_extra')
+    extra = [image_stem(p, extra_dir) for p in extra
+             if osp.isfile(osp.join(data_root, 'gtCoarse', 'train_extra',
+                                    image_stem(p, extra_dir) + '_gtCoarse_labelTrainIds.png'))]
+    if extra:
+        chosen = sorted(rng.choice(extra, min(args.coarse_subset, len(extra)), replace=False))
+        write_lines(chosen, osp.join(split_root, 'coarse_pretrain.txt'))
+        print(f'coarse pretraining subset: {len(chosen)} of {len(extra)} train_extra images')
+    else:
+        print('no train_extra images with gtCoarse labels: skipping the coarse pretraining subset')
+
+    train_dir, train = list_images(data_root, 'train')
+    train = [image_stem(p, train_dir) for p in train]
+    tune = sorted(rng.choice(train, min(args.tune_subset, len(train)), replace=False))
+    write_lines(tune, osp.join(split_root, 'tune.txt'))
+    write_json(subset_coco(train_coco, {t + IMG_SUFFIX for t in tune}),
+               osp.join(data_root, 'annotations', 'instancesonly_filtered_gtFine_train_tune.json'))
+    print(f'tuning subset: {len(tune)} of {len(train)} train images')
+
+    if len(train) < args.folds:
+        raise DatasetError(f'{train_dir}: {len(train)} images cannot make {args.folds} folds')
+    folds = np.array_split(rng.permutation(train), args.folds)
+    for k, fold in enumerate(folds):
+        held_out = set(fold)
+        write_lines(sorted(held_out), osp.join(split_root, f'cv{args.folds}', f'fold{k}_val.txt'))
+        write_lines([t for t in train if t not in held_out],
+                    osp.join(split_root, f'cv{args.folds}', f'fold{k}_train.txt'))
+    print(f'{args.folds} cross-validation folds of ~{len(folds[0])} images')
+
+
+def prepare(args):
+    root = args.data_root
+    for required in ('leftImg8bit', 'gtFine'):
+        if not osp.isdir(osp.join(root, required)):
+            raise DatasetError(f'missing folder {osp.join(root, required)} '
+                               '(expected the official Cityscapes layout: leftImg8bit/, gtFine/, gtCoarse/)')
+    polygons = sorted(glob.glob(osp.join(root, 'gtFine', '*', '*', '*_polygons.json')) +
+                      glob.glob(osp.join(root, 'gtCoarse', '*', '*', '*_polygons.json')))
+    if not polygons:
+        raise DatasetError(f'no *_polygons.json under {osp.join(root, "gtFine")}')
+    print(f'creating labelTrainIds for {len(polygons)} annotation files')
+    written = track_parallel_progress(make_train_ids, polygons, args.nproc)
+    print(f'{sum(written)} written, {len(written) - sum(written)} up to date')
+    cocos = {split: convert_instances(root, split, args.nproc) for split in COCO_SPLITS}
+    write_split_files(root, args, cocos['train'])
+
+
+def main():
+    args = parse_args()
+    try:
+        prepare(args)
+    except DatasetError as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Evaluate a checkpoint on its config's test split and write the metrics table.
+
+    python tools/test.py configs/deeplabv3_r50.py work_dirs/deeplabv3_r50/iter_40000.pth
+    bash tools/dist_test.sh CONFIG CHECKPOINT 8
+
+Prints a markdown table of every metric and writes ``test_<checkpoint>.{md,json}`` beside the
+checkpoint.
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from projects.mmcityscapes.utils.report import write_metrics  # noqa: E402
+from projects.mmcityscapes.utils.runtime import prepare_runtime  # noqa: E402
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Test a segmentation or detection checkpoint')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where the test log goes (default: work_dirs/<config>)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys, e.g. test_dataloader.batch_size=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main():
+    args = parse_args()
+    if not osp.isfile(args.checkpoint):
+        sys.exit(f'error: checkpoint not found: {args.checkpoint}')
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.load_from = args.checkpoint
+    prepare_runtime(cfg)
+    metrics = Runner.from_cfg(cfg).test()
+    if is_main_process():
+        stem = osp.splitext(args.checkpoint)[0]
+        title = f'{osp.basename(args.config)} — {osp.basename(args.checkpoint)}'
+        print(write_metrics(metrics, f'{osp.dirname(stem)}/test_{osp.basename(stem)}', title))
+
+
+if __name__ == '__main__':
+    main()

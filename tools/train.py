@@ -1,0 +1,68 @@
+"""Train a Cityscapes model (any mmseg or mmdet config) with mmengine's Runner.
+
+    python tools/train.py configs/deeplabv3_r50.py
+    python tools/train.py CONFIG --work-dir work_dirs/x --cfg-options train_cfg.max_iters=500
+    python tools/train.py CONFIG --resume                   # latest checkpoint in the work dir
+    bash tools/dist_train.sh CONFIG 8                        # 8 GPUs (gloo on CPU-only machines)
+
+Runs go to ``work_dirs/<config name>/`` unless ``--work-dir`` is given. Configs may set
+``runner_type`` (e.g. the cross-validation runner of the plugin).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.registry import RUNNERS  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from projects.mmcityscapes.utils.runtime import prepare_runtime  # noqa: E402
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description='Train a segmentation or detection model')
+    parser.add_argument('config', help='config file')
+    run = parser.add_argument_group('run')
+    run.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config>)')
+    run.add_argument('--resume', nargs='?', const='auto',
+                     help='resume from CHECKPOINT, or from the latest checkpoint of the work dir')
+    run.add_argument('--cfg-options', nargs='+', action=DictAction,
+                     help='override config keys, e.g. train_cfg.max_iters=100')
+    speed = parser.add_argument_group('speed')
+    speed.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    speed.add_argument('--auto-scale-lr', action='store_true',
+                       help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
+    dist = parser.add_argument_group('distributed')
+    dist.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    dist.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    cfg.launcher = args.launcher
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
+        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.auto_scale_lr:
+        cfg.auto_scale_lr.enable = True
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume:
+        cfg.resume, cfg.load_from = True, args.resume
+    prepare_runtime(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.train()
+
+
+if __name__ == '__main__':
+    main()
