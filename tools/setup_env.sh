@@ -85,7 +85,8 @@ else
   sed -i 's/-std=c++17/-std=c++20/g' "$src/setup.py"
   grep -q 'std=c++20' "$src/setup.py" || die "could not patch the C++ standard in mmcv's setup.py"
   export MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)}
-  n_sources=$(find "$src/mmcv/ops/csrc/pytorch" -name '*.cpp' $([ "$MMCV_WITH_CUDA" = 1 ] && echo -o -name '*.cu') | wc -l)
+  csrc="$src/mmcv/ops/csrc/pytorch"  # the sources mmcv's setup.py compiles for this device
+  n_sources=$(ls "$csrc"/*.cpp "$csrc"/cpu/*.cpp $([ "$MMCV_WITH_CUDA" = 1 ] && echo "$csrc"/cuda/*.cu "$csrc"/cuda/*.cpp) 2>/dev/null | wc -l)
   log "compiling mmcv $MMCV_VERSION ops ($device_tag, ~$n_sources sources, $MAX_JOBS jobs; CPU build ~15 min on 2 cores)"
   log "full compiler output: $build_log"
   ( cd "$src" && "$PY" -m pip wheel --no-deps --no-build-isolation -w "$BUILD_DIR/dist" . ) >"$build_log" 2>&1 &
@@ -105,11 +106,9 @@ else
   rm -rf "$WHEEL_DIR" && mv "$WHEEL_DIR.partial" "$WHEEL_DIR"  # appears only when complete
   log "mmcv wheel cached in $WHEEL_DIR ($(( (SECONDS - start) / 60 )) min)"
 fi
-"${PIP[@]}" --no-deps "$WHEEL_DIR"/mmcv-*.whl
-
 log "installing the OpenMMLab stack and tools"
-"${PIP[@]}" addict packaging pyyaml yapf  # mmcv's own dependencies (its wheel was installed --no-deps)
 "${PIP[@]}" -r "$REQ/runtime.txt" -r "$REQ/tests.txt"
+"${PIP[@]}" --no-deps "$WHEEL_DIR"/mmcv-*.whl  # its dependencies come with runtime.txt
 "${PIP[@]}" --no-deps -r "$REQ/cityscapes.txt"
 # mmengine pulls the GUI build of OpenCV; the project uses the headless one.
 "$PY" -m pip uninstall --quiet -y opencv-python

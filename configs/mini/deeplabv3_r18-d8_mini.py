@@ -4,7 +4,7 @@ _base_ = 'mmseg::deeplabv3/deeplabv3_r18-d8_4xb2-80k_cityscapes-512x1024.py'
 
 data_root = '{{$CITYSCAPES_ROOT:data/cityscapes/}}'
 img_scale = (512, 256)  # (w, h): a quarter of Cityscapes' 2048x1024
-crop_size = (256, 512)  # (h, w)
+crop_size = (128, 256)  # (h, w): random crops; testing uses whole images
 max_iters = 400
 norm_cfg = dict(type='BN', requires_grad=True)  # single process, CPU: no SyncBN
 model = dict(

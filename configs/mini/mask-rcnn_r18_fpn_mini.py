@@ -3,7 +3,7 @@
 _base_ = '../_base_/mask-rcnn_r50_fpn_cityscapes.py'
 
 img_scale = (512, 256)  # (w, h): a quarter of Cityscapes' 2048x1024
-max_iters = 300
+max_iters = 500
 channels = 64  # FPN / RoI feature width (256 in the full model)
 model = dict(
     backbone=dict(depth=18, frozen_stages=-1, norm_eval=False, init_cfg=None),

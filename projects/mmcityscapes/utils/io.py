@@ -28,14 +28,22 @@ def atomic_output(path):
             os.remove(tmp)
 
 
-def write_json(obj, path, **kwargs):
+def write_text(text, path):
+    """Atomically write ``text``; an identical existing file is left untouched (idempotent runs)."""
+    if osp.isfile(path):
+        with open(path) as f:
+            if f.read() == text:
+                return
     with atomic_output(path) as tmp, open(tmp, 'w') as f:
-        json.dump(obj, f, **kwargs)
+        f.write(text)
+
+
+def write_json(obj, path, **kwargs):
+    write_text(json.dumps(obj, **kwargs), path)
 
 
 def write_lines(lines, path):
-    with atomic_output(path) as tmp, open(tmp, 'w') as f:
-        f.writelines(f'{line}\n' for line in lines)
+    write_text(''.join(f'{line}\n' for line in lines), path)
 
 
 def read_png(path, flags=cv2.IMREAD_UNCHANGED):

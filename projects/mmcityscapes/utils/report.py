@@ -1,7 +1,7 @@
 """Metric tables: markdown for people, JSON for tools."""
 import numbers
 
-from .io import atomic_output, write_json
+from .io import write_json, write_text
 
 
 def metrics_markdown(metrics, title=None):
@@ -17,8 +17,7 @@ def metrics_markdown(metrics, title=None):
 def write_metrics(metrics, out_stem, title=None):
     """Write ``<out_stem>.md`` and ``<out_stem>.json``; return the markdown."""
     table = metrics_markdown(metrics, title)
-    with atomic_output(out_stem + '.md') as tmp, open(tmp, 'w') as f:
-        f.write(table)
+    write_text(table, out_stem + '.md')
     write_json({k: float(v) if isinstance(v, numbers.Real) else v for k, v in metrics.items()},
                out_stem + '.json', indent=2)
     return table
