@@ -4,7 +4,7 @@
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 
 Prints a markdown table of every metric and writes ``test_<checkpoint>.{md,json}`` beside the
-checkpoint.
+checkpoint; both say which images the numbers were computed on.
 """
 import argparse
 import os
@@ -16,7 +16,7 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from projects.mmcityscapes.utils.report import write_metrics  # noqa: E402
+from projects.mmcityscapes.utils.report import describe_dataset, write_metrics  # noqa: E402
 from projects.mmcityscapes.utils.runtime import prepare_runtime  # noqa: E402
 
 
@@ -46,11 +46,14 @@ def main():
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
     prepare_runtime(cfg)
-    metrics = Runner.from_cfg(cfg).test()
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
     if is_main_process():
         stem = osp.splitext(args.checkpoint)[0]
-        title = f'{osp.basename(args.config)} — {osp.basename(args.checkpoint)}'
-        print(write_metrics(metrics, f'{osp.dirname(stem)}/test_{osp.basename(stem)}', title))
+        evaluated_on = describe_dataset(runner.test_dataloader.dataset)
+        title = f'{osp.basename(args.config)} — {osp.basename(args.checkpoint)} — {evaluated_on}'
+        print(write_metrics(dict(metrics, evaluated_on=evaluated_on),
+                            f'{osp.dirname(stem)}/test_{osp.basename(stem)}', title))
 
 
 if __name__ == '__main__':

@@ -8,8 +8,9 @@ Writes, next to the official files:
   * ``annotations/instancesonly_filtered_gtFine_{train,val}.json`` (COCO, from the instanceIds
     PNGs, with the same images, categories, boxes, areas, RLE masks and crowd flags as mmdet's
     own converter), plus ``..._train_tune.json`` for the tuning subset;
-  * ``splits/``: ``coarse_pretrain.txt`` (train_extra images), ``tune.txt`` (train images) and
-    ``cv<k>/fold<i>_{train,val}.txt``, in mmseg's ``ann_file`` format (``city/city_x_y``).
+  * ``splits/``: ``coarse_pretrain.txt`` (train_extra images), ``tune.txt`` (train images),
+    ``cv<k>/fold<i>_{train,val}.txt`` and ``val_{finetune,holdout}.txt`` (with COCO subsets), in
+    mmseg's ``ann_file`` format (``city/city_x_y``).
 
 Idempotent (up-to-date outputs are skipped), parallel, and every output file is written
 atomically. A missing folder, an unreadable file or an unknown label stops the run with one
@@ -48,6 +49,9 @@ def parse_args():
     splits.add_argument('--tune-subset', type=int, default=372,
                         help='train images for hyper-parameter tuning (seed: 372)')
     splits.add_argument('--folds', type=int, default=5, help='cross-validation folds')
+    splits.add_argument('--val-finetune', type=float, default=0.5,
+                        help='share of val for the optional stage-3 fine-tuning on val; the rest is '
+                             'held out and is what that model is evaluated on')
     splits.add_argument('--split-seed', type=int, default=0)
     return parser.parse_args()
 
@@ -154,7 +158,7 @@ def convert_instances(data_root, split, nproc):
     return coco
 
 
-def write_split_files(data_root, args, train_coco):
+def write_split_files(data_root, args, cocos):
     rng = np.random.default_rng(args.split_seed)
     split_root = osp.join(data_root, 'splits')
 
@@ -173,7 +177,7 @@ def write_split_files(data_root, args, train_coco):
     train = [image_stem(p, train_dir) for p in train]
     tune = sorted(rng.choice(train, min(args.tune_subset, len(train)), replace=False))
     write_lines(tune, osp.join(split_root, 'tune.txt'))
-    write_json(subset_coco(train_coco, {t + IMG_SUFFIX for t in tune}),
+    write_json(subset_coco(cocos['train'], {t + IMG_SUFFIX for t in tune}),
                osp.join(data_root, 'annotations', 'instancesonly_filtered_gtFine_train_tune.json'))
     print(f'tuning subset: {len(tune)} of {len(train)} train images')
 
@@ -186,6 +190,15 @@ def write_split_files(data_root, args, train_coco):
         write_lines([t for t in train if t not in held_out],
                     osp.join(split_root, f'cv{args.folds}', f'fold{k}_train.txt'))
     print(f'{args.folds} cross-validation folds of ~{len(folds[0])} images')
+
+    val_dir, val = list_images(data_root, 'val')
+    val = [image_stem(p, val_dir) for p in val]
+    finetune = set(rng.choice(val, int(round(args.val_finetune * len(val))), replace=False)) if val else set()
+    for name, part in (('val_finetune', sorted(finetune)), ('val_holdout', [v for v in val if v not in finetune])):
+        write_lines(part, osp.join(split_root, f'{name}.txt'))
+        write_json(subset_coco(cocos['val'], {t + IMG_SUFFIX for t in part}),
+                   osp.join(data_root, 'annotations', f'instancesonly_filtered_gtFine_{name}.json'))
+    print(f'val: {len(finetune)} images for optional fine-tuning, {len(val) - len(finetune)} held out')
 
 
 def prepare(args):
@@ -202,7 +215,7 @@ def prepare(args):
     written = track_parallel_progress(make_train_ids, polygons, args.nproc)
     print(f'{sum(written)} written, {len(written) - sum(written)} up to date')
     cocos = {split: convert_instances(root, split, args.nproc) for split in COCO_SPLITS}
-    write_split_files(root, args, cocos['train'])
+    write_split_files(root, args, cocos)
 
 
 def main():

@@ -29,13 +29,17 @@ def atomic_output(path):
 
 
 def write_text(text, path):
-    """Atomically write ``text``; an identical existing file is left untouched (idempotent runs)."""
+    """Atomically write ``text``; an identical existing file is left untouched (idempotent runs).
+
+    Returns whether the file was written.
+    """
     if osp.isfile(path):
         with open(path) as f:
             if f.read() == text:
-                return
+                return False
     with atomic_output(path) as tmp, open(tmp, 'w') as f:
         f.write(text)
+    return True
 
 
 def write_json(obj, path, **kwargs):

@@ -5,13 +5,31 @@ from .io import write_json, write_text
 
 
 def metrics_markdown(metrics, title=None):
-    """One row per metric, in the order the evaluators returned them."""
+    """A summary table of the scalar metrics, then a per-class table of ``<metric>.<class>`` keys."""
+    shown = lambda v: f'{v:.4f}' if isinstance(v, numbers.Real) else str(v)  # noqa: E731
+    summary = {k: v for k, v in metrics.items() if '.' not in k}
+    per_class = {}
+    for key, value in metrics.items():
+        if '.' in key:
+            metric, cls = key.split('.', 1)
+            per_class.setdefault(cls, {})[metric] = value
     lines = [f'### {title}', ''] if title else []
     lines += ['| metric | value |', '| --- | ---: |']
-    for name, value in metrics.items():
-        shown = f'{value:.4f}' if isinstance(value, numbers.Real) else str(value)
-        lines.append(f'| {name} | {shown} |')
+    lines += [f'| {name} | {shown(value)} |' for name, value in summary.items()]
+    if per_class:
+        columns = list(next(iter(per_class.values())))
+        lines += ['', '| class | ' + ' | '.join(columns) + ' |', '| --- |' + ' ---: |' * len(columns)]
+        lines += [f'| {cls} | ' + ' | '.join(shown(values.get(c)) for c in columns) + ' |'
+                  for cls, values in per_class.items()]
     return '\n'.join(lines) + '\n'
+
+
+def describe_dataset(dataset):
+    """Which images a table was computed on: the annotation file (or image folder) and count."""
+    while hasattr(dataset, 'dataset'):  # dataset wrappers
+        dataset = dataset.dataset
+    source = dataset.ann_file or dataset.data_prefix.get('img_path') or dataset.data_prefix.get('img')
+    return f'{source} ({len(dataset)} images)'
 
 
 def write_metrics(metrics, out_stem, title=None):

@@ -1,0 +1,13 @@
+# mmseg's Cityscapes DeepLabV3 R50-D8 (512x1024, 80k iterations, 79.3 mIoU in mmseg's model zoo),
+# with this project's metric set and validation loss.
+_base_ = 'mmseg::deeplabv3/deeplabv3_r50-d8_4xb2-80k_cityscapes-512x1024.py'
+custom_imports = dict(imports=['projects.mmcityscapes'], allow_failed_imports=False)
+
+data_root = '{{$CITYSCAPES_ROOT:data/cityscapes/}}'
+train_dataloader = dict(dataset=dict(data_root=data_root))
+val_dataloader = dict(dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+val_evaluator = dict(_delete_=True, type='SegmentationMetric')
+test_evaluator = val_evaluator
+default_hooks = dict(checkpoint=dict(save_best='mIoU', rule='greater', max_keep_ckpts=1))
+custom_hooks = [dict(type='ValLossHook')]

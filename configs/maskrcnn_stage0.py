@@ -1,0 +1,52 @@
+# Stage 0: pretrain the Mask R-CNN backbone on Cityscapes coarse labels (seed: 4120 train_extra
+# images, 12 epochs, cross-entropy, Adam, ReduceLROnPlateau), initialised from torchvision's
+# DeepLabv3-ResNet50. A plain-stem ResNet-50 with mmdet's parameter names and shapes, so that
+# CoarsePretrainHook loads it into Mask R-CNN (stage 1); dilation changes no weight shape.
+_base_ = ['_base_/datasets/cityscapes_semantic.py', 'mmseg::_base_/default_runtime.py']
+custom_imports = dict(imports=['projects.mmcityscapes'], allow_failed_imports=False)
+
+norm_cfg = dict(type='SyncBN', requires_grad=True)
+model = dict(
+    type='EncoderDecoder',
+    data_preprocessor=dict(
+        type='SegDataPreProcessor', mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True, pad_val=0, seg_pad_val=255, size=(512, 1024)),
+    backbone=dict(
+        type='ResNet', depth=50, num_stages=4, out_indices=(0, 1, 2, 3),
+        strides=(1, 2, 1, 1), dilations=(1, 1, 2, 4),  # output stride 8, as DeepLabv3
+        norm_cfg=norm_cfg, norm_eval=False, style='pytorch', contract_dilation=True,
+        init_cfg=dict(type='Pretrained', prefix='backbone.',
+                      checkpoint='https://download.pytorch.org/models/deeplabv3_resnet50_coco-cd0a2569.pth')),
+    decode_head=dict(
+        type='ASPPHead', in_channels=2048, in_index=3, channels=512, dilations=(1, 12, 24, 36),
+        dropout_ratio=0.1, num_classes=19, norm_cfg=norm_cfg, align_corners=False,
+        loss_decode=dict(type='CrossEntropyLoss', use_sigmoid=False, loss_weight=1.0, avg_non_ignore=True)),
+    train_cfg=dict(),
+    test_cfg=dict(mode='whole'))
+
+# coarse labels of the train_extra subset chosen by the data preparation (splits/coarse_pretrain.txt)
+train_dataloader = dict(
+    batch_size=4,  # seed: 4 images per batch
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    dataset=dict(
+        ann_file='splits/coarse_pretrain.txt', seg_map_suffix='_gtCoarse_labelTrainIds.png',
+        data_prefix=dict(img_path='leftImg8bit/train_extra', seg_map_path='gtCoarse/train_extra')))
+val_evaluator = dict(_delete_=True, type='SegmentationMetric', per_class=False)  # on fine val labels
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-4))
+param_scheduler = [  # ReduceLROnPlateau on the validation loss (ValLossHook)
+    dict(type='ReduceOnPlateauLR', monitor='loss', rule='less', factor=0.1, patience=2, by_epoch=True)]
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=1)
+val_cfg = dict(type='ValLoop')
+test_cfg = dict(type='TestLoop')
+default_hooks = dict(
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1,
+                    save_best='mIoU', rule='greater'),
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    visualization=dict(type='SegVisualizationHook'))
+custom_hooks = [dict(type='ValLossHook')]
+log_processor = dict(by_epoch=True)

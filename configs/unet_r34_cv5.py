@@ -1,0 +1,6 @@
+# unet_r34 under 5-fold cross-validation of the train split (the seed's protocol): each fold in
+# work_dirs/unet_r34_cv5/fold_<k>/, mean ± std in cv_results.md, then a final model on all of
+# train evaluated on val. Folds: splits/cv5/ from tools/dataset_converters/cityscapes.py.
+_base_ = './unet_r34.py'
+runner_type = 'CrossValidationRunner'
+cv = dict(folds=5, split_dir='splits/cv5', final_model=True)

@@ -1,0 +1,7 @@
+# The same U-Net decoder on an ImageNet-pretrained ResNeXt-50 (32x4d) (seed 004's encoder comparison).
+_base_ = './unet_r34.py'
+model = dict(
+    backbone=dict(
+        type='ResNeXt', depth=50, groups=32, base_width=4,
+        init_cfg=dict(type='Pretrained', checkpoint='open-mmlab://resnext50_32x4d')),
+    decode_head=dict(in_channels=[256, 512, 1024, 2048]))

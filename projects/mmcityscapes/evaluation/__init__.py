@@ -1,0 +1,3 @@
+from .segmentation_metric import SegmentationMetric
+
+__all__ = ['SegmentationMetric']

@@ -1,0 +1,65 @@
+"""Semantic segmentation metrics from the confusion counts (seed 004's full metric set)."""
+from collections import OrderedDict
+
+import numpy as np
+import torch
+from mmengine.logging import MMLogger, print_log
+from mmseg.evaluation import IoUMetric
+from mmseg.registry import METRICS
+from prettytable import PrettyTable
+
+PER_CLASS = ('IoU', 'F1', 'Precision', 'Recall', 'Specificity')
+
+
+@METRICS.register_module()
+class SegmentationMetric(IoUMetric):
+    """mIoU, aAcc, mAcc and per-class/mean F1 (= Dice), precision, recall (= sensitivity) and
+    specificity, all in percent.
+
+    mmseg's IoUMetric accumulates, per class, the intersection (true positives), union,
+    predicted and labelled areas over valid pixels; every metric follows from them:
+    FP = predicted - TP, FN = labelled - TP, TN = valid - TP - FP - FN. A class absent from
+    the ground truth has NaN IoU/F1/recall and is left out of the means, as in mmseg.
+
+    Returns ``aAcc, mIoU, mAcc, mF1, mPrecision, mRecall, mSpecificity`` and, with
+    ``per_class=True``, ``<metric>.<class>`` for each metric in ``PER_CLASS``.
+    """
+
+    def __init__(self, per_class=True, **kwargs):
+        super().__init__(iou_metrics=['mIoU'], **kwargs)
+        self.per_class = per_class
+
+    @staticmethod
+    def confusion_metrics(tp, union, predicted, labelled):
+        """Per-class metrics (fractions) and aAcc from the accumulated counts."""
+        tp, union, predicted, labelled = (np.asarray(x, np.float64) for x in (tp, union, predicted, labelled))
+        valid = labelled.sum()
+        fp, fn = predicted - tp, labelled - tp
+        tn = valid - tp - fp - fn
+        with np.errstate(divide='ignore', invalid='ignore'):
+            per_class = OrderedDict(
+                IoU=tp / union, F1=2 * tp / (predicted + labelled), Precision=tp / predicted,
+                Recall=tp / labelled, Specificity=tn / (tn + fp))
+        per_class['F1'][labelled == 0] = np.nan
+        per_class['Precision'][labelled == 0] = np.nan
+        return per_class, tp.sum() / valid
+
+    def compute_metrics(self, results):
+        counts = [torch.stack(r).sum(0).cpu().numpy() for r in zip(*results)]
+        per_class, accuracy = self.confusion_metrics(*counts)
+        metrics = OrderedDict(aAcc=accuracy, mIoU=np.nanmean(per_class['IoU']),
+                              mAcc=np.nanmean(per_class['Recall']))
+        for name in PER_CLASS[1:]:
+            metrics[f'm{name}'] = np.nanmean(per_class[name])
+        metrics = OrderedDict((k, round(float(v) * 100, 2)) for k, v in metrics.items())
+
+        classes = self.dataset_meta['classes']
+        table = PrettyTable(['class', *PER_CLASS])
+        for i, name in enumerate(classes):
+            table.add_row([name, *(round(float(per_class[m][i]) * 100, 2) for m in PER_CLASS)])
+        print_log('per class results:\n' + table.get_string(), logger=MMLogger.get_current_instance())
+        if self.per_class:
+            for m in PER_CLASS:
+                for i, name in enumerate(classes):
+                    metrics[f'{m}.{name}'] = round(float(per_class[m][i]) * 100, 2)
+        return metrics

@@ -1,0 +1,43 @@
+"""Validation loss for mmseg models, logged and usable by ``save_best``."""
+import torch
+from mmengine.dist import all_reduce
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+
+
+@HOOKS.register_module()
+class ValLossHook(Hook):
+    """Compute the decode head's loss on the validation set, from the logits mmseg's predict
+    step already returns (no second forward pass).
+
+    The mean is logged as ``val/loss`` and added to the epoch's metrics as ``loss``, so
+    ``default_hooks.checkpoint.save_best='loss', rule='less'`` keeps the checkpoint with the
+    lowest validation loss (the seed U-Net's criterion).
+    """
+
+    priority = 'NORMAL'  # before LoggerHook and CheckpointHook read the metrics
+
+    def before_val_epoch(self, runner):
+        self._total, self._count = 0.0, 0
+
+    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        head = model.decode_head
+        losses = head.loss_decode if isinstance(head.loss_decode, torch.nn.ModuleList) else [head.loss_decode]
+        for sample in outputs:
+            logits = sample.seg_logits.data[None].float()
+            label = sample.gt_sem_seg.data.long()
+            loss = sum(fn(logits, label, ignore_index=head.ignore_index) for fn in losses)
+            self._total += float(loss)
+            self._count += 1
+
+    def after_val_epoch(self, runner, metrics=None):
+        totals = torch.tensor([self._total, self._count], dtype=torch.float64)
+        all_reduce(totals)  # every rank validated part of the set
+        if not totals[1]:
+            return
+        value = float(totals[0] / totals[1])
+        runner.message_hub.update_scalar('val/loss', value)
+        if metrics is not None:
+            metrics['loss'] = value

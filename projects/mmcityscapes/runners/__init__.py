@@ -1,0 +1,3 @@
+from .cross_validation import CrossValidationRunner
+
+__all__ = ['CrossValidationRunner']

@@ -1,0 +1,149 @@
+"""K-fold cross-validation as an mmengine runner (the seed U-Net-R34 protocol)."""
+import copy
+import csv
+import glob
+import hashlib
+import io
+import json
+import os.path as osp
+
+import numpy as np
+from mmengine.config import Config
+from mmengine.dist import barrier, is_main_process
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+from ..utils.io import read_json, write_json, write_text
+
+# Keys that change between launches of the same experiment; not part of its identity.
+VOLATILE_KEYS = ('work_dir', 'experiment_name', 'resume', 'load_from', 'launcher')
+
+
+def innermost_dataset(dataset_cfg):
+    """The dataset inside wrappers such as RepeatDataset."""
+    while 'dataset' in dataset_cfg:
+        dataset_cfg = dataset_cfg['dataset']
+    return dataset_cfg
+
+
+def config_hash(cfg):
+    content = {k: v for k, v in cfg.to_dict().items() if k not in VOLATILE_KEYS}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+@RUNNERS.register_module()
+class CrossValidationRunner:
+    """Train one model per fold of the training split, validate each on its held-out fold,
+    and report every metric as mean ± std over the folds; optionally also train the final
+    model on the whole training split, evaluated on val.
+
+    Select it in a config::
+
+        runner_type = 'CrossValidationRunner'
+        cv = dict(folds=5, split_dir='splits/cv5', final_model=True)
+
+    Fold ``k`` trains on ``<split_dir>/fold<k>_train.txt`` and validates on
+    ``fold<k>_val.txt`` (written by tools/dataset_converters/cityscapes.py, paths relative to
+    the data root) as an ordinary mmengine Runner in ``<work_dir>/fold_<k>/``, so it works
+    under ``tools/dist_train.sh`` like any config. The fold's metrics are those of its best
+    checkpoint (``save_best``), or of its last one.
+
+    Re-running continues where it stopped: finished folds are skipped, an interrupted fold
+    resumes from its last checkpoint, and a fold trained with a different config stops the
+    run instead of being mixed into the table.
+
+    Results: ``<work_dir>/cv_results.{md,json,csv}``.
+    """
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        cv = cfg.get('cv')
+        if not cv or 'folds' not in cv:
+            raise KeyError("CrossValidationRunner needs cfg.cv = dict(folds=..., split_dir=...)")
+        self.folds = int(cv['folds'])
+        self.split_dir = cv.get('split_dir', f'splits/cv{self.folds}')
+        self.final_model = cv.get('final_model', False)
+
+    @classmethod
+    def from_cfg(cls, cfg):
+        return cls(copy.deepcopy(cfg))
+
+    def run_config(self, name):
+        """The plain-Runner config of one fold (``fold_<k>``) or of the final model."""
+        cfg = copy.deepcopy(self.cfg)
+        cfg.pop('runner_type')
+        cfg.pop('cv')
+        cfg.work_dir = osp.join(self.cfg.work_dir, name)
+        cfg.experiment_name = f'{osp.basename(self.cfg.work_dir)}_{name}'
+        if name.startswith('fold_'):
+            k = int(name.split('_')[1])
+            train = innermost_dataset(cfg.train_dataloader.dataset)
+            val = innermost_dataset(cfg.val_dataloader.dataset)
+            train.ann_file = osp.join(self.split_dir, f'fold{k}_train.txt')
+            val.ann_file = osp.join(self.split_dir, f'fold{k}_val.txt')
+            val.data_prefix = copy.deepcopy(train.data_prefix)  # held-out images come from train
+        return cfg
+
+    def run(self, name):
+        """Train (or resume, or skip) one run; return its validation metrics."""
+        cfg = self.run_config(name)
+        identity = config_hash(cfg)
+        result_file = osp.join(cfg.work_dir, 'cv_metrics.json')
+        identity_file = osp.join(cfg.work_dir, 'cv_config_hash')
+        if osp.isfile(identity_file):
+            with open(identity_file) as f:
+                if f.read().strip() != identity:
+                    raise RuntimeError(
+                        f'{cfg.work_dir} was trained with a different config; remove it or use '
+                        'another --work-dir instead of mixing results')
+        if osp.isfile(result_file):
+            print(f'{name}: done, skipped')
+            return read_json(result_file)['metrics']
+        if is_main_process():
+            write_text(identity + '\n', identity_file)
+        if osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
+            cfg.resume, cfg.load_from = True, None
+        runner = Runner.from_cfg(cfg)
+        runner.train()
+        best = sorted(glob.glob(osp.join(cfg.work_dir, 'best_*.pth')))
+        if best:
+            runner.load_checkpoint(best[-1])
+        metrics = dict(runner.val())
+        if is_main_process():
+            write_json(dict(checkpoint=best[-1] if best else 'last', metrics=metrics), result_file, indent=2)
+        barrier()
+        return metrics
+
+    def train(self):
+        folds = {f'fold_{k}': self.run(f'fold_{k}') for k in range(self.folds)}
+        final = self.run('final') if self.final_model else None
+        if is_main_process():
+            print(self.write_results(folds, final))
+
+    def write_results(self, folds, final):
+        keys = list(next(iter(folds.values())))
+        rows = []
+        for key in keys:
+            values = np.array([folds[f][key] for f in folds], np.float64)
+            std = values.std(ddof=1) if len(values) > 1 else 0.0
+            rows.append(dict(metric=key, **{f: folds[f][key] for f in folds},
+                             mean=float(np.nanmean(values)), std=float(std),
+                             **({'final (val)': final.get(key)} if final else {})))
+        out = osp.join(self.cfg.work_dir, 'cv_results')
+        write_json(rows, out + '.json', indent=2)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+        write_text(buffer.getvalue(), out + '.csv')
+        header = ['metric', *folds, 'mean ± std'] + (['final (val)'] if final else [])
+        lines = [f'### {len(folds)}-fold cross-validation: {osp.basename(self.cfg.work_dir)}', '',
+                 '| ' + ' | '.join(header) + ' |', '|' + ' --- |' + ' ---: |' * (len(header) - 1)]
+        for row in rows:
+            cells = [f'{row[f]:.2f}' for f in folds] + [f'{row["mean"]:.2f} ± {row["std"]:.2f}']
+            if final:
+                cells.append(f'{row["final (val)"]:.2f}' if row['final (val)'] is not None else '')
+            lines.append(f'| {row["metric"]} | ' + ' | '.join(cells) + ' |')
+        table = '\n'.join(lines) + '\n'
+        write_text(table, out + '.md')
+        return table

@@ -1,0 +1,126 @@
+"""U-Net head, metric set, validation loss and cross-validation runner (semantic baselines)."""
+import glob
+import json
+import os.path as osp
+
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmseg.evaluation import IoUMetric
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+from mmengine.structures import PixelData
+
+import projects.mmcityscapes  # noqa: F401
+from projects.mmcityscapes.evaluation import SegmentationMetric
+from conftest import REPO, run_tool
+
+# Real configs, trained small: 128x256 crops of 256x512 images, tiny epochs.
+SMALL = ['train_dataloader.dataset.pipeline.2.scale=(512,256)',
+         'train_dataloader.dataset.pipeline.3.crop_size=(128,256)',
+         'val_dataloader.dataset.pipeline.1.scale=(512,256)',
+         'test_dataloader.dataset.pipeline.1.scale=(512,256)',
+         'model.data_preprocessor.size=(128,256)', 'model.backbone.init_cfg=None',
+         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
+         'val_dataloader.num_workers=1', 'default_hooks.logger.interval=1']
+
+
+@pytest.mark.parametrize('config,channels', [
+    ('configs/unet_r34.py', [64, 128, 256, 512]),
+    ('configs/unet_mobilenetv2.py', [24, 32, 96, 320]),
+    ('configs/unet_resnext50.py', [256, 512, 1024, 2048]),
+])
+def test_unet_decodes_to_input_resolution(config, channels):
+    cfg = Config.fromfile(osp.join(REPO, config))
+    cfg.model.backbone.init_cfg = None
+    init_default_scope('mmseg')
+    model = MODELS.build(cfg.model).eval()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        features = model.extract_feat(torch.randn(2, 3, 64, 128))
+        logits = model.decode_head(features)
+    assert [f.shape[1] for f in features] == channels
+    assert logits.shape == (2, 19, 64, 128)
+
+
+def _samples(rng, n, num_classes=5, shape=(20, 30)):
+    samples = []
+    for _ in range(n):
+        gt = rng.integers(0, num_classes, shape)
+        gt[rng.random(shape) < 0.1] = 255
+        pred = np.where(rng.random(shape) < 0.6, gt, rng.integers(0, num_classes, shape))
+        pred[pred == 255] = 0
+        samples.append(dict(pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
+                            gt_sem_seg=dict(data=torch.from_numpy(gt)[None])))
+    return samples
+
+
+def test_metric_set_against_mmseg_and_brute_force():
+    rng = np.random.default_rng(0)
+    samples = _samples(rng, 6)
+    classes = ('a', 'b', 'c', 'd', 'e')
+    ours, reference = SegmentationMetric(), IoUMetric(iou_metrics=['mIoU'])
+    for metric in (ours, reference):
+        metric.dataset_meta = dict(classes=classes)
+        metric.process([], samples)
+    mine = ours.compute_metrics(ours.results)
+    theirs = reference.compute_metrics(reference.results)
+    for key in ('aAcc', 'mIoU', 'mAcc'):
+        assert mine[key] == pytest.approx(theirs[key], abs=0.01)
+    pred = np.concatenate([s['pred_sem_seg']['data'].numpy().ravel() for s in samples])
+    gt = np.concatenate([s['gt_sem_seg']['data'].numpy().ravel() for s in samples])
+    pred, gt = pred[gt != 255], gt[gt != 255]
+    for c, name in enumerate(classes):
+        tp = np.sum((pred == c) & (gt == c))
+        fp = np.sum((pred == c) & (gt != c))
+        fn = np.sum((pred != c) & (gt == c))
+        tn = np.sum((pred != c) & (gt != c))
+        assert mine[f'F1.{name}'] == pytest.approx(100 * 2 * tp / (2 * tp + fp + fn), abs=0.01)
+        assert mine[f'Precision.{name}'] == pytest.approx(100 * tp / (tp + fp), abs=0.01)
+        assert mine[f'Recall.{name}'] == pytest.approx(100 * tp / (tp + fn), abs=0.01)
+        assert mine[f'Specificity.{name}'] == pytest.approx(100 * tn / (tn + fp), abs=0.01)
+        assert mine[f'IoU.{name}'] == pytest.approx(100 * tp / (tp + fp + fn), abs=0.01)
+
+
+def test_unet_trains_with_val_loss_and_keeps_best_by_loss(mini_env, tmp_path):
+    run_tool('tools/train.py', 'configs/unet_r34.py', '--work-dir', str(tmp_path), '--cfg-options', *SMALL,
+             'train_cfg.max_epochs=2', 'default_hooks.checkpoint.save_best=loss',
+             'default_hooks.checkpoint.rule=less', env=mini_env)
+    log = open(glob.glob(f'{tmp_path}/*/*.log')[0]).read()
+    val_lines = [line for line in log.splitlines() if 'Epoch(val) [' in line and 'mIoU' in line]
+    assert len(val_lines) == 2 and all(' loss: ' in line and 'mF1:' in line for line in val_lines)
+    assert len(glob.glob(f'{tmp_path}/best_loss_epoch_*.pth')) == 1
+    scalars = [json.loads(line) for line in open(glob.glob(f'{tmp_path}/*/vis_data/scalars.json')[0])]
+    assert sum('loss' in s and 'mIoU' in s for s in scalars) == 2  # val/loss recorded each epoch
+
+
+CV = ['train_cfg.max_epochs=1', 'cv.final_model=False']
+
+
+def test_cross_validation_runner(mini_env, tmp_path):
+    run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(tmp_path), '--cfg-options',
+             *SMALL, *CV, env=mini_env)
+    for k in range(5):
+        result = json.load(open(tmp_path / f'fold_{k}' / 'cv_metrics.json'))
+        assert result['checkpoint'].endswith('.pth') and 'mIoU' in result['metrics']
+        val_list = open(osp.join(mini_env['CITYSCAPES_ROOT'], f'splits/cv5/fold{k}_val.txt')).read().split()
+        log = open(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')[0]).read()
+        assert f'Iter(val) [{len(val_list)}/{len(val_list)}]' in log or f'Epoch(val) [1][{len(val_list)}/{len(val_list)}]' in log
+    rows = {r['metric']: r for r in json.load(open(tmp_path / 'cv_results.json'))}
+    folds = [json.load(open(tmp_path / f'fold_{k}' / 'cv_metrics.json'))['metrics']['mIoU'] for k in range(5)]
+    assert rows['mIoU']['mean'] == pytest.approx(np.mean(folds)) and rows['mIoU']['std'] == pytest.approx(np.std(folds, ddof=1))
+    assert '| mIoU |' in open(tmp_path / 'cv_results.md').read() and 'IoU.road' in rows
+
+    # finished folds are skipped; an interrupted one resumes from its checkpoint
+    (tmp_path / 'fold_4' / 'cv_metrics.json').unlink()
+    proc = run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(tmp_path), '--cfg-options',
+                    *SMALL, *CV, env=mini_env)
+    assert proc.stdout.count('done, skipped') == 4
+    assert 'resumed epoch: 1' in open(sorted(glob.glob(f'{tmp_path}/fold_4/*/*.log'))[-1]).read()
+
+    # a changed config is refused instead of mixed with the old folds
+    proc = run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(tmp_path), '--cfg-options',
+                    *SMALL, *CV, 'optim_wrapper.optimizer.lr=0.001', env=mini_env, check=False)
+    assert proc.returncode != 0 and 'different config' in proc.stderr

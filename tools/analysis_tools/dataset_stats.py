@@ -1,0 +1,113 @@
+"""Object-size and class distribution of Cityscapes instances, as the seed reports show them.
+
+    python tools/analysis_tools/dataset_stats.py data/cityscapes --split train val
+    python tools/analysis_tools/dataset_stats.py data/cityscapes --out-dir work_dirs/dataset_stats
+
+Reads ``annotations/instancesonly_filtered_gtFine_<split>.json`` (from the data converter) and
+writes ``class_dist_objects.png``, ``size_dist_objects.png`` and ``dataset_stats.md``: instances
+per class, split into COCO's small (< 32²), medium (< 96²) and large areas, plus crowd regions.
+"""
+import argparse
+import os.path as osp
+import sys
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from projects.mmcityscapes.utils.io import (DatasetError, atomic_output, read_json,  # noqa: E402
+                                            write_text)
+
+SIZES = ('small', 'medium', 'large')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('data_root')
+    parser.add_argument('--split', nargs='+', default=['train', 'val'])
+    parser.add_argument('--out-dir', default='work_dirs/dataset_stats')
+    return parser.parse_args()
+
+
+def size_bucket(area):
+    return 'small' if area < 32 ** 2 else 'medium' if area < 96 ** 2 else 'large'
+
+
+def count_instances(coco):
+    """{class name: {'small'|'medium'|'large'|'crowd': count}} for one COCO file."""
+    names = {c['id']: c['name'] for c in coco['categories']}
+    counts = {name: dict.fromkeys(SIZES + ('crowd',), 0) for name in names.values()}
+    for ann in coco.get('annotations', []):
+        key = 'crowd' if ann['iscrowd'] else size_bucket(ann['area'])
+        counts[names[ann['category_id']]][key] += 1
+    return counts
+
+
+def markdown(stats):
+    lines = []
+    for split, counts in stats.items():
+        total = {k: sum(c[k] for c in counts.values()) for k in SIZES + ('crowd',)}
+        n = sum(total[k] for k in SIZES)
+        lines += [f'### {split}: {n} instances', '',
+                  '| class | instances | small | medium | large | crowd regions |',
+                  '| --- | ---: | ---: | ---: | ---: | ---: |']
+        for name, c in list(counts.items()) + [('**all**', total)]:
+            k = sum(c[s] for s in SIZES)
+            share = lambda s: f'{c[s]} ({100 * c[s] / k:.0f}%)' if k else '0'  # noqa: E731
+            lines.append(f'| {name} | {k} | {share("small")} | {share("medium")} | {share("large")} | {c["crowd"]} |')
+        lines.append('')
+    return '\n'.join(lines)
+
+
+def save(fig, path):
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=120, bbox_inches='tight')
+    plt.close(fig)
+
+
+def plot(stats, out_dir):
+    classes = list(next(iter(stats.values())))
+    x = np.arange(len(classes))
+    fig, ax = plt.subplots(figsize=(9, 4))
+    width = 0.8 / len(stats)
+    for i, (split, counts) in enumerate(stats.items()):
+        ax.bar(x + i * width, [sum(counts[c][s] for s in SIZES) for c in classes], width, label=split)
+    ax.set_xticks(x + width * (len(stats) - 1) / 2, classes, rotation=30)
+    ax.set_ylabel('instances')
+    ax.set_title('Instances per class')
+    ax.legend()
+    save(fig, osp.join(out_dir, 'class_dist_objects.png'))
+
+    fig, axes = plt.subplots(1, len(stats), figsize=(6 * len(stats), 4), squeeze=False)
+    for ax, (split, counts) in zip(axes[0], stats.items()):
+        bottom = np.zeros(len(classes))
+        for size in SIZES:
+            values = np.array([counts[c][size] for c in classes])
+            ax.bar(classes, values, bottom=bottom, label=size)
+            bottom += values
+        ax.set_title(f'Object sizes ({split})')
+        ax.tick_params(axis='x', rotation=30)
+        ax.legend()
+    save(fig, osp.join(out_dir, 'size_dist_objects.png'))
+
+
+def main():
+    args = parse_args()
+    try:
+        stats = {split: count_instances(read_json(osp.join(
+            args.data_root, 'annotations', f'instancesonly_filtered_gtFine_{split}.json')))
+            for split in args.split}
+    except DatasetError as e:
+        sys.exit(f'error: {e} (run tools/dataset_converters/cityscapes.py first)')
+    table = markdown(stats)
+    write_text(table, osp.join(args.out_dir, 'dataset_stats.md'))
+    plot(stats, args.out_dir)
+    print(table)
+    print(f'plots and table written to {args.out_dir}')
+
+
+if __name__ == '__main__':
+    main()
