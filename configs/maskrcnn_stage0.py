@@ -2,7 +2,10 @@
 # images, 12 epochs, cross-entropy, Adam, ReduceLROnPlateau), initialised from torchvision's
 # DeepLabv3-ResNet50. A plain-stem ResNet-50 with mmdet's parameter names and shapes, so that
 # CoarsePretrainHook loads it into Mask R-CNN (stage 1); dilation changes no weight shape.
-_base_ = ['_base_/datasets/cityscapes_semantic.py', 'mmseg::_base_/default_runtime.py']
+_base_ = [
+    '_base_/datasets/cityscapes_semantic.py', 'mmseg::_base_/default_runtime.py',
+    '_base_/schedules/adam_10e.py'
+]
 custom_imports = dict(imports=['projects.mmcityscapes'], allow_failed_imports=False)
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
@@ -34,19 +37,7 @@ train_dataloader = dict(
 val_evaluator = dict(_delete_=True, type='SegmentationMetric', per_class=False)  # on fine val labels
 test_evaluator = val_evaluator
 
-optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-4))
 param_scheduler = [  # ReduceLROnPlateau on the validation loss (ValLossHook)
     dict(type='ReduceOnPlateauLR', monitor='loss', rule='less', factor=0.1, patience=2, by_epoch=True)]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=12, val_interval=1)
-val_cfg = dict(type='ValLoop')
-test_cfg = dict(type='TestLoop')
-default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=50),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1,
-                    save_best='mIoU', rule='greater'),
-    sampler_seed=dict(type='DistSamplerSeedHook'),
-    visualization=dict(type='SegVisualizationHook'))
-custom_hooks = [dict(type='ValLossHook')]
+train_cfg = dict(max_epochs=12)
 log_processor = dict(by_epoch=True)

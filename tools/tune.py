@@ -18,13 +18,16 @@ as the config that configs/maskrcnn_stage2.py inherits (``--out``), and the stud
 import argparse
 import copy
 import os.path as osp
+import random
 import sys
+import time
 
 import matplotlib
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
+import sqlalchemy  # noqa: E402
 from optuna.storages import RDBStorage  # noqa: E402
 from optuna.study import MaxTrialsCallback  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
@@ -108,6 +111,22 @@ def trial_config(base, params, args, number):
     return cfg
 
 
+def open_study(url, name, attempts=5):
+    """Create or join the study. Workers started together race to create the storage's
+    tables; the losers retry once the winner has created them."""
+    for attempt in range(attempts):
+        try:
+            storage = RDBStorage(url, engine_kwargs={'connect_args': {'timeout': 60}}
+                                 if url.startswith('sqlite') else {})
+            return optuna.create_study(
+                study_name=name, direction='maximize', load_if_exists=True, storage=storage,
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1 + random.random())
+
+
 def write_best(study, args):
     best = study.best_trial
     params = dict(best.params)
@@ -144,11 +163,7 @@ def main():
     prepare_runtime(base)
     write_text('', osp.join(args.work_dir, '.keep'))
     storage = args.storage or f'sqlite:///{osp.abspath(osp.join(args.work_dir, "study.db"))}'
-    study = optuna.create_study(
-        study_name=args.study_name or name, direction='maximize', load_if_exists=True,
-        storage=RDBStorage(storage, engine_kwargs={'connect_args': {'timeout': 60}}
-                           if storage.startswith('sqlite') else {}),
-        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+    study = open_study(storage, args.study_name or name)
 
     def objective(trial):
         runner = Runner.from_cfg(trial_config(base, suggest(trial), args, trial.number))

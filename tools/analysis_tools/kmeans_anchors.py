@@ -5,8 +5,9 @@
 
 mmdet's AnchorGenerator places, at every FPN level of stride s (4 ... 64), anchors of size
 ``s * scale`` for each octave scale and aspect ratio h/w. The boxes (non-crowd, resized like
-the training pipeline with ``--img-scale``) are clustered by shape with 1 - IoU as the
-distance; the cluster h/w ratios become the anchor ratios. The octave scales are then chosen to
+the training pipeline with ``--img-scale``) are scaled to unit area, since the FPN levels cover
+size, and clustered with 1 - IoU as the distance; the cluster h/w ratios become the anchor
+ratios. The octave scales are then chosen to
 maximise the mean IoU of every box with its best anchor. The tool prints that mean IoU for the
 default anchors (scales [8], ratios [0.5, 1, 2]) and for the fitted ones, and writes the
 fitted anchors as the variables-only config that configs/maskrcnn_stage2.py inherits.
@@ -31,23 +32,29 @@ def parse_args():
     parser.add_argument('--scales', type=int, default=1, help='number of octave scales per level')
     parser.add_argument('--img-scale', type=int, nargs=2, default=(2048, 1024), metavar=('W', 'H'),
                         help='training image scale: boxes are resized to it (keep ratio)')
+    parser.add_argument('--min-size', type=float, default=4,
+                        help='ignore boxes thinner than this (px, after resizing): slivers of occluded '
+                             'objects would otherwise form clusters of extreme ratios')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', default='configs/_base_/tuned/anchors.py')
     return parser.parse_args()
 
 
-def load_boxes(ann_file, img_scale):
-    """(w, h) of the non-crowd boxes, in pixels of the resized training image."""
+def load_boxes(ann_file, img_scale, min_size=0):
+    """(w, h) of the non-crowd boxes at least ``min_size`` px wide and tall, in pixels of the
+    resized training image."""
     coco = read_json(ann_file)
     images = {img['id']: img for img in coco['images']}
     sizes = []
     for ann in coco.get('annotations', []):
-        if ann['iscrowd'] or ann['bbox'][2] < 1 or ann['bbox'][3] < 1:
+        if ann['iscrowd']:
             continue
         img = images[ann['image_id']]
         factor = min(max(img_scale) / max(img['width'], img['height']),
                      min(img_scale) / min(img['width'], img['height']))
-        sizes.append((ann['bbox'][2] * factor, ann['bbox'][3] * factor))
+        w, h = ann['bbox'][2] * factor, ann['bbox'][3] * factor
+        if min(w, h) >= min_size:
+            sizes.append((w, h))
     if not sizes:
         raise DatasetError(f'no non-crowd boxes in {ann_file}')
     return np.asarray(sizes, np.float64)
@@ -90,7 +97,9 @@ def mean_best_iou(boxes, scales, ratios):
 
 def fit(boxes, n_ratios, n_scales, seed):
     rng = np.random.default_rng(seed)
-    clusters = kmeans_iou(boxes, max(n_ratios, 1), rng)
+    # FPN levels and octave scales cover size, so cluster shape alone: boxes scaled to unit area
+    shapes = boxes / np.sqrt(boxes.prod(1, keepdims=True))
+    clusters = kmeans_iou(shapes, max(n_ratios, 1), rng)
     ratios = sorted(round(float(h / w), 2) for w, h in clusters)
     # octave scales 2^(i / n_scales) apart, starting from the base that fits the boxes best
     candidates = np.geomspace(1, 32, 101)
@@ -103,7 +112,7 @@ def fit(boxes, n_ratios, n_scales, seed):
 def main():
     args = parse_args()
     try:
-        boxes = load_boxes(args.ann_file, args.img_scale)
+        boxes = load_boxes(args.ann_file, args.img_scale, args.min_size)
     except DatasetError as e:
         sys.exit(f'error: {e}')
     scales, ratios = fit(boxes, args.ratios, args.scales, args.seed)
