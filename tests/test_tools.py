@@ -47,6 +47,8 @@ def test_instance_train_and_test_table(mini_env, tmp_path):
     run_tool('tools/test.py', INSTANCE, str(tmp_path / 'iter_2.pth'), '--work-dir', str(tmp_path), env=mini_env)
     metrics = json.load(open(tmp_path / 'test_iter_2.json'))
     assert {'coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'coco/segm_mAP_s'} <= set(metrics)
+    assert {'cityscapes/mAP', 'cityscapes/AP50', 'cityscapes/AP.car'} <= set(metrics)
+    assert not osp.exists(osp.join(REPO, 'matches.json'))
 
 
 def test_default_work_dir_is_named_after_the_config(mini_env, tmp_path):

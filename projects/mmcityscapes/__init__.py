@@ -4,7 +4,7 @@ Configs load it with ``custom_imports = dict(imports=['projects.mmcityscapes'])`
 it registers the components below and lets mmengine checkpoints load with torch's safe
 unpickler.
 """
-from .evaluation import SegmentationMetric
+from .evaluation import CityscapesInstanceMetric, SegmentationMetric
 from .hooks import CoarsePretrainHook, ValLossHook
 from .models import UNetHead
 from .runners import CrossValidationRunner
@@ -12,4 +12,4 @@ from .utils.checkpoint import allow_mmengine_checkpoints
 
 allow_mmengine_checkpoints()
 
-__all__ = ['CoarsePretrainHook', 'CrossValidationRunner', 'SegmentationMetric', 'UNetHead', 'ValLossHook']
+__all__ = ['CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner', 'SegmentationMetric', 'UNetHead', 'ValLossHook']

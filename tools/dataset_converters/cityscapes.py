@@ -27,12 +27,12 @@ import pycocotools.mask as mask_util
 from cityscapesscripts.helpers.annotation import Annotation
 from cityscapesscripts.helpers.labels import id2label, labels, name2label
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
-from mmengine.utils import track_parallel_progress
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from projects.mmcityscapes.utils.io import (DatasetError, atomic_output,  # noqa: E402
                                             is_up_to_date, read_json, read_png,
                                             write_json, write_lines)
+from projects.mmcityscapes.utils.parallel import track_parallel  # noqa: E402
 
 IMG_SUFFIX = '_leftImg8bit.png'
 COCO_SPLITS = ('train', 'val')
@@ -150,7 +150,7 @@ def convert_instances(data_root, split, nproc):
         print(f'{out_path}: up to date')
         return read_json(out_path)
     print(f'converting {len(images)} {split} instance maps to COCO')
-    results = track_parallel_progress(instance_annotations,
+    results = track_parallel(instance_annotations,
                                       [(p, split_dir, gt_dir) for p in images], nproc)
     coco = coco_json(results)
     write_json(coco, out_path)
@@ -212,7 +212,7 @@ def prepare(args):
     if not polygons:
         raise DatasetError(f'no *_polygons.json under {osp.join(root, "gtFine")}')
     print(f'creating labelTrainIds for {len(polygons)} annotation files')
-    written = track_parallel_progress(make_train_ids, polygons, args.nproc)
+    written = track_parallel(make_train_ids, polygons, args.nproc)
     print(f'{sum(written)} written, {len(written) - sum(written)} up to date')
     cocos = {split: convert_instances(root, split, args.nproc) for split in COCO_SPLITS}
     write_split_files(root, args, cocos)

@@ -1,0 +1,51 @@
+"""The official Cityscapes instance AP inside mmdet's evaluation loop, in memory."""
+import os.path as osp
+
+from cityscapesscripts.helpers.labels import name2label
+from mmdet.registry import METRICS
+from mmengine.evaluator import BaseMetric
+
+from ..utils.io import read_png
+from .cityscapes_instance import evaluate, match_image
+
+
+@METRICS.register_module()
+class CityscapesInstanceMetric(BaseMetric):
+    """Cityscapes mask AP (0.5:0.95) and AP50, overall and per class, as cityscapesscripts'
+    evalInstanceLevelSemanticLabeling computes them, without its files.
+
+    mmdet's ``CityScapesMetric`` writes a PNG per predicted mask and reads each back through the
+    official script (which also fails on numpy 2 and drops ``matches.json`` in the current
+    directory). This metric keeps, per image, only the overlap counts of the predicted masks
+    with the ground-truth instances (``match_image``) and scores them at the end.
+
+    Args:
+        seg_prefix (str, optional): folder of ``<city>/*_gtFine_instanceIds.png``; by default
+            derived from each image path of the official layout (leftImg8bit -> gtFine).
+    """
+
+    default_prefix = 'cityscapes'
+
+    def __init__(self, seg_prefix=None, collect_device='cpu', prefix=None):
+        super().__init__(collect_device=collect_device, prefix=prefix)
+        self.seg_prefix = seg_prefix
+
+    def gt_path(self, img_path):
+        city, name = osp.split(img_path)
+        name = name.replace('_leftImg8bit.png', '_gtFine_instanceIds.png')
+        if self.seg_prefix:
+            return osp.join(self.seg_prefix, osp.basename(city), name)
+        split_dir, split = osp.split(osp.dirname(city))
+        return osp.join(osp.dirname(split_dir), 'gtFine', split, osp.basename(city), name)
+
+    def process(self, data_batch, data_samples):
+        label_ids = [name2label[name].id for name in self.dataset_meta['classes']]
+        for sample in data_samples:
+            pred = sample['pred_instances']
+            masks = pred['masks'].detach().cpu().numpy()
+            labels = [label_ids[int(i)] for i in pred['labels']]
+            scores = pred['scores'].detach().cpu().numpy()
+            self.results.append(match_image(read_png(self.gt_path(sample['img_path'])), zip(masks, labels, scores)))
+
+    def compute_metrics(self, results):
+        return evaluate(results)

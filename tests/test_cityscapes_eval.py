@@ -1,0 +1,136 @@
+"""The fast Cityscapes instance evaluator against cityscapesscripts' own, image by image and overall."""
+import glob
+import json
+import os.path as osp
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_tool
+from projects.mmcityscapes.evaluation import CityscapesInstanceMetric
+
+THING_IDS = [24, 25, 26, 27, 28, 31, 32, 33]  # the 8 evaluated classes
+CLASSES = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle')
+
+
+def noisy_predictions(gt, rng):
+    """Detections of a ground-truth instance map: misses, shifted borders, wrong labels,
+    duplicates, false positives, a hit on the void ego vehicle and an empty mask."""
+    kernel = np.ones((3, 3), np.uint8)
+    preds = []
+    for inst in np.unique(gt):
+        label = inst // 1000 if inst >= 1000 else inst
+        if label not in THING_IDS or rng.random() < 0.2:
+            continue
+        mask = (gt == inst).astype(np.uint8)
+        mask = cv2.dilate(mask, kernel) if rng.random() < 0.5 else cv2.erode(mask, kernel)
+        label = label if rng.random() > 0.1 else int(rng.choice(THING_IDS))
+        preds.append((mask.astype(bool), int(label), float(rng.random())))
+        if rng.random() < 0.2:
+            preds.append((np.roll(mask, 2, axis=1).astype(bool), int(label), float(rng.random())))
+    for _ in range(3):
+        mask = np.zeros(gt.shape, bool)
+        y, x = rng.integers(0, gt.shape[0] - 30), rng.integers(0, gt.shape[1] - 30)
+        mask[y:y + 30, x:x + 30] = True
+        preds.append((mask, int(rng.choice(THING_IDS)), float(rng.random())))
+    preds.append((gt == 1, 26, 0.5))  # on the ego vehicle: void
+    preds.append((np.zeros(gt.shape, bool), 26, 0.9))  # empty: skipped
+    return preds
+
+
+@pytest.fixture(scope='module')
+def predictions(mini_root, tmp_path_factory):
+    rng = np.random.default_rng(0)
+    pred_dir = tmp_path_factory.mktemp('predictions')
+    gt_files = sorted(glob.glob(f'{mini_root}/gtFine/val/*/*_gtFine_instanceIds.png'))
+    in_memory = {}
+    for gt_path in gt_files:
+        stem = osp.basename(gt_path)[:-len('_gtFine_instanceIds.png')]
+        preds = noisy_predictions(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng)
+        lines = []
+        for i, (mask, label, score) in enumerate(preds):
+            cv2.imwrite(str(pred_dir / f'{stem}_{i}.png'), mask.astype(np.uint8) * 255)
+            lines.append(f'{stem}_{i}.png {label} {score!r}\n')
+        (pred_dir / f'{stem}_pred.txt').write_text(''.join(lines))
+        in_memory[gt_path] = preds
+    return pred_dir, gt_files, in_memory
+
+
+@pytest.fixture(scope='module')
+def official(predictions, tmp_path_factory):
+    """cityscapesscripts' evaluator on the prediction files (its JSON writer, which fails on
+    numpy ints and writes matches.json into the cwd, is switched off)."""
+    import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cs
+    pred_dir, gt_files, _ = predictions
+    patch = pytest.MonkeyPatch()
+    patch.setattr(cs, 'writeDict2JSON', lambda *_: None)
+    patch.chdir(tmp_path_factory.mktemp('official_cwd'))
+    args = cs.args
+    args.gtInstancesFile = str(tmp_path_factory.mktemp('gt') / 'gtInstances.json')
+    args.predictionPath, args.predictionWalk = osp.abspath(pred_dir), None
+    args.quiet, args.JSONOutput = True, False
+    try:
+        return cs.evaluateImgLists([cs.getPrediction(gt, args) for gt in gt_files], gt_files, args)['averages']
+    finally:
+        patch.undo()
+
+
+def as_official(result):
+    """Our result keyed like the official ``averages``, flattened."""
+    flat = {'allAp': result['mAP'], 'allAp50%': result['AP50']}
+    for c in CLASSES:
+        flat[f'{c}.ap'], flat[f'{c}.ap50%'] = result[f'AP.{c}'], result[f'AP50.{c}']
+    return flat
+
+
+def flatten(official):
+    flat = {'allAp': official['allAp'], 'allAp50%': official['allAp50%']}
+    for c, values in official['classes'].items():
+        flat[f'{c}.ap'], flat[f'{c}.ap50%'] = values['ap'], values['ap50%']
+    return flat
+
+
+def test_file_evaluator_equals_official(predictions, official, mini_root, tmp_path):
+    pred_dir, _, _ = predictions
+    run_tool('tools/analysis_tools/eval_cityscapes.py', '--task', 'instance', '--gt-root',
+             str(mini_root / 'gtFine' / 'val'), '--pred-dir', str(pred_dir), '--nproc', '2',
+             '--out', str(tmp_path / 'result.json'))
+    ours = as_official(json.load(open(tmp_path / 'result.json')))
+    assert 0.05 < official['allAp'] < 0.95  # a non-trivial case
+    assert ours == pytest.approx(flatten(official), abs=1e-12, nan_ok=True)
+
+
+def test_in_memory_metric_equals_official(predictions, official):
+    _, gt_files, in_memory = predictions
+    metric = CityscapesInstanceMetric()
+    metric.dataset_meta = dict(classes=CLASSES)
+    for gt_path, preds in in_memory.items():
+        img_path = gt_path.replace('/gtFine/', '/leftImg8bit/').replace('_gtFine_instanceIds.png', '_leftImg8bit.png')
+        masks, labels, scores = zip(*preds)
+        sample = dict(img_path=img_path, pred_instances=dict(
+            masks=torch.from_numpy(np.stack(masks)), scores=torch.tensor(scores, dtype=torch.float64),
+            labels=torch.tensor([THING_IDS.index(label) for label in labels])))
+        metric.process({}, [sample])
+    ours = as_official(metric.compute_metrics(metric.results))
+    assert ours == pytest.approx(flatten(official), abs=1e-12, nan_ok=True)
+    assert not glob.glob('matches.json')
+
+
+def test_each_image_alone_equals_official(predictions, tmp_path):
+    """Image by image: the same AP as the official evaluator on that image only."""
+    import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cs
+    from projects.mmcityscapes.evaluation.cityscapes_instance import evaluate, match_image
+    pred_dir, gt_files, in_memory = predictions
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cs, 'writeDict2JSON', lambda *_: None)
+        patch.chdir(tmp_path)
+        args = cs.args
+        args.predictionPath, args.predictionWalk = osp.abspath(pred_dir), None
+        args.quiet, args.JSONOutput = True, False
+        for i, gt_path in enumerate(gt_files):
+            args.gtInstancesFile = str(tmp_path / f'gt{i}.json')
+            official = cs.evaluateImgLists([cs.getPrediction(gt_path, args)], [gt_path], args)['averages']
+            ours = evaluate([match_image(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), in_memory[gt_path])])
+            assert as_official(ours) == pytest.approx(flatten(official), abs=1e-12, nan_ok=True), gt_path

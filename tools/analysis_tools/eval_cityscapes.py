@@ -1,0 +1,105 @@
+"""Evaluate predictions in the official Cityscapes result format, fast.
+
+    python tools/analysis_tools/eval_cityscapes.py --task instance \
+        --gt-root data/cityscapes/gtFine/val --pred-dir results/ --nproc 8 --out result.json
+
+Instance task: for each ``<city>_<seq>_<frame>*_gtFine_instanceIds.png`` under ``--gt-root``,
+the prediction file ``<city>_<seq>_<frame>*.txt`` anywhere under ``--pred-dir`` lists
+``<relative mask png> <label id> <confidence>`` per instance, as for the test server. The
+numbers are those of cityscapesscripts' evalInstanceLevelSemanticLabeling (AP over 0.5:0.95
+and AP50, per class and mean), computed by projects/mmcityscapes/evaluation/cityscapes_instance.py
+in parallel, one image per task; decoding the mask PNGs is most of the remaining time.
+"""
+import argparse
+import fnmatch
+import glob
+import json
+import os
+import os.path as osp
+import sys
+import time
+
+import cv2
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from projects.mmcityscapes.evaluation.cityscapes_instance import (  # noqa: E402
+    INSTANCE_LABELS, evaluate, match_image)
+from projects.mmcityscapes.utils.io import DatasetError, read_png, write_json  # noqa: E402
+from projects.mmcityscapes.utils.parallel import track_parallel  # noqa: E402
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--task', choices=['instance'], default='instance')
+    parser.add_argument('--gt-root', required=True, help='e.g. data/cityscapes/gtFine/val')
+    parser.add_argument('--pred-dir', required=True, help='folder of the prediction files')
+    parser.add_argument('--nproc', type=int, default=os.cpu_count())
+    parser.add_argument('--out', help='write the results as JSON')
+    return parser.parse_args()
+
+
+def prediction_files(pred_dir):
+    found = {}
+    for root, _, files in os.walk(pred_dir):
+        for name in fnmatch.filter(files, '*.txt'):
+            found[name] = osp.join(root, name)
+    return found
+
+
+def find_prediction(gt_path, predictions):
+    city, seq, frame = osp.basename(gt_path).split('_')[:3]
+    matches = fnmatch.filter(predictions, f'{city}_{seq}_{frame}_*.txt')
+    if len(matches) != 1:
+        raise DatasetError(f'{"no" if not matches else "several"} prediction files for {gt_path} '
+                           f'(expected one {city}_{seq}_{frame}_*.txt)')
+    return predictions[matches[0]]
+
+
+def read_predictions(txt_path):
+    """(mask, label id, confidence) per line of an official instance prediction file."""
+    with open(txt_path) as f:
+        for number, line in enumerate(f, 1):
+            fields = line.split()
+            if len(fields) != 3:
+                raise DatasetError(f'{txt_path}:{number}: expected "<mask png> <label id> <confidence>"')
+            mask = read_png(osp.join(osp.dirname(txt_path), fields[0]), cv2.IMREAD_GRAYSCALE) != 0
+            yield mask, int(float(fields[1])), float(fields[2])
+
+
+def match_task(task):
+    gt_path, txt_path = task
+    return match_image(read_png(gt_path), read_predictions(txt_path))
+
+
+def evaluate_instances(gt_root, pred_dir, nproc):
+    gt_files = sorted(glob.glob(osp.join(gt_root, '*', '*_gtFine_instanceIds.png')))
+    if not gt_files:
+        raise DatasetError(f'no *_gtFine_instanceIds.png under {gt_root}')
+    predictions = prediction_files(pred_dir)
+    tasks = [(gt, find_prediction(gt, predictions)) for gt in gt_files]
+    return evaluate(track_parallel(match_task, tasks, nproc)), len(tasks)
+
+
+def table(result):
+    lines = ['| class | AP | AP50 |', '| --- | ---: | ---: |']
+    lines += [f'| {name} | {100 * result[f"AP.{name}"]:.1f} | {100 * result[f"AP50.{name}"]:.1f} |'
+              for name in INSTANCE_LABELS]
+    lines.append(f'| **mean** | {100 * result["mAP"]:.1f} | {100 * result["AP50"]:.1f} |')
+    return '\n'.join(lines)
+
+
+def main():
+    args = parse_args()
+    start = time.time()
+    try:
+        result, n = evaluate_instances(args.gt_root, args.pred_dir, args.nproc)
+    except DatasetError as e:
+        sys.exit(f'error: {e}')
+    print(table(result))
+    print(f'{n} images in {time.time() - start:.1f} s with {args.nproc} processes')
+    if args.out:
+        write_json(result, args.out, indent=2)
+
+
+if __name__ == '__main__':
+    main()
