@@ -7,7 +7,7 @@ data_root = '{{$CITYSCAPES_ROOT:data/cityscapes/}}'
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
-val_evaluator = dict(_delete_=True, type='SegmentationMetric')
-test_evaluator = val_evaluator
+val_evaluator = dict(_delete_=True, type='SegmentationMetric', per_class=False)  # compact logs
+test_evaluator = dict(_delete_=True, type='SegmentationMetric')  # + per-class values in the tables
 default_hooks = dict(checkpoint=dict(save_best='mIoU', rule='greater', max_keep_ckpts=1))
 custom_hooks = [dict(type='ValLossHook')]

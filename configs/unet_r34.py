@@ -6,5 +6,5 @@ _base_ = [
 ]
 train_dataloader = dict(batch_size=4, sampler=dict(type='DefaultSampler', shuffle=True))
 log_processor = dict(by_epoch=True)
-val_evaluator = dict(_delete_=True, type='SegmentationMetric')
-test_evaluator = val_evaluator
+val_evaluator = dict(_delete_=True, type='SegmentationMetric', per_class=False)  # compact logs
+test_evaluator = dict(_delete_=True, type='SegmentationMetric')  # + per-class values in the tables

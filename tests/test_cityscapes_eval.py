@@ -2,60 +2,26 @@
 import glob
 import json
 import os.path as osp
+import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from conftest import run_tool
+from conftest import REPO, run_tool
 from projects.mmcityscapes.evaluation import CityscapesInstanceMetric
 
-THING_IDS = [24, 25, 26, 27, 28, 31, 32, 33]  # the 8 evaluated classes
-CLASSES = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle')
-
-
-def noisy_predictions(gt, rng):
-    """Detections of a ground-truth instance map: misses, shifted borders, wrong labels,
-    duplicates, false positives, a hit on the void ego vehicle and an empty mask."""
-    kernel = np.ones((3, 3), np.uint8)
-    preds = []
-    for inst in np.unique(gt):
-        label = inst // 1000 if inst >= 1000 else inst
-        if label not in THING_IDS or rng.random() < 0.2:
-            continue
-        mask = (gt == inst).astype(np.uint8)
-        mask = cv2.dilate(mask, kernel) if rng.random() < 0.5 else cv2.erode(mask, kernel)
-        label = label if rng.random() > 0.1 else int(rng.choice(THING_IDS))
-        preds.append((mask.astype(bool), int(label), float(rng.random())))
-        if rng.random() < 0.2:
-            preds.append((np.roll(mask, 2, axis=1).astype(bool), int(label), float(rng.random())))
-    for _ in range(3):
-        mask = np.zeros(gt.shape, bool)
-        y, x = rng.integers(0, gt.shape[0] - 30), rng.integers(0, gt.shape[1] - 30)
-        mask[y:y + 30, x:x + 30] = True
-        preds.append((mask, int(rng.choice(THING_IDS)), float(rng.random())))
-    preds.append((gt == 1, 26, 0.5))  # on the ego vehicle: void
-    preds.append((np.zeros(gt.shape, bool), 26, 0.9))  # empty: skipped
-    return preds
+sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
+from benchmark_eval import CLASSES, THING_IDS, write_predictions  # noqa: E402
 
 
 @pytest.fixture(scope='module')
 def predictions(mini_root, tmp_path_factory):
-    rng = np.random.default_rng(0)
+    """Noisy predictions of the val ground truth, as files in the official format and in memory."""
     pred_dir = tmp_path_factory.mktemp('predictions')
     gt_files = sorted(glob.glob(f'{mini_root}/gtFine/val/*/*_gtFine_instanceIds.png'))
-    in_memory = {}
-    for gt_path in gt_files:
-        stem = osp.basename(gt_path)[:-len('_gtFine_instanceIds.png')]
-        preds = noisy_predictions(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng)
-        lines = []
-        for i, (mask, label, score) in enumerate(preds):
-            cv2.imwrite(str(pred_dir / f'{stem}_{i}.png'), mask.astype(np.uint8) * 255)
-            lines.append(f'{stem}_{i}.png {label} {score!r}\n')
-        (pred_dir / f'{stem}_pred.txt').write_text(''.join(lines))
-        in_memory[gt_path] = preds
-    return pred_dir, gt_files, in_memory
+    return pred_dir, gt_files, write_predictions(gt_files, str(pred_dir), n_masks=0)
 
 
 @pytest.fixture(scope='module')

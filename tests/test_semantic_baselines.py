@@ -10,8 +10,6 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import MODELS
-from mmseg.structures import SegDataSample
-from mmengine.structures import PixelData
 
 import projects.mmcityscapes  # noqa: F401
 from projects.mmcityscapes.evaluation import SegmentationMetric

@@ -18,7 +18,6 @@ written to ``<work-dir>/pipeline_results.{md,json}``.
 """
 import argparse
 import glob
-import json
 import os
 import os.path as osp
 import subprocess

@@ -8,3 +8,5 @@ train_dataloader = dict(batch_size=2, num_workers=1,
 val_dataloader = dict(num_workers=1, persistent_workers=False, dataset=dict(pipeline={{_base_.small_test_pipeline}}))
 test_dataloader = val_dataloader
 train_cfg = dict(max_epochs=1)
+# a 20-iteration warmup: the full schedule's 500 would cover a whole run on the small dataset
+param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=False, begin=0, end=20)]

@@ -13,7 +13,6 @@ in parallel, one image per task; decoding the mask PNGs is most of the remaining
 import argparse
 import fnmatch
 import glob
-import json
 import os
 import os.path as osp
 import sys

@@ -8,7 +8,6 @@ import json
 import os.path as osp
 
 import numpy as np
-from mmengine.config import Config
 from mmengine.dist import barrier, is_main_process
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
@@ -46,7 +45,8 @@ class CrossValidationRunner:
     ``fold<k>_val.txt`` (written by tools/dataset_converters/cityscapes.py, paths relative to
     the data root) as an ordinary mmengine Runner in ``<work_dir>/fold_<k>/``, so it works
     under ``tools/dist_train.sh`` like any config. The fold's metrics are those of its best
-    checkpoint (``save_best``), or of its last one.
+    checkpoint (``save_best``), or of its last one, with the config's test evaluator on the
+    held-out fold.
 
     Re-running continues where it stopped: finished folds are skipped, an interrupted fold
     resumes from its last checkpoint, and a fold trained with a different config stops the
@@ -82,6 +82,7 @@ class CrossValidationRunner:
             train.ann_file = osp.join(self.split_dir, f'fold{k}_train.txt')
             val.ann_file = osp.join(self.split_dir, f'fold{k}_val.txt')
             val.data_prefix = copy.deepcopy(train.data_prefix)  # held-out images come from train
+            cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
         return cfg
 
     def run(self, name):
@@ -108,7 +109,7 @@ class CrossValidationRunner:
         best = sorted(glob.glob(osp.join(cfg.work_dir, 'best_*.pth')))
         if best:
             runner.load_checkpoint(best[-1])
-        metrics = dict(runner.val())
+        metrics = dict(runner.test())  # held-out fold (final model: val), full metric set
         if is_main_process():
             write_json(dict(checkpoint=best[-1] if best else 'last', metrics=metrics), result_file, indent=2)
         barrier()

@@ -1,0 +1,168 @@
+"""Time Cityscapes instance evaluation: cityscapesscripts' evaluator against this project's.
+
+    python tools/analysis_tools/benchmark_eval.py --images 100 --masks 57 --nproc 2
+
+Generates ``--images`` val scenes at 1024x2048 (tools/misc/synthetic_cityscapes.py) and noisy
+predictions of their instances, padded with false positives to ``--masks`` per image, in the
+official result format. Then times, on the same predictions:
+
+1. cityscapesscripts' evalInstanceLevelSemanticLabeling (it has no parallel mode);
+2. decoding every mask PNG with ``--nproc`` processes: the floor of any file-based evaluator;
+3. tools/analysis_tools/eval_cityscapes.py with ``--nproc`` processes;
+4. the in-memory CityscapesInstanceMetric of ``tools/test.py`` (one process, no files);
+
+and checks that 1, 3 and 4 give the same AP.
+"""
+import argparse
+import glob
+import os
+import os.path as osp
+import subprocess
+import sys
+import tempfile
+import time
+
+import cv2
+import numpy as np
+import torch
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import eval_cityscapes  # noqa: E402
+
+from projects.mmcityscapes.evaluation import CityscapesInstanceMetric  # noqa: E402
+from projects.mmcityscapes.utils.parallel import track_parallel  # noqa: E402
+
+THING_IDS = [24, 25, 26, 27, 28, 31, 32, 33]  # the 8 evaluated classes
+CLASSES = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--images', type=int, default=100)
+    parser.add_argument('--masks', type=int, default=57, help='predicted masks per image')
+    parser.add_argument('--height', type=int, default=1024)
+    parser.add_argument('--width', type=int, default=2048)
+    parser.add_argument('--nproc', type=int, default=os.cpu_count())
+    parser.add_argument('--work-dir', help='keep the generated files here (default: a temporary folder)')
+    return parser.parse_args()
+
+
+def noisy_predictions(gt, rng, n_masks=0):
+    """Detections of a ground-truth instance map: misses, shifted borders, wrong labels,
+    duplicates, false positives (at least ``n_masks`` in all), a hit on the void ego vehicle
+    and an empty mask."""
+    kernel = np.ones((3, 3), np.uint8)
+    preds = []
+    for inst in np.unique(gt):
+        label = inst // 1000 if inst >= 1000 else inst
+        if label not in THING_IDS or rng.random() < 0.2:
+            continue
+        mask = (gt == inst).astype(np.uint8)
+        mask = cv2.dilate(mask, kernel) if rng.random() < 0.5 else cv2.erode(mask, kernel)
+        label = label if rng.random() > 0.1 else int(rng.choice(THING_IDS))
+        preds.append((mask.astype(bool), int(label), float(rng.random())))
+        if rng.random() < 0.2:
+            preds.append((np.roll(mask, 2, axis=1).astype(bool), int(label), float(rng.random())))
+    side = max(8, gt.shape[0] // 8)
+    target = max(n_masks - 2, len(preds) + 3)  # at least three false positives
+    while len(preds) < target:
+        mask = np.zeros(gt.shape, bool)
+        y, x = rng.integers(0, gt.shape[0] - side), rng.integers(0, gt.shape[1] - side)
+        mask[y:y + side, x:x + side] = True
+        preds.append((mask, int(rng.choice(THING_IDS)), float(rng.random())))
+    preds.append((gt == 1, 26, 0.5))  # on the ego vehicle: void
+    preds.append((np.zeros(gt.shape, bool), 26, 0.9))  # empty: skipped
+    return preds
+
+
+def write_predictions(gt_files, pred_dir, n_masks, seed=0):
+    """Official-format prediction files; returns {gt file: predictions} for the in-memory path."""
+    rng = np.random.default_rng(seed)
+    in_memory = {}
+    for gt_path in gt_files:
+        stem = osp.basename(gt_path)[:-len('_gtFine_instanceIds.png')]
+        preds = noisy_predictions(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng, n_masks)
+        lines = []
+        for i, (mask, label, score) in enumerate(preds):
+            cv2.imwrite(osp.join(pred_dir, f'{stem}_{i}.png'), mask.astype(np.uint8) * 255)
+            lines.append(f'{stem}_{i}.png {label} {score!r}\n')
+        with open(osp.join(pred_dir, f'{stem}_pred.txt'), 'w') as f:
+            f.writelines(lines)
+        in_memory[gt_path] = preds
+    return in_memory
+
+
+def official(gt_files, pred_dir, scratch):
+    """cityscapesscripts' evaluator (its JSON writer, which fails on numpy ints and writes
+    matches.json into the cwd, is switched off)."""
+    import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cs
+    cs.writeDict2JSON = lambda *_: None
+    args = cs.args
+    args.gtInstancesFile = osp.join(scratch, 'gtInstances.json')
+    args.predictionPath, args.predictionWalk = osp.abspath(pred_dir), None
+    args.quiet, args.JSONOutput = True, False
+    averages = cs.evaluateImgLists([cs.getPrediction(gt, args) for gt in gt_files], gt_files, args)['averages']
+    return averages['allAp'], averages['allAp50%']
+
+
+def decode(path):
+    return cv2.imread(path, cv2.IMREAD_GRAYSCALE) is not None
+
+
+def in_memory_metric(in_memory):
+    metric = CityscapesInstanceMetric()
+    metric.dataset_meta = dict(classes=CLASSES)
+    samples = []
+    for gt_path, preds in in_memory.items():
+        masks, labels, scores = zip(*preds)
+        samples.append(dict(
+            img_path=gt_path.replace('/gtFine/', '/leftImg8bit/').replace('_gtFine_instanceIds.png', '_leftImg8bit.png'),
+            pred_instances=dict(masks=torch.from_numpy(np.stack(masks)), scores=torch.tensor(scores, dtype=torch.float64),
+                                labels=torch.tensor([THING_IDS.index(label) for label in labels]))))
+    start = time.time()
+    for sample in samples:
+        metric.process({}, [sample])
+    result = metric.compute_metrics(metric.results)
+    return result['mAP'], result['AP50'], time.time() - start
+
+
+def timed(func, *args):
+    start = time.time()
+    value = func(*args)
+    return value, time.time() - start
+
+
+def main():
+    args = parse_args()
+    work_dir = args.work_dir or tempfile.mkdtemp(prefix='benchmark_eval_')
+    root, pred_dir = osp.join(work_dir, 'cityscapes'), osp.join(work_dir, 'predictions')
+    os.makedirs(pred_dir, exist_ok=True)
+    subprocess.run([sys.executable, osp.join(REPO, 'tools/misc/synthetic_cityscapes.py'), root, '--train', '0',
+                    '--val', str(args.images), '--test', '0', '--extra', '0', '--height', str(args.height),
+                    '--width', str(args.width), '--nproc', str(args.nproc)], check=True)
+    gt_files = sorted(glob.glob(osp.join(root, 'gtFine', 'val', '*', '*_gtFine_instanceIds.png')))
+    in_memory = write_predictions(gt_files, pred_dir, args.masks)
+    masks = sorted(glob.glob(osp.join(pred_dir, '*.png')))
+    print(f'{len(gt_files)} images of {args.width}x{args.height}, {len(masks) / len(gt_files):.1f} masks per image')
+
+    (ap_official, ap50_official), t_official = timed(official, gt_files, pred_dir, work_dir)
+    _, t_decode = timed(track_parallel, decode, masks, args.nproc)
+    (ours, _), t_ours = timed(eval_cityscapes.evaluate_instances, osp.join(root, 'gtFine', 'val'), pred_dir, args.nproc)
+    ap_memory, ap50_memory, t_memory = in_memory_metric(in_memory)
+    same = np.allclose([ours['mAP'], ours['AP50'], ap_memory, ap50_memory],
+                       [ap_official, ap50_official] * 2, rtol=0, atol=1e-12)
+    print(f'| evaluation | processes | seconds | vs official |\n| --- | ---: | ---: | ---: |\n'
+          f'| cityscapesscripts evalInstanceLevelSemanticLabeling | 1 | {t_official:.1f} | 1.0x |\n'
+          f'| decoding the mask PNGs only | {args.nproc} | {t_decode:.1f} | {t_official / t_decode:.1f}x |\n'
+          f'| eval_cityscapes.py (files) | {args.nproc} | {t_ours:.1f} | {t_official / t_ours:.1f}x |\n'
+          f'| CityscapesInstanceMetric (in memory) | 1 | {t_memory:.1f} | {t_official / t_memory:.1f}x |')
+    print(f'AP {ap_official:.4f}, AP50 {ap50_official:.4f}; identical results: {same}; '
+          f'files: {t_ours / t_decode:.2f}x the decoding time')
+    if not same:
+        sys.exit('error: the evaluators disagree')
+
+
+if __name__ == '__main__':
+    main()
