@@ -100,3 +100,15 @@ def test_each_image_alone_equals_official(predictions, tmp_path):
             official = cs.evaluateImgLists([cs.getPrediction(gt_path, args)], [gt_path], args)['averages']
             ours = evaluate([match_image(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), in_memory[gt_path])])
             assert as_official(ours) == pytest.approx(flatten(official), abs=1e-12, nan_ok=True), gt_path
+
+
+def test_class_with_only_ignored_predictions_scores_zero():
+    """Ground truth, and predictions that all fall on void: AP 0 (the official script crashes here)."""
+    from projects.mmcityscapes.evaluation.cityscapes_instance import evaluate, match_image
+    gt = np.zeros((40, 40), np.int32)
+    gt[:20] = 26000  # one car
+    gt[20:] = 1  # ego vehicle: void
+    void_hit = np.zeros((40, 40), bool)
+    void_hit[25:35, 5:35] = True
+    result = evaluate([match_image(gt, [(void_hit, 26, 0.9)])])
+    assert result['AP.car'] == 0.0 and result['mAP'] == 0.0

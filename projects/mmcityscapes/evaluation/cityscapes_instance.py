@@ -60,7 +60,14 @@ def match_image(gt_ids, predictions):
 
 
 def average_precision(y_true, y_score, hard_fns):
-    """The official precision-recall curve and its step-wise integral."""
+    """The official precision-recall curve and its step-wise integral.
+
+    With no scored example (every prediction of the class ignored, no ground truth matched)
+    the official script fails on an empty array; the curve is then only its artificial point
+    (precision 1 at recall 0), whose integral is 0.
+    """
+    if not len(y_score):
+        return 0.0
     order = np.argsort(y_score)
     y_score, y_true = y_score[order], y_true[order]
     cumsum = np.cumsum(y_true)
