@@ -17,6 +17,7 @@ as the config that configs/maskrcnn_stage2.py inherits (``--out``), and the stud
 """
 import argparse
 import copy
+import os
 import os.path as osp
 import random
 import sys
@@ -161,7 +162,7 @@ def main():
     if base.get('load_from') and not osp.isfile(base.load_from):
         sys.exit(f'error: starting weights not found: {base.load_from} (train stage 1 or pass --load-from)')
     prepare_runtime(base)
-    write_text('', osp.join(args.work_dir, '.keep'))
+    os.makedirs(args.work_dir, exist_ok=True)
     storage = args.storage or f'sqlite:///{osp.abspath(osp.join(args.work_dir, "study.db"))}'
     study = open_study(storage, args.study_name or name)
 
