@@ -38,9 +38,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from projects.mmcityscapes.runners.cross_validation import innermost_dataset  # noqa: E402
 from projects.mmcityscapes.utils.io import write_text  # noqa: E402
-from projects.mmcityscapes.utils.runtime import prepare_runtime  # noqa: E402
+from projects.mmcityscapes.utils.runtime import innermost_dataset, prepare_runtime  # noqa: E402
 
 OBJECTIVE = 'coco/segm_mAP'
 FPN_FLOW = {'trainable': 1.0, 'reduced': 0.1, 'frozen': 0.0}

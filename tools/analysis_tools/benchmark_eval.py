@@ -31,11 +31,14 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import eval_cityscapes  # noqa: E402
 
+from cityscapesscripts.helpers.labels import name2label  # noqa: E402
+
 from projects.mmcityscapes.evaluation import CityscapesInstanceMetric  # noqa: E402
+from projects.mmcityscapes.evaluation.cityscapes_instance import INSTANCE_LABELS  # noqa: E402
 from projects.mmcityscapes.utils.parallel import track_parallel  # noqa: E402
 
-THING_IDS = [24, 25, 26, 27, 28, 31, 32, 33]  # the 8 evaluated classes
-CLASSES = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle')
+CLASSES = tuple(INSTANCE_LABELS)  # the 8 evaluated classes
+THING_IDS = [name2label[name].id for name in CLASSES]
 
 
 def parse_args():

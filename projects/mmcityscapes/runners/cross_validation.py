@@ -13,16 +13,10 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from ..utils.io import read_json, write_json, write_text
+from ..utils.runtime import innermost_dataset
 
 # Keys that change between launches of the same experiment; not part of its identity.
 VOLATILE_KEYS = ('work_dir', 'experiment_name', 'resume', 'load_from', 'launcher')
-
-
-def innermost_dataset(dataset_cfg):
-    """The dataset inside wrappers such as RepeatDataset."""
-    while 'dataset' in dataset_cfg:
-        dataset_cfg = dataset_cfg['dataset']
-    return dataset_cfg
 
 
 def config_hash(cfg):

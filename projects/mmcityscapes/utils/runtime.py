@@ -5,6 +5,13 @@ import torch.distributed as torch_dist
 from .checkpoint import allow_mmengine_checkpoints
 
 
+def innermost_dataset(dataset_cfg):
+    """The dataset inside wrappers such as RepeatDataset."""
+    while 'dataset' in dataset_cfg:
+        dataset_cfg = dataset_cfg['dataset']
+    return dataset_cfg
+
+
 def _replace_sync_bn(node):
     if isinstance(node, dict):
         if node.get('type') == 'SyncBN':
