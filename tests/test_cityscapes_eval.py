@@ -1,6 +1,7 @@
-"""The fast Cityscapes instance evaluator against cityscapesscripts' own, image by image and overall."""
+"""The fast Cityscapes evaluators against cityscapesscripts' own, image by image and overall."""
 import glob
 import json
+import os
 import os.path as osp
 import sys
 
@@ -13,7 +14,8 @@ from conftest import REPO, run_tool
 from projects.mmcityscapes.evaluation import CityscapesInstanceMetric
 
 sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-from benchmark_eval import CLASSES, THING_IDS, write_predictions  # noqa: E402
+from benchmark_eval import (  # noqa: E402
+    CLASSES, THING_IDS, official_semantic, same_scores, write_label_predictions, write_predictions)
 
 
 @pytest.fixture(scope='module')
@@ -112,3 +114,52 @@ def test_class_with_only_ignored_predictions_scores_zero():
     void_hit[25:35, 5:35] = True
     result = evaluate([match_image(gt, [(void_hit, 26, 0.9)])])
     assert result['AP.car'] == 0.0 and result['mAP'] == 0.0
+
+
+@pytest.fixture(scope='module')
+def label_predictions(mini_root, tmp_path_factory):
+    pred_dir = tmp_path_factory.mktemp('label_predictions')
+    gt_files = sorted(glob.glob(f'{mini_root}/gtFine/val/*/*_gtFine_labelIds.png'))
+    write_label_predictions(gt_files, str(pred_dir))
+    return str(pred_dir), gt_files
+
+
+def test_semantic_evaluator_equals_official(label_predictions, mini_root, tmp_path):
+    """Class and category IoU / iIoU and the confusion matrix, overall and image by image."""
+    from projects.mmcityscapes.evaluation.cityscapes_semantic import count_image, evaluate
+    pred_dir, gt_files = label_predictions
+    run_tool('tools/analysis_tools/eval_cityscapes.py', '--task', 'semantic', '--gt-root',
+             str(mini_root / 'gtFine' / 'val'), '--pred-dir', pred_dir, '--nproc', '2',
+             '--out', str(tmp_path / 'result.json'))
+    ours, official = json.load(open(tmp_path / 'result.json')), official_semantic(gt_files, pred_dir)
+    assert 0.1 < official['averageScoreClasses'] < 0.9 and 0.1 < official['averageScoreInstClasses'] < 0.9
+    assert same_scores(ours, official)
+    assert ours['averageScoreInstCategories'] == pytest.approx(official['averageScoreInstCategories'], abs=1e-12)
+    for gt_path in gt_files:
+        pred_path = glob.glob(osp.join(pred_dir, osp.basename(gt_path).replace('_gtFine_labelIds', '*')))[0]
+        image = count_image(cv2.imread(pred_path, cv2.IMREAD_UNCHANGED), cv2.imread(gt_path, cv2.IMREAD_UNCHANGED),
+                            cv2.imread(gt_path.replace('labelIds', 'instanceIds'), cv2.IMREAD_UNCHANGED))
+        assert same_scores(evaluate([image]), official_semantic([gt_path], pred_dir)), gt_path
+
+
+def test_semantic_evaluator_bad_inputs(label_predictions, mini_root, tmp_path):
+    """A train-id-like value, a missing prediction and a corrupt PNG: one line naming the file."""
+    pred_dir, gt_files = label_predictions
+    bad_dir = tmp_path / 'bad'
+    bad_dir.mkdir()
+    for path in glob.glob(f'{pred_dir}/*.png'):
+        os.symlink(path, bad_dir / osp.basename(path))
+    first = sorted(bad_dir.iterdir())[0]
+    first.unlink()
+    cv2.imwrite(str(first), np.full((256, 512), 255, np.uint8))
+    args = ('tools/analysis_tools/eval_cityscapes.py', '--task', 'semantic', '--gt-root',
+            str(mini_root / 'gtFine' / 'val'), '--pred-dir', str(bad_dir), '--nproc', '2')
+    for damage, expected in ((None, 'holds label id 255'), ('corrupt', 'cannot decode image'),
+                             ('missing', 'no prediction files for')):
+        if damage == 'corrupt':
+            first.write_bytes(b'not a png')
+        elif damage == 'missing':
+            first.unlink()
+        proc = run_tool(*args, check=False)
+        error = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 1 and expected in error and first.name[:20] in error, proc.stderr

@@ -1,10 +1,19 @@
-"""Time Cityscapes instance evaluation: cityscapesscripts' evaluator against this project's.
+"""Time Cityscapes evaluation: cityscapesscripts' evaluators against this project's.
 
-    python tools/analysis_tools/benchmark_eval.py --images 100 --masks 57 --nproc 2
+    python tools/analysis_tools/benchmark_eval.py --task instance --images 100 --masks 57 --nproc 2
+    python tools/analysis_tools/benchmark_eval.py --task semantic --images 100 --nproc 2
 
 Generates ``--images`` val scenes at 1024x2048 (tools/misc/synthetic_cityscapes.py) and noisy
-predictions of their instances, padded with false positives to ``--masks`` per image, in the
-official result format. Then times, on the same predictions:
+predictions of them in the official result format.
+
+Semantic task: label-id PNGs with shifted borders, swapped classes and blobs of wrong labels.
+Times cityscapesscripts' evalPixelLevelSemanticLabeling (one process; without its optional Cython
+module, which its pip package does not ship), decoding the prediction and ground-truth PNGs with
+``--nproc`` processes, and eval_cityscapes.py with ``--nproc`` processes; checks that the two
+evaluators give the same scores.
+
+Instance task: predictions of the instances, padded with false positives to ``--masks`` per
+image. Times, on the same predictions:
 
 1. cityscapesscripts' evalInstanceLevelSemanticLabeling (it has no parallel mode);
 2. decoding every mask PNG with ``--nproc`` processes: the floor of any file-based evaluator;
@@ -31,10 +40,11 @@ sys.path.insert(0, REPO)
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import eval_cityscapes  # noqa: E402
 
-from cityscapesscripts.helpers.labels import name2label  # noqa: E402
+from cityscapesscripts.helpers.labels import labels, name2label  # noqa: E402
 
 from projects.mmcityscapes.evaluation import CityscapesInstanceMetric  # noqa: E402
 from projects.mmcityscapes.evaluation.cityscapes_instance import INSTANCE_LABELS  # noqa: E402
+from projects.mmcityscapes.utils.io import read_label_png  # noqa: E402
 from projects.mmcityscapes.utils.parallel import track_parallel  # noqa: E402
 
 CLASSES = tuple(INSTANCE_LABELS)  # the 8 evaluated classes
@@ -43,6 +53,7 @@ THING_IDS = [name2label[name].id for name in CLASSES]
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--task', choices=['semantic', 'instance'], default='instance')
     parser.add_argument('--images', type=int, default=100)
     parser.add_argument('--masks', type=int, default=57, help='predicted masks per image')
     parser.add_argument('--height', type=int, default=1024)
@@ -110,6 +121,44 @@ def official(gt_files, pred_dir, scratch):
     return averages['allAp'], averages['allAp50%']
 
 
+def noisy_labels(gt, rng):
+    """A label-id prediction of a ``*_gtFine_labelIds.png``: shifted, two classes swapped, blobs
+    of random evaluated labels, and void ground truth predicted as road."""
+    pred = np.roll(gt, (int(rng.integers(-3, 4)), int(rng.integers(-3, 4))), axis=(0, 1))
+    evaluated = [label.id for label in labels if label.id >= 0 and not label.ignoreInEval]
+    a, b = rng.choice(evaluated, 2, replace=False)
+    pred = np.where(pred == a, b, np.where(pred == b, a, pred))
+    height, width = gt.shape
+    for _ in range(20):
+        y, x = rng.integers(0, height - height // 8), rng.integers(0, width - width // 8)
+        pred[y:y + height // 8, x:x + width // 8] = rng.choice(evaluated)
+    pred[pred < 7] = name2label['road'].id
+    return pred.astype(np.uint8)
+
+
+def write_label_predictions(gt_files, pred_dir, seed=0):
+    """``<stem>_pred.png`` label-id predictions of ground-truth ``*_gtFine_labelIds.png`` files."""
+    rng = np.random.default_rng(seed)
+    for gt_path in gt_files:
+        stem = osp.basename(gt_path)[:-len('_gtFine_labelIds.png')]
+        cv2.imwrite(osp.join(pred_dir, f'{stem}_pred.png'), noisy_labels(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng))
+
+
+def official_semantic(gt_files, pred_dir):
+    """cityscapesscripts' evalPixelLevelSemanticLabeling, quiet and without its JSON file."""
+    import copy
+
+    import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as cs
+    args = copy.copy(cs.args)
+    args.predictionPath, args.predictionWalk = osp.abspath(pred_dir), None
+    args.quiet, args.JSONOutput = True, False
+    return cs.evaluateImgLists([cs.getPrediction(args, gt) for gt in gt_files], gt_files, args)
+
+
+def decode_label(path):
+    return read_label_png(path).shape
+
+
 def decode(path):
     return cv2.imread(path, cv2.IMREAD_GRAYSCALE) is not None
 
@@ -137,6 +186,33 @@ def timed(func, *args):
     return value, time.time() - start
 
 
+def same_scores(ours, official):
+    keys = ('classScores', 'classInstScores', 'categoryScores', 'categoryInstScores')
+    flat = lambda r: [v for k in keys for v in r[k].values()]  # noqa: E731
+    return ours['confMatrix'] == official['confMatrix'] and np.allclose(
+        flat(ours), flat(official), rtol=0, atol=1e-12, equal_nan=True)
+
+
+def benchmark_semantic(root, pred_dir, nproc):
+    gt_files = sorted(glob.glob(osp.join(root, 'gtFine', 'val', '*', '*_gtFine_labelIds.png')))
+    write_label_predictions(gt_files, pred_dir)
+    files = sorted(glob.glob(osp.join(pred_dir, '*.png'))) + gt_files + [
+        f.replace('_labelIds.png', '_instanceIds.png') for f in gt_files]
+    reference, t_official = timed(official_semantic, gt_files, pred_dir)
+    _, t_decode = timed(track_parallel, decode_label, files, nproc)
+    (ours, _), t_ours = timed(eval_cityscapes.evaluate_semantic, osp.join(root, 'gtFine', 'val'), pred_dir, nproc)
+    same = same_scores(ours, reference)
+    print(f'| evaluation | processes | seconds | vs official |\n| --- | ---: | ---: | ---: |\n'
+          f'| cityscapesscripts evalPixelLevelSemanticLabeling | 1 | {t_official:.1f} | 1.0x |\n'
+          f'| decoding the prediction and ground-truth PNGs only | {nproc} | {t_decode:.1f} | '
+          f'{t_official / t_decode:.1f}x |\n'
+          f'| eval_cityscapes.py --task semantic | {nproc} | {t_ours:.1f} | {t_official / t_ours:.1f}x |')
+    print(f'class IoU {reference["averageScoreClasses"]:.4f}, iIoU {reference["averageScoreInstClasses"]:.4f}, '
+          f'category IoU {reference["averageScoreCategories"]:.4f}, iIoU {reference["averageScoreInstCategories"]:.4f}; '
+          f'identical results: {same}')
+    return same
+
+
 def main():
     args = parse_args()
     work_dir = args.work_dir or tempfile.mkdtemp(prefix='benchmark_eval_')
@@ -145,6 +221,10 @@ def main():
     subprocess.run([sys.executable, osp.join(REPO, 'tools/misc/synthetic_cityscapes.py'), root, '--train', '0',
                     '--val', str(args.images), '--test', '0', '--extra', '0', '--height', str(args.height),
                     '--width', str(args.width), '--nproc', str(args.nproc)], check=True)
+    if args.task == 'semantic':
+        if not benchmark_semantic(root, pred_dir, args.nproc):
+            sys.exit('error: the evaluators disagree')
+        return
     gt_files = sorted(glob.glob(osp.join(root, 'gtFine', 'val', '*', '*_gtFine_instanceIds.png')))
     in_memory = write_predictions(gt_files, pred_dir, args.masks)
     masks = sorted(glob.glob(osp.join(pred_dir, '*.png')))

@@ -1,7 +1,12 @@
 """Evaluate predictions in the official Cityscapes result format, fast.
 
-    python tools/analysis_tools/eval_cityscapes.py --task instance \
+    python tools/analysis_tools/eval_cityscapes.py --task semantic|instance \
         --gt-root data/cityscapes/gtFine/val --pred-dir results/ --nproc 8 --out result.json
+
+Semantic task: for each ``<city>_<seq>_<frame>_gtFine_labelIds.png`` under ``--gt-root``, the
+prediction ``<city>_<seq>_<frame>*.png`` anywhere under ``--pred-dir`` holds label ids (not train
+ids). The result is cityscapesscripts' evalPixelLevelSemanticLabeling's (class and category IoU and
+iIoU; ``--out`` writes its result dictionary), from projects/mmcityscapes/evaluation/cityscapes_semantic.py.
 
 Instance task: for each ``<city>_<seq>_<frame>*_gtFine_instanceIds.png`` under ``--gt-root``,
 the prediction file ``<city>_<seq>_<frame>*.txt`` anywhere under ``--pred-dir`` lists
@@ -21,15 +26,16 @@ import time
 import cv2
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from projects.mmcityscapes.evaluation import cityscapes_semantic  # noqa: E402
 from projects.mmcityscapes.evaluation.cityscapes_instance import (  # noqa: E402
     INSTANCE_LABELS, evaluate, match_image)
-from projects.mmcityscapes.utils.io import DatasetError, read_png, write_json  # noqa: E402
+from projects.mmcityscapes.utils.io import DatasetError, read_label_png, read_png, write_json  # noqa: E402
 from projects.mmcityscapes.utils.parallel import track_parallel  # noqa: E402
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--task', choices=['instance'], default='instance')
+    parser.add_argument('--task', choices=['semantic', 'instance'], required=True)
     parser.add_argument('--gt-root', required=True, help='e.g. data/cityscapes/gtFine/val')
     parser.add_argument('--pred-dir', required=True, help='folder of the prediction files')
     parser.add_argument('--nproc', type=int, default=os.cpu_count())
@@ -37,21 +43,32 @@ def parse_args():
     return parser.parse_args()
 
 
-def prediction_files(pred_dir):
+def prediction_files(pred_dir, ext):
+    if not osp.isdir(pred_dir):
+        raise DatasetError(f'no prediction folder {pred_dir}')
     found = {}
     for root, _, files in os.walk(pred_dir):
-        for name in fnmatch.filter(files, '*.txt'):
+        for name in fnmatch.filter(files, f'*.{ext}'):
             found[name] = osp.join(root, name)
     return found
 
 
-def find_prediction(gt_path, predictions):
+def find_prediction(gt_path, predictions, ext):
+    """The one ``<city>_<seq>_<frame>*.<ext>`` prediction of a ground-truth file, as the official
+    scripts look it up."""
     city, seq, frame = osp.basename(gt_path).split('_')[:3]
-    matches = fnmatch.filter(predictions, f'{city}_{seq}_{frame}_*.txt')
+    matches = fnmatch.filter(predictions, f'{city}_{seq}_{frame}*.{ext}')
     if len(matches) != 1:
         raise DatasetError(f'{"no" if not matches else "several"} prediction files for {gt_path} '
-                           f'(expected one {city}_{seq}_{frame}_*.txt)')
+                           f'(expected one {city}_{seq}_{frame}*.{ext})')
     return predictions[matches[0]]
+
+
+def ground_truth(gt_root, suffix):
+    files = sorted(glob.glob(osp.join(gt_root, '*', f'*_gtFine_{suffix}.png')))
+    if not files:
+        raise DatasetError(f'no *_gtFine_{suffix}.png under {gt_root}')
+    return files
 
 
 def read_predictions(txt_path):
@@ -71,15 +88,27 @@ def match_task(task):
 
 
 def evaluate_instances(gt_root, pred_dir, nproc):
-    gt_files = sorted(glob.glob(osp.join(gt_root, '*', '*_gtFine_instanceIds.png')))
-    if not gt_files:
-        raise DatasetError(f'no *_gtFine_instanceIds.png under {gt_root}')
-    predictions = prediction_files(pred_dir)
-    tasks = [(gt, find_prediction(gt, predictions)) for gt in gt_files]
+    predictions = prediction_files(pred_dir, 'txt')
+    tasks = [(gt, find_prediction(gt, predictions, 'txt')) for gt in ground_truth(gt_root, 'instanceIds')]
     return evaluate(track_parallel(match_task, tasks, nproc)), len(tasks)
 
 
-def table(result):
+def count_task(task):
+    gt_path, pred_path = task
+    try:
+        return cityscapes_semantic.count_image(read_label_png(pred_path), read_label_png(gt_path),
+                                               read_label_png(gt_path.replace('_labelIds.png', '_instanceIds.png')))
+    except cityscapes_semantic.LabelError as e:
+        raise DatasetError(f'{pred_path}: {e}') from None
+
+
+def evaluate_semantic(gt_root, pred_dir, nproc):
+    predictions = prediction_files(pred_dir, 'png')
+    tasks = [(gt, find_prediction(gt, predictions, 'png')) for gt in ground_truth(gt_root, 'labelIds')]
+    return cityscapes_semantic.evaluate(track_parallel(count_task, tasks, nproc)), len(tasks)
+
+
+def instance_table(result):
     lines = ['| class | AP | AP50 |', '| --- | ---: | ---: |']
     lines += [f'| {name} | {100 * result[f"AP.{name}"]:.1f} | {100 * result[f"AP50.{name}"]:.1f} |'
               for name in INSTANCE_LABELS]
@@ -91,10 +120,13 @@ def main():
     args = parse_args()
     start = time.time()
     try:
-        result, n = evaluate_instances(args.gt_root, args.pred_dir, args.nproc)
+        if args.task == 'semantic':
+            result, n = evaluate_semantic(args.gt_root, args.pred_dir, args.nproc)
+        else:
+            result, n = evaluate_instances(args.gt_root, args.pred_dir, args.nproc)
     except DatasetError as e:
         sys.exit(f'error: {e}')
-    print(table(result))
+    print(cityscapes_semantic.markdown(result) if args.task == 'semantic' else instance_table(result))
     print(f'{n} images in {time.time() - start:.1f} s with {args.nproc} processes')
     if args.out:
         write_json(result, args.out, indent=2)

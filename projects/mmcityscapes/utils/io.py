@@ -5,6 +5,8 @@ import os.path as osp
 from contextlib import contextmanager
 
 import cv2
+import numpy as np
+from PIL import Image
 
 
 class DatasetError(Exception):
@@ -57,6 +59,17 @@ def read_png(path, flags=cv2.IMREAD_UNCHANGED):
     if image is None:
         raise DatasetError(f'cannot decode image {path} (corrupt or not an image)')
     return image
+
+
+def read_label_png(path):
+    """A single-channel (8- or 16-bit) label PNG as an array; PIL decodes 16-bit PNGs faster than cv2."""
+    if not osp.isfile(path):
+        raise DatasetError(f'missing file {path}')
+    try:
+        with Image.open(path) as image:
+            return np.asarray(image)
+    except (OSError, SyntaxError, ValueError):
+        raise DatasetError(f'cannot decode image {path} (corrupt or not an image)') from None
 
 
 def read_json(path):
