@@ -17,5 +17,6 @@ train_dataloader = dict(dataset=dict(
 holdout = 'annotations/instancesonly_filtered_gtFine_val_holdout.json'
 val_dataloader = dict(dataset=dict(ann_file=holdout))
 test_dataloader = val_dataloader
-val_evaluator = [dict(type='CocoMetric', metric=['bbox', 'segm'], ann_file=data_root + holdout)]
+val_evaluator = [dict(type='ClasswiseCocoMetric', metric=['bbox', 'segm'], ann_file=data_root + holdout),
+                 dict(type='CityscapesInstanceMetric')]
 test_evaluator = val_evaluator

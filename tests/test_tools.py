@@ -1,4 +1,5 @@
 """tools/train.py, tools/test.py and tools/dist_train.sh on the generated dataset."""
+import csv
 import glob
 import json
 import os
@@ -9,6 +10,8 @@ import socket
 import subprocess
 import time
 
+import cv2
+import numpy as np
 import pytest
 
 from conftest import PY, REPO, run_tool
@@ -30,25 +33,56 @@ def semantic_run(mini_env, tmp_path_factory):
     return work_dir
 
 
-def test_semantic_train_and_test_table(semantic_run, mini_env):
+def csv_values(path):
+    with open(path) as f:
+        return {(row['metric'], row['class']): row['value'] for row in csv.DictReader(f)}
+
+
+def assert_overlays(show_dir, mini_root, prediction_drawn):
+    """One PNG per val image: image | ground truth | prediction, each drawn panel differing from the image."""
+    images = sorted(glob.glob(f'{mini_root}/leftImg8bit/val/*/*.png'))
+    assert sorted(os.listdir(show_dir)) == sorted(osp.basename(p) for p in images)
+    for path in images:
+        image = cv2.imread(path)
+        overlay = cv2.imread(osp.join(show_dir, osp.basename(path)))
+        height, width = image.shape[:2]
+        assert overlay.shape == (height, 3 * width, 3), path
+        panels = [overlay[:, i * width:(i + 1) * width].astype(int) for i in range(3)]
+        assert np.abs(panels[0] - image).max() <= 1
+        assert np.abs(panels[1] - image).mean() > 1  # ground truth drawn
+        assert (np.abs(panels[2] - image).mean() > 1) == prediction_drawn
+
+
+def test_semantic_train_and_test_table(semantic_run, mini_env, mini_root, tmp_path):
     checkpoint = semantic_run / 'iter_4.pth'
     assert open(semantic_run / 'last_checkpoint').read().strip() == str(checkpoint)
-    proc = run_tool('tools/test.py', SEMANTIC, str(checkpoint), '--work-dir', str(semantic_run), env=mini_env)
+    proc = run_tool('tools/test.py', SEMANTIC, str(checkpoint), '--work-dir', str(semantic_run),
+                    '--show-dir', str(tmp_path / 'show'), env=mini_env)
     metrics = json.load(open(semantic_run / 'test_iter_4.json'))
     assert {'aAcc', 'mIoU', 'mAcc'} <= set(metrics)
     assert 0 <= metrics['mIoU'] <= 100
     table = open(semantic_run / 'test_iter_4.md').read()
     assert f'| mIoU | {metrics["mIoU"]:.4f} |' in table
     assert '| metric | value |' in proc.stdout
+    assert float(csv_values(semantic_run / 'test_iter_4.csv')[('mIoU', '')]) == pytest.approx(metrics['mIoU'])
+    assert_overlays(tmp_path / 'show', mini_root, prediction_drawn=True)
 
 
-def test_instance_train_and_test_table(mini_env, tmp_path):
+def test_instance_train_and_test_table(mini_env, mini_root, tmp_path):
     run_tool('tools/train.py', INSTANCE, '--work-dir', str(tmp_path), *short_run(2), env=mini_env)
-    run_tool('tools/test.py', INSTANCE, str(tmp_path / 'iter_2.pth'), '--work-dir', str(tmp_path), env=mini_env)
+    run_tool('tools/test.py', INSTANCE, str(tmp_path / 'iter_2.pth'), '--work-dir', str(tmp_path),
+             '--show-dir', str(tmp_path / 'show'), env=mini_env)
     metrics = json.load(open(tmp_path / 'test_iter_2.json'))
     assert {'coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'coco/segm_mAP_s'} <= set(metrics)
     assert {'cityscapes/mAP', 'cityscapes/AP50', 'cityscapes/AP.car'} <= set(metrics)
+    classes = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle')
+    assert {f'coco/{m}_AP.{c}' for m in ('bbox', 'segm') for c in classes} <= set(metrics)
+    values = csv_values(tmp_path / 'test_iter_2.csv')
+    assert values[('coco/segm_AP', 'car')] == str(metrics['coco/segm_AP.car'])
+    assert '| class | coco/bbox_AP | coco/segm_AP | cityscapes/AP | cityscapes/AP50 |' in \
+        open(tmp_path / 'test_iter_2.md').read()
     assert not osp.exists(osp.join(REPO, 'matches.json'))
+    assert_overlays(tmp_path / 'show', mini_root, prediction_drawn=False)  # no box above 0.3 after 2 iterations
 
 
 def test_default_work_dir_is_named_after_the_config(mini_env, tmp_path):

@@ -3,8 +3,9 @@
     python tools/test.py configs/deeplabv3_r50.py work_dirs/deeplabv3_r50/iter_40000.pth
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 
-Prints a markdown table of every metric and writes ``test_<checkpoint>.{md,json}`` beside the
-checkpoint; both say which images the numbers were computed on.
+Prints a markdown table of every metric and writes ``test_<checkpoint>.{md,json,csv}`` beside
+the checkpoint; they say which images the numbers were computed on. ``--show-dir DIR`` also
+writes one overlay per image (image | ground truth | prediction) into DIR.
 """
 import argparse
 import os
@@ -25,6 +26,7 @@ def parse_args():
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where the test log goes (default: work_dirs/<config>)')
+    parser.add_argument('--show-dir', help='write image | ground truth | prediction overlays here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. test_dataloader.batch_size=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -45,6 +47,8 @@ def main():
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    if args.show_dir:
+        cfg.custom_hooks = cfg.get('custom_hooks', []) + [dict(type='OverlayHook', out_dir=args.show_dir)]
     prepare_runtime(cfg)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()

@@ -9,7 +9,7 @@ train_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root)))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = [
-    dict(type='CocoMetric', metric=['bbox', 'segm'],
+    dict(type='ClasswiseCocoMetric', metric=['bbox', 'segm'],
          ann_file=data_root + 'annotations/instancesonly_filtered_gtFine_val.json'),
     dict(type='CityscapesInstanceMetric'),
 ]

@@ -4,12 +4,14 @@ Configs load it with ``custom_imports = dict(imports=['projects.mmcityscapes'])`
 it registers the components below and lets mmengine checkpoints load with torch's safe
 unpickler.
 """
-from .evaluation import CityscapesInstanceMetric, SegmentationMetric
+from .evaluation import ClasswiseCocoMetric, CityscapesInstanceMetric, SegmentationMetric
 from .hooks import CoarsePretrainHook, ValLossHook
 from .models import UNetHead
 from .runners import CrossValidationRunner
 from .utils.checkpoint import allow_mmengine_checkpoints
+from .visualization import OverlayHook
 
 allow_mmengine_checkpoints()
 
-__all__ = ['CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner', 'SegmentationMetric', 'UNetHead', 'ValLossHook']
+__all__ = ['ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner', 'OverlayHook',
+           'SegmentationMetric', 'UNetHead', 'ValLossHook']

@@ -1,0 +1,45 @@
+"""Side-by-side prediction overlays: image | ground truth | prediction."""
+import os.path as osp
+
+import mmcv
+import numpy as np
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+
+
+def quiet_visualizer(visualizer, name):
+    """A visualizer of the same kind and dataset, without storage backends (nothing is written
+    until the caller writes the panels). Built directly, not through ``get_instance``, so it does
+    not become mmengine's current visualizer."""
+    quiet = type(visualizer)(name=name)
+    quiet.dataset_meta = visualizer.dataset_meta
+    return quiet
+
+
+def overlay_panels(visualizer, image, data_sample):
+    """``image | ground truth | prediction`` (RGB), drawn by an mmdet/mmseg visualizer; without
+    ground truth in ``data_sample``, ``image | prediction``."""
+    has_gt = 'gt_sem_seg' in data_sample or 'gt_instances' in data_sample
+    panels = [image]
+    for draw_gt in ((True, False) if has_gt else (False,)):
+        visualizer.add_datasample('overlay', image, data_sample, draw_gt=draw_gt, draw_pred=not draw_gt)
+        panels.append(visualizer.get_image())
+    return np.concatenate(panels, axis=1)
+
+
+@HOOKS.register_module()
+class OverlayHook(Hook):
+    """Write ``<out_dir>/<image name>.png`` (image | ground truth | prediction) for every test
+    image; ``tools/test.py --show-dir`` adds it."""
+
+    def __init__(self, out_dir):
+        self.out_dir = out_dir
+
+    def before_test(self, runner):
+        self.visualizer = quiet_visualizer(runner.visualizer, f'overlay_{id(self)}')
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        for sample in outputs:
+            image = mmcv.imread(sample.img_path, channel_order='rgb')
+            name = osp.splitext(osp.basename(sample.img_path))[0] + '.png'
+            mmcv.imwrite(overlay_panels(self.visualizer, image, sample)[..., ::-1], osp.join(self.out_dir, name))
