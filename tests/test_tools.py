@@ -68,21 +68,72 @@ def test_semantic_train_and_test_table(semantic_run, mini_env, mini_root, tmp_pa
     assert_overlays(tmp_path / 'show', mini_root, prediction_drawn=True)
 
 
-def test_instance_train_and_test_table(mini_env, mini_root, tmp_path):
-    run_tool('tools/train.py', INSTANCE, '--work-dir', str(tmp_path), *short_run(2), env=mini_env)
-    run_tool('tools/test.py', INSTANCE, str(tmp_path / 'iter_2.pth'), '--work-dir', str(tmp_path),
+@pytest.fixture(scope='module')
+def instance_run(mini_env, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('instance')
+    run_tool('tools/train.py', INSTANCE, '--work-dir', str(work_dir), *short_run(2), env=mini_env)
+    return work_dir
+
+
+def test_instance_train_and_test_table(instance_run, mini_env, mini_root, tmp_path):
+    run_tool('tools/test.py', INSTANCE, str(instance_run / 'iter_2.pth'), '--work-dir', str(tmp_path),
              '--show-dir', str(tmp_path / 'show'), env=mini_env)
-    metrics = json.load(open(tmp_path / 'test_iter_2.json'))
+    metrics = json.load(open(instance_run / 'test_iter_2.json'))
     assert {'coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'coco/segm_mAP_s'} <= set(metrics)
     assert {'cityscapes/mAP', 'cityscapes/AP50', 'cityscapes/AP.car'} <= set(metrics)
     classes = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle')
     assert {f'coco/{m}_AP.{c}' for m in ('bbox', 'segm') for c in classes} <= set(metrics)
-    values = csv_values(tmp_path / 'test_iter_2.csv')
+    values = csv_values(instance_run / 'test_iter_2.csv')
     assert values[('coco/segm_AP', 'car')] == str(metrics['coco/segm_AP.car'])
     assert '| class | coco/bbox_AP | coco/segm_AP | cityscapes/AP | cityscapes/AP50 |' in \
-        open(tmp_path / 'test_iter_2.md').read()
+        open(instance_run / 'test_iter_2.md').read()
     assert not osp.exists(osp.join(REPO, 'matches.json'))
     assert_overlays(tmp_path / 'show', mini_root, prediction_drawn=False)  # no box above 0.3 after 2 iterations
+
+
+def test_infer_semantic_official_format(semantic_run, mini_env, mini_root, tmp_path):
+    """infer.py's label-id PNGs, scored by eval_cityscapes.py, give test.py's mIoU; overlays have 3 panels."""
+    checkpoint = str(semantic_run / 'iter_4.pth')
+    run_tool('tools/test.py', SEMANTIC, checkpoint, '--work-dir', str(tmp_path), env=mini_env)
+    miou = json.load(open(semantic_run / 'test_iter_4.json'))['mIoU']
+    run_tool('tools/infer.py', SEMANTIC, checkpoint, str(mini_root / 'leftImg8bit' / 'val'), '--out',
+             str(tmp_path / 'out'), env=mini_env)
+    results = sorted(glob.glob(str(tmp_path / 'out' / 'results' / '*.png')))
+    assert len(results) == 4 and set(np.unique(cv2.imread(results[0], cv2.IMREAD_UNCHANGED))) <= set(range(7, 34))
+    run_tool('tools/analysis_tools/eval_cityscapes.py', '--task', 'semantic', '--gt-root',
+             str(mini_root / 'gtFine' / 'val'), '--pred-dir', str(tmp_path / 'out' / 'results'),
+             '--out', str(tmp_path / 'official.json'))
+    assert 100 * json.load(open(tmp_path / 'official.json'))['averageScoreClasses'] == pytest.approx(miou, abs=0.01)
+    assert_overlays(tmp_path / 'out' / 'overlays', mini_root, prediction_drawn=True)
+
+
+def test_infer_instance_official_format(instance_run, mini_env, mini_root, tmp_path):
+    """infer.py's instance files, scored by eval_cityscapes.py, give test.py's in-memory Cityscapes AP."""
+    checkpoint, keep_all = str(instance_run / 'iter_2.pth'), ('--cfg-options', 'model.test_cfg.rcnn.score_thr=0')
+    run_tool('tools/test.py', INSTANCE, checkpoint, '--work-dir', str(tmp_path), *keep_all, env=mini_env)
+    metrics = json.load(open(instance_run / 'test_iter_2.json'))
+    run_tool('tools/infer.py', INSTANCE, checkpoint, str(mini_root / 'leftImg8bit' / 'val'), '--out',
+             str(tmp_path / 'out'), *keep_all, env=mini_env)
+    txt_files = sorted(glob.glob(str(tmp_path / 'out' / 'results' / '*_pred.txt')))
+    lines = [line.split() for path in txt_files for line in open(path)]
+    assert len(txt_files) == 4 and lines and all(osp.isfile(tmp_path / 'out' / 'results' / line[0]) for line in lines)
+    run_tool('tools/analysis_tools/eval_cityscapes.py', '--task', 'instance', '--gt-root',
+             str(mini_root / 'gtFine' / 'val'), '--pred-dir', str(tmp_path / 'out' / 'results'),
+             '--out', str(tmp_path / 'official.json'))
+    result = json.load(open(tmp_path / 'official.json'))
+    assert result['mAP'] == pytest.approx(metrics['cityscapes/mAP'], abs=1e-6)
+    assert result['AP50'] == pytest.approx(metrics['cityscapes/AP50'], abs=1e-6)
+
+
+def test_infer_bad_inputs_are_one_line(semantic_run, mini_env, tmp_path):
+    checkpoint = str(semantic_run / 'iter_4.pth')
+    (tmp_path / 'broken.png').write_bytes(b'not a png')
+    for images, expected in (('no/such/folder', 'no such image or folder: no/such/folder'),
+                             (str(tmp_path / 'broken.png'), f'cannot predict {tmp_path / "broken.png"}')):
+        proc = run_tool('tools/infer.py', SEMANTIC, checkpoint, images, '--out', str(tmp_path / 'out'),
+                        env=mini_env, check=False)
+        assert proc.returncode == 1 and expected in proc.stderr.strip().splitlines()[-1], proc.stderr
+    assert not glob.glob(str(tmp_path / 'out' / '**' / '*.png'), recursive=True)
 
 
 def test_default_work_dir_is_named_after_the_config(mini_env, tmp_path):

@@ -1,0 +1,169 @@
+"""Predict images with a trained model: overlays, plus the official Cityscapes result format.
+
+    python tools/infer.py configs/deeplabv3_r50.py work_dirs/deeplabv3_r50/iter_80000.pth \
+        data/cityscapes/leftImg8bit/test --out results/deeplabv3_r50
+
+``IMAGES`` are image files or folders (searched recursively for ``*.png``/``*.jpg``). Writes
+
+* ``OUT/overlays/<name>.png``: image | ground truth | prediction, or image | prediction when the
+  image has no ground truth beside it in the official layout (``gtFine/<split>/<city>/``);
+* ``OUT/results/``: the test server's format, which tools/analysis_tools/eval_cityscapes.py
+  evaluates: per image a label-id PNG (semantic models), or ``<name>_pred.txt`` listing
+  ``masks/<name>_<i>.png <label id> <score>`` per instance (instance models).
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import mmcv  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from cityscapesscripts.helpers.labels import id2label, name2label  # noqa: E402
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.structures import InstanceData, PixelData  # noqa: E402
+from mmengine.utils import ProgressBar  # noqa: E402
+
+from projects.mmcityscapes.utils.io import DatasetError, atomic_output, read_label_png, write_lines  # noqa: E402
+from projects.mmcityscapes.visualization import overlay_panels  # noqa: E402
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('images', nargs='+', help='image files or folders')
+    parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
+    return parser.parse_args()
+
+
+def list_images(inputs):
+    images = []
+    for item in inputs:
+        if osp.isdir(item):
+            images += sorted(osp.join(root, name) for root, _, names in os.walk(item)
+                             for name in names if name.lower().endswith(IMAGE_EXTENSIONS))
+        elif osp.isfile(item):
+            images.append(item)
+        else:
+            raise DatasetError(f'no such image or folder: {item}')
+    if not images:
+        raise DatasetError(f'no images in {" ".join(inputs)}')
+    return images
+
+
+def load_model(cfg, checkpoint, device):
+    """(model, task, visualizer) with mmdet's or mmseg's loader, chosen by the config's default
+    scope; the visualizer has no storage backends."""
+    if cfg.get('default_scope') == 'mmseg':
+        from mmseg.apis import init_model
+        from mmseg.visualization import SegLocalVisualizer
+        model, task, visualizer = init_model(cfg, checkpoint, device=device), 'semantic', SegLocalVisualizer
+    else:
+        from mmdet.apis import init_detector
+        from mmdet.visualization import DetLocalVisualizer
+        model, task, visualizer = init_detector(cfg, checkpoint, device=device), 'instance', DetLocalVisualizer
+    visualizer = visualizer(name='infer')
+    visualizer.dataset_meta = model.dataset_meta
+    return model, task, visualizer
+
+
+def inference_pipeline(cfg):
+    """The config's test pipeline without its annotation loading."""
+    init_default_scope(cfg.get('default_scope'))
+    return Compose([t for t in cfg.test_dataloader.dataset.pipeline if 'LoadAnnotations' not in t['type']])
+
+
+def ground_truth_path(image_path, suffix):
+    """``.../leftImg8bit/<split>/<city>/<name>_leftImg8bit.png`` -> the gtFine file, if it exists."""
+    city_dir, name = osp.split(image_path)
+    split_dir, split = osp.split(osp.dirname(city_dir))
+    if osp.basename(split_dir) != 'leftImg8bit' or not name.endswith('_leftImg8bit.png'):
+        return None
+    path = osp.join(osp.dirname(split_dir), 'gtFine', split, osp.basename(city_dir),
+                    name.replace('_leftImg8bit.png', f'_gtFine_{suffix}.png'))
+    return path if osp.isfile(path) else None
+
+
+def attach_ground_truth(sample, image_path, task, classes):
+    """Add the official ground truth of an image (if present) in the model's classes."""
+    if task == 'semantic':
+        path = ground_truth_path(image_path, 'labelIds')
+        if path:
+            train_ids = np.full(256, 255, np.uint8)
+            for i, label in id2label.items():
+                if label.name in classes:
+                    train_ids[i] = classes.index(label.name)
+            sample.gt_sem_seg = PixelData(data=torch.from_numpy(train_ids[read_label_png(path)][None].astype(np.int64)))
+        return
+    path = ground_truth_path(image_path, 'instanceIds')
+    if path:
+        ids = read_label_png(path)
+        instances = [i for i in np.unique(ids) if i >= 1000 and id2label[i // 1000].name in classes]
+        masks = np.stack([ids == i for i in instances]) if instances else np.zeros((0, *ids.shape), bool)
+        boxes = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] for ys, xs in (np.nonzero(m) for m in masks)]
+        sample.gt_instances = InstanceData(
+            masks=torch.from_numpy(masks), bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            labels=torch.tensor([classes.index(id2label[i // 1000].name) for i in instances], dtype=torch.long))
+
+
+def write_result(sample, name, results_dir, task, classes):
+    """The official result format of one image."""
+    label_ids = np.array([name2label[c].id for c in classes], np.uint8)
+    if task == 'semantic':
+        train_ids = sample.pred_sem_seg.data[0].cpu().numpy()
+        with atomic_output(osp.join(results_dir, f'{name}.png')) as tmp:
+            mmcv.imwrite(label_ids[train_ids], tmp)
+        return
+    pred = sample.pred_instances
+    lines = []
+    for i, (mask, label, score) in enumerate(zip(pred.masks.cpu().numpy(), pred.labels.tolist(), pred.scores.tolist())):
+        mask_name = f'masks/{name}_{i}.png'
+        with atomic_output(osp.join(results_dir, mask_name)) as tmp:
+            mmcv.imwrite(mask.astype(np.uint8) * 255, tmp)
+        lines.append(f'{mask_name} {label_ids[label]} {score!r}')
+    write_lines(lines, osp.join(results_dir, f'{name}_pred.txt'))
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    try:
+        images = list_images(args.images)
+        if not osp.isfile(args.checkpoint):
+            raise DatasetError(f'checkpoint not found: {args.checkpoint}')
+    except DatasetError as e:
+        sys.exit(f'error: {e}')
+    model, task, visualizer = load_model(cfg, args.checkpoint, args.device)
+    classes = list(model.dataset_meta['classes'])
+    pipeline = inference_pipeline(cfg)
+    bar = ProgressBar(len(images))
+    for path in images:
+        try:
+            with torch.no_grad():
+                sample = model.test_step(pseudo_collate([pipeline(dict(img_path=path))]))[0]
+            image = mmcv.imread(path, channel_order='rgb')
+            attach_ground_truth(sample, path, task, classes)
+        except DatasetError as e:
+            sys.exit(f'error: {e}')
+        except Exception as e:  # mmcv/cv2 report unreadable images without naming them
+            sys.exit(f'error: cannot predict {path}: {e}')
+        name = osp.splitext(osp.basename(path))[0]
+        write_result(sample, name, osp.join(args.out, 'results'), task, classes)
+        with atomic_output(osp.join(args.out, 'overlays', f'{name}.png')) as tmp:
+            mmcv.imwrite(overlay_panels(visualizer, image, sample)[..., ::-1], tmp)
+        bar.update()
+    print(f'\n{len(images)} images: overlays in {args.out}/overlays, official-format results in {args.out}/results')
+
+
+if __name__ == '__main__':
+    main()
