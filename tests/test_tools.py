@@ -5,6 +5,7 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,19 +54,27 @@ def assert_overlays(show_dir, mini_root, prediction_drawn):
         assert (np.abs(panels[2] - image).mean() > 1) == prediction_drawn
 
 
-def test_semantic_train_and_test_table(semantic_run, mini_env, mini_root, tmp_path):
+@pytest.fixture(scope='module')
+def semantic_tested(semantic_run, mini_env, tmp_path_factory):
+    """tools/test.py on the semantic run, with overlays: (its stdout, the overlay folder)."""
+    show_dir = tmp_path_factory.mktemp('semantic_show')
+    proc = run_tool('tools/test.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--work-dir', str(semantic_run),
+                    '--show-dir', str(show_dir), env=mini_env)
+    return proc.stdout, show_dir
+
+
+def test_semantic_train_and_test_table(semantic_run, semantic_tested, mini_root):
     checkpoint = semantic_run / 'iter_4.pth'
     assert open(semantic_run / 'last_checkpoint').read().strip() == str(checkpoint)
-    proc = run_tool('tools/test.py', SEMANTIC, str(checkpoint), '--work-dir', str(semantic_run),
-                    '--show-dir', str(tmp_path / 'show'), env=mini_env)
+    stdout, show_dir = semantic_tested
     metrics = json.load(open(semantic_run / 'test_iter_4.json'))
     assert {'aAcc', 'mIoU', 'mAcc'} <= set(metrics)
     assert 0 <= metrics['mIoU'] <= 100
     table = open(semantic_run / 'test_iter_4.md').read()
     assert f'| mIoU | {metrics["mIoU"]:.4f} |' in table
-    assert '| metric | value |' in proc.stdout
+    assert '| metric | value |' in stdout
     assert float(csv_values(semantic_run / 'test_iter_4.csv')[('mIoU', '')]) == pytest.approx(metrics['mIoU'])
-    assert_overlays(tmp_path / 'show', mini_root, prediction_drawn=True)
+    assert_overlays(show_dir, mini_root, prediction_drawn=True)
 
 
 @pytest.fixture(scope='module')
@@ -75,9 +84,16 @@ def instance_run(mini_env, tmp_path_factory):
     return work_dir
 
 
-def test_instance_train_and_test_table(instance_run, mini_env, mini_root, tmp_path):
-    run_tool('tools/test.py', INSTANCE, str(instance_run / 'iter_2.pth'), '--work-dir', str(tmp_path),
-             '--show-dir', str(tmp_path / 'show'), env=mini_env)
+@pytest.fixture(scope='module')
+def instance_tested(instance_run, mini_env, tmp_path_factory):
+    """tools/test.py on the instance run, with overlays: the overlay folder."""
+    show_dir = tmp_path_factory.mktemp('instance_show')
+    run_tool('tools/test.py', INSTANCE, str(instance_run / 'iter_2.pth'), '--work-dir', str(instance_run),
+             '--show-dir', str(show_dir), env=mini_env)
+    return show_dir
+
+
+def test_instance_train_and_test_table(instance_run, instance_tested, mini_root):
     metrics = json.load(open(instance_run / 'test_iter_2.json'))
     assert {'coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'coco/segm_mAP_s'} <= set(metrics)
     assert {'cityscapes/mAP', 'cityscapes/AP50', 'cityscapes/AP.car'} <= set(metrics)
@@ -88,13 +104,12 @@ def test_instance_train_and_test_table(instance_run, mini_env, mini_root, tmp_pa
     assert '| class | coco/bbox_AP | coco/segm_AP | cityscapes/AP | cityscapes/AP50 |' in \
         open(instance_run / 'test_iter_2.md').read()
     assert not osp.exists(osp.join(REPO, 'matches.json'))
-    assert_overlays(tmp_path / 'show', mini_root, prediction_drawn=False)  # no box above 0.3 after 2 iterations
+    assert_overlays(instance_tested, mini_root, prediction_drawn=False)  # no box above 0.3 after 2 iterations
 
 
-def test_infer_semantic_official_format(semantic_run, mini_env, mini_root, tmp_path):
+def test_infer_semantic_official_format(semantic_run, semantic_tested, mini_env, mini_root, tmp_path):
     """infer.py's label-id PNGs, scored by eval_cityscapes.py, give test.py's mIoU; overlays have 3 panels."""
     checkpoint = str(semantic_run / 'iter_4.pth')
-    run_tool('tools/test.py', SEMANTIC, checkpoint, '--work-dir', str(tmp_path), env=mini_env)
     miou = json.load(open(semantic_run / 'test_iter_4.json'))['mIoU']
     run_tool('tools/infer.py', SEMANTIC, checkpoint, str(mini_root / 'leftImg8bit' / 'val'), '--out',
              str(tmp_path / 'out'), env=mini_env)
@@ -199,3 +214,39 @@ def test_kill_and_resume(mini_env, tmp_path):
     assert f'resumed epoch: 0, iter: {done}' in log
     assert f'Iter(train) [{done + 1:>2}/12]' in log and f'Iter(train) [{done:>2}/12]' not in log
     assert osp.isfile(tmp_path / 'iter_12.pth')
+
+
+def assert_picture(path, min_size):
+    image = cv2.imread(str(path))
+    assert image is not None and image.shape[0] >= min_size[0] and image.shape[1] >= min_size[1], path
+    assert image.std() > 10  # not blank
+
+
+def test_plot_curves(semantic_run, tmp_path):
+    proc = run_tool('tools/analysis_tools/plot_curves.py', str(semantic_run), '--out', str(tmp_path / 'curves.png'))
+    entries = [json.loads(line) for path in glob.glob(str(semantic_run / '*' / 'vis_data' / 'scalars.json'))
+               for line in open(path)]
+    n_train = sum('lr' in e for e in entries)
+    assert n_train > 0 and f'{n_train} training entries' in proc.stdout and 'mIoU' in proc.stdout
+    assert_picture(tmp_path / 'curves.png', (300, 1000))
+
+
+def test_results_table_gathers_tests_and_logs(semantic_run, semantic_tested, instance_run, instance_tested, tmp_path):
+    runs = tmp_path / 'runs'
+    runs.mkdir()
+    for name, run in (('semantic', semantic_run), ('instance', instance_run)):
+        os.symlink(run, runs / name)
+    logs_only = runs / 'logs_only'  # a run that was trained but never tested
+    logs_only.mkdir()
+    training_log = next(p for p in semantic_run.iterdir() if (p / 'vis_data' / 'scalars.json').is_file())
+    shutil.copytree(training_log, logs_only / '20260101_000000')
+    run_tool('tools/analysis_tools/results_table.py', str(runs), '--out', str(tmp_path / 'table'))
+    rows = {line.split(' | ')[0][2:]: line for line in open(tmp_path / 'table.md') if line.startswith('| runs/')}
+    semantic = json.load(open(semantic_run / 'test_iter_4.json'))
+    instance = json.load(open(instance_run / 'test_iter_2.json'))
+    assert f'| test | {semantic["mIoU"]:.2f} |' in rows['runs/semantic/iter_4']
+    assert f'{100 * instance["cityscapes/mAP"]:.2f}' in rows['runs/instance/iter_2']
+    last_val = [json.loads(line) for line in open(next(logs_only.glob('*/vis_data/scalars.json')))
+                if 'lr' not in json.loads(line)][-1]
+    assert f'| last val | {last_val["mIoU"]:.2f} |' in rows['runs/logs_only']
+    assert_picture(tmp_path / 'table.png', (200, 500))

@@ -1,0 +1,140 @@
+"""Gather every run under one or more work dirs into one comparison table and chart.
+
+    python tools/analysis_tools/results_table.py work_dirs/ [--out work_dirs/results] [--metrics mIoU ...]
+
+Rows, found recursively:
+
+* ``test_<checkpoint>.json`` written by tools/test.py (source ``test``);
+* ``cv_metrics.json`` of each cross-validation fold (``cv fold``) and ``cv_results.json``, the
+  mean ± std over folds (``cv mean ± std``);
+* a work dir with none of these but a training log: its last validation entry (``last val``).
+
+Writes ``OUT.md`` (markdown) and ``OUT.png`` (one bar chart per metric). COCO and Cityscapes AP
+are shown in %, like mIoU.
+"""
+import argparse
+import glob
+import json
+import os.path as osp
+import sys
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from projects.mmcityscapes.utils.io import DatasetError, atomic_output, read_json, write_text  # noqa: E402
+
+HEADLINE = ['mIoU', 'aAcc', 'mF1', 'coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'cityscapes/mAP',
+            'cityscapes/AP50']
+FRACTIONS = ('coco/', 'cityscapes/')  # metrics logged as fractions
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('work_dirs', nargs='+')
+    parser.add_argument('--out', help='output stem (default: <first work dir>/results)')
+    parser.add_argument('--metrics', nargs='+', default=HEADLINE, help='columns, where present')
+    return parser.parse_args()
+
+
+def percent(metric, value):
+    return 100 * value if metric.startswith(FRACTIONS) else value
+
+
+def last_validation(scalars_files):
+    """The last log entry with no learning rate (a validation entry) over a work dir's runs."""
+    entries = [json.loads(line) for path in sorted(scalars_files) for line in open(path) if line.strip()]
+    validation = [e for e in entries if 'lr' not in e]
+    return validation[-1] if validation else None
+
+
+def collect(root):
+    """[(run, source, {metric: value or (mean, std)})] under ``root``."""
+    base = osp.dirname(osp.abspath(root).rstrip('/'))
+    rows, reported = [], set()
+    for path in sorted(glob.glob(osp.join(root, '**', '*.json'), recursive=True)):
+        directory, name = osp.split(path)
+        run = osp.relpath(directory, base)
+        if name.startswith('test_'):
+            rows.append((f'{run}/{name[5:-5]}', 'test', read_json(path)))
+        elif name == 'cv_metrics.json':
+            rows.append((run, 'cv fold', read_json(path)['metrics']))
+        elif name == 'cv_results.json':
+            rows.append((run, 'cv mean ± std', {r['metric']: (r['mean'], r['std']) for r in read_json(path)}))
+        else:
+            continue
+        reported.add(directory)
+    for scalars in sorted(glob.glob(osp.join(root, '**', 'vis_data', 'scalars.json'), recursive=True)):
+        work_dir = osp.dirname(osp.dirname(osp.dirname(scalars)))
+        if work_dir in reported:
+            continue
+        reported.add(work_dir)
+        entry = last_validation(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
+        if entry:
+            rows.append((osp.relpath(work_dir, base), 'last val', entry))
+    return rows
+
+
+def cell(metric, value):
+    if value is None:
+        return ''
+    if isinstance(value, (list, tuple)):
+        return f'{percent(metric, value[0]):.2f} ± {percent(metric, value[1]):.2f}'
+    return f'{percent(metric, value):.2f}' if isinstance(value, (int, float)) else str(value)
+
+
+def markdown(rows, metrics):
+    lines = ['| run | source | ' + ' | '.join(metrics) + ' | evaluated on |',
+             '| --- | --- |' + ' ---: |' * len(metrics) + ' --- |']
+    for run, source, values in rows:
+        lines.append(f'| {run} | {source} | ' + ' | '.join(cell(m, values.get(m)) for m in metrics) +
+                     f' | {values.get("evaluated_on", "")} |')
+    return '\n'.join(lines) + '\n'
+
+
+def chart(rows, metrics, path):
+    """A horizontal bar chart per metric, stacked, one labelled bar per run that has the metric
+    (error bars: std over folds)."""
+    per_metric = [[(run, values[m]) for run, _, values in rows if m in values] for m in metrics]
+    fig, axes = plt.subplots(len(metrics), 1, squeeze=False, figsize=(11, 1 + 0.32 * sum(map(len, per_metric))),
+                             gridspec_kw=dict(height_ratios=[len(h) + 1 for h in per_metric]))
+    for ax, metric, have in zip(axes[:, 0], metrics, per_metric):
+        means = [percent(metric, v[0] if isinstance(v, (list, tuple)) else v) for _, v in have]
+        errors = [percent(metric, v[1]) if isinstance(v, (list, tuple)) else 0 for _, v in have]
+        bars = ax.barh(range(len(have)), means, xerr=errors, color='tab:blue', height=0.7)
+        ax.bar_label(bars, fmt='%.1f', fontsize=7, padding=2)
+        ax.set_yticks(range(len(have)), [run for run, _ in have], fontsize=7)
+        ax.invert_yaxis()
+        ax.set_xlim(0, max(m + e for m, e in zip(means, errors)) * 1.15 or 1)
+        ax.set_title(metric + (' (AP, %)' if metric.startswith(FRACTIONS) else ''), fontsize=9, loc='left')
+    fig.tight_layout()
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+
+
+def main():
+    args = parse_args()
+    try:
+        rows = []
+        for work_dir in args.work_dirs:
+            if not osp.isdir(work_dir):
+                raise DatasetError(f'no such work dir: {work_dir}')
+            rows += collect(work_dir)
+    except DatasetError as e:
+        sys.exit(f'error: {e}')
+    if not rows:
+        sys.exit(f'error: no test tables, cross-validation results or training logs under {" ".join(args.work_dirs)}')
+    metrics = [m for m in args.metrics if any(m in values for _, _, values in rows)]
+    out = args.out or osp.join(args.work_dirs[0], 'results')
+    table = markdown(rows, metrics)
+    write_text(table, out + '.md')
+    chart(rows, metrics, out + '.png')
+    print(table)
+    print(f'wrote {out}.md and {out}.png ({len(rows)} runs)')
+
+
+if __name__ == '__main__':
+    main()
