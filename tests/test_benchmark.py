@@ -1,0 +1,46 @@
+"""tools/analysis_tools/benchmark.py: the config's model against the seeds' model, and the data pipeline."""
+import importlib.util
+import re
+
+import pytest
+
+from conftest import run_tool
+
+TOOL = 'tools/analysis_tools/benchmark.py'
+
+
+def table(stdout):
+    """{model: (parameters M, images/s, peak MiB)} and the printed ratio."""
+    rows = {m[0]: tuple(map(float, m[1:])) for m in re.findall(r'^\| (.+?) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$',
+                                                                  stdout, re.M)}
+    ratio = re.search(r'speed ratio \(ours / seed model\): ([\d.]+)x', stdout)
+    return rows, ratio and float(ratio.group(1))
+
+
+@pytest.mark.parametrize('config, mode, seed_model, parameters', [
+    ('configs/maskrcnn_stage3.py', '--train', 'torchvision maskrcnn_resnet50_fpn', (44.0, 44.0)),
+    ('configs/deeplabv3_r50.py', '--infer', 'torchvision deeplabv3_resnet50', (68.1, 42.0)),
+])
+def test_model_vs_seed_model(config, mode, seed_model, parameters):
+    proc = run_tool(TOOL, config, mode, '--shape', '128', '256', '--batch', '1', '--iters', '1', '--warmup', '1', '--vs')
+    rows, ratio = table(proc.stdout)
+    ours = rows[f'mmcityscapes {config.split("/")[-1]}']
+    assert (ours[0], rows[seed_model][0]) == parameters  # the models the configs and the seeds define
+    assert ours[1] > 0 and rows[seed_model][1] > 0
+    assert ratio == pytest.approx(ours[1] / rows[seed_model][1], abs=0.01)
+
+
+def test_unet_vs_segmentation_models_pytorch():
+    proc = run_tool(TOOL, 'configs/unet_r34.py', '--shape', '64', '128', '--batch', '1', '--iters', '1',
+                    '--warmup', '0', '--vs', check=False)
+    if importlib.util.find_spec('segmentation_models_pytorch') is None:  # an optional dependency
+        assert proc.returncode == 1 and 'pip install -r requirements/optional.txt' in proc.stderr
+        return
+    rows, ratio = table(proc.stdout)
+    assert proc.returncode == 0 and "segmentation-models-pytorch Unet('resnet34')" in rows and ratio > 0
+
+
+def test_data_pipeline_throughput(mini_env):
+    proc = run_tool(TOOL, 'configs/mini/deeplabv3_r18-d8_mini.py', '--data', '--samples', '8', env=mini_env)
+    speed = re.search(r'8 samples in [\d.]+ s = ([\d.]+) samples/s per worker \(outputs 128x256\)', proc.stdout)
+    assert speed and float(speed.group(1)) > 0

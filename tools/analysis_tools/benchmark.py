@@ -1,0 +1,284 @@
+"""Speed and memory of a config's model, optionally against the model the seed projects used.
+
+    python tools/analysis_tools/benchmark.py CONFIG [--train | --infer] [--shape 1024 2048] [--batch 2]
+        [--iters 10] [--warmup 3] [--vs] [--amp] [--channels-last]
+    python tools/analysis_tools/benchmark.py CONFIG --data [--samples 50]
+
+Model mode feeds the same seeded random batches (images and, for --train, labels: a random label
+map, or a few random boxes with masks) to the config's model (mmdet/mmseg ``train_step`` /
+``test_step``, including its data preprocessor) and, with ``--vs``, in the same process to the
+seeds' model: torchvision ``maskrcnn_resnet50_fpn`` (instance configs), torchvision
+``deeplabv3_resnet50`` (ASPP heads) or segmentation-models-pytorch ``Unet`` with the config's
+encoder (``UNetHead``; ``pip install -r requirements/optional.txt``). Weights are random: speed
+does not depend on them. Inputs are not resized or padded: the data preprocessor's ``size`` is set
+to ``--shape``. Reports images/s and the peak memory of the timed iterations beyond what is
+allocated before them (``PeakMemory``).
+
+Data mode times the config's train pipeline on its train dataset (``$CITYSCAPES_ROOT``): samples
+per second in one process, i.e. per dataloader worker.
+"""
+import argparse
+import ctypes
+import os
+import os.path as osp
+import sys
+import threading
+import time
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.model import revert_sync_batchnorm  # noqa: E402
+from mmengine.optim import OptimWrapper  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+from projects.mmcityscapes.utils.runtime import innermost_dataset  # noqa: E402
+
+SMP_ENCODERS = {('ResNet', 34): 'resnet34', ('ResNeXt', 50): 'resnext50_32x4d', ('MobileNetV2', None): 'mobilenet_v2'}
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument('--train', action='store_true', help='time training steps (default)')
+    mode.add_argument('--infer', action='store_true', help='time inference')
+    mode.add_argument('--data', action='store_true', help='time the train data pipeline')
+    model = parser.add_argument_group('model mode')
+    model.add_argument('--shape', type=int, nargs=2, default=[1024, 2048], metavar=('H', 'W'))
+    model.add_argument('--batch', type=int, default=2)
+    model.add_argument('--iters', type=int, default=10, help='timed iterations')
+    model.add_argument('--warmup', type=int, default=3, help='untimed iterations first')
+    model.add_argument('--vs', action='store_true', help="also run the seeds' model on the same inputs")
+    model.add_argument('--amp', action='store_true', help='autocast (float16 on CUDA, bfloat16 on CPU)')
+    model.add_argument('--channels-last', action='store_true')
+    model.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    data = parser.add_argument_group('data mode')
+    data.add_argument('--samples', type=int, default=50)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
+    return parser.parse_args()
+
+
+class PeakMemory:
+    """Peak memory a block uses beyond what is allocated when it starts (weights, gradients and
+    optimizer state of a warmed-up model are already there): the CUDA allocator's peak, or on
+    CPU the resident-set growth sampled every 2 ms after glibc returned freed memory to the OS."""
+
+    def __init__(self, device):
+        self.device, self.peak = torch.device(device), 0
+
+    @staticmethod
+    def rss():
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+    def _sample(self):
+        while not self._done.wait(0.002):
+            self.peak = max(self.peak, self.rss() - self._start)
+
+    def __enter__(self):
+        if self.device.type == 'cuda':
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._start = torch.cuda.memory_allocated(self.device)
+        else:
+            ctypes.CDLL('libc.so.6').malloc_trim(0)
+            self._start, self._done = self.rss(), threading.Event()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == 'cuda':
+            self.peak = torch.cuda.max_memory_allocated(self.device) - self._start
+        else:
+            self._done.set()
+            self._thread.join()
+
+
+def random_batch(task, num_classes, shape, batch, seed=0):
+    """uint8 images and their labels: a label map, or 1-4 boxes with rectangular masks each."""
+    g = torch.Generator().manual_seed(seed)
+    height, width = shape
+    images = torch.randint(0, 256, (batch, 3, height, width), dtype=torch.uint8, generator=g)
+    labels = []
+    for _ in range(batch):
+        if task == 'semantic':
+            labels.append(torch.randint(0, num_classes, (height, width), generator=g))
+            continue
+        n = int(torch.randint(1, 5, (), generator=g))
+        corners = torch.rand(n, 2, generator=g) * torch.tensor([width * 0.7, height * 0.7])
+        sizes = (torch.rand(n, 2, generator=g) * 0.25 + 0.05) * torch.tensor([width, height])
+        boxes = torch.cat([corners, corners + sizes], 1).round()
+        masks = torch.zeros(n, height, width, dtype=torch.uint8)
+        for mask, (x1, y1, x2, y2) in zip(masks, boxes.int().tolist()):
+            mask[y1:y2, x1:x2] = 1
+        labels.append(dict(boxes=boxes, labels=torch.randint(0, num_classes, (n,), generator=g), masks=masks))
+    return images, labels
+
+
+def mm_inputs(task, images, labels, train):
+    """The batch in mmdet/mmseg's ``dict(inputs, data_samples)`` form."""
+    from mmengine.structures import InstanceData, PixelData
+    samples = []
+    for label in labels:
+        height, width = images.shape[2:]
+        meta = dict(img_shape=(height, width), ori_shape=(height, width), pad_shape=(height, width),
+                    scale_factor=(1., 1.), batch_input_shape=(height, width))
+        if task == 'semantic':
+            from mmseg.structures import SegDataSample
+            sample = SegDataSample(metainfo=meta)
+            if train:
+                sample.gt_sem_seg = PixelData(data=label[None])
+        else:
+            from mmdet.structures import DetDataSample
+            from mmdet.structures.mask import BitmapMasks
+            sample = DetDataSample(metainfo=meta)
+            if train:
+                sample.gt_instances = InstanceData(bboxes=label['boxes'], labels=label['labels'],
+                                                   masks=BitmapMasks(label['masks'].numpy(), height, width))
+        samples.append(sample)
+    return dict(inputs=list(images), data_samples=samples)
+
+
+def build_ours(cfg, task, device):
+    from mmengine.registry import MODELS
+    model = revert_sync_batchnorm(MODELS.build(cfg.model)).to(device)
+    optimizer = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9))
+
+    def step(images, labels, train):
+        data = mm_inputs(task, images, labels, train)
+        if train:
+            model.train()
+            return model.train_step(data, optimizer)
+        model.eval()
+        with torch.no_grad():
+            return model.test_step(data)
+    return model, step
+
+
+def reference_model(cfg, task, num_classes, shape):
+    """The seeds' model for this config, and its name."""
+    if task == 'instance':
+        from torchvision.models.detection import maskrcnn_resnet50_fpn
+        return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes + 1,
+                                     min_size=min(shape), max_size=max(shape)), 'torchvision maskrcnn_resnet50_fpn'
+    head, backbone = cfg.model.decode_head.type, cfg.model.backbone
+    if head == 'ASPPHead':
+        from torchvision.models.segmentation import deeplabv3_resnet50
+        return deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=num_classes,
+                                  aux_loss=bool(cfg.model.get('auxiliary_head'))), 'torchvision deeplabv3_resnet50'
+    encoder = SMP_ENCODERS.get((backbone.type, backbone.get('depth')))
+    if head == 'UNetHead' and encoder:
+        try:
+            import segmentation_models_pytorch as smp
+        except ImportError:
+            sys.exit('error: --vs for U-Net needs segmentation-models-pytorch: pip install -r requirements/optional.txt')
+        return smp.Unet(encoder, encoder_weights=None, classes=num_classes), f"segmentation-models-pytorch Unet('{encoder}')"
+    sys.exit(f'error: --vs has no seed model for decode_head {head} on {backbone.type}')
+
+
+def build_reference(cfg, task, num_classes, shape, device):
+    model, name = reference_model(cfg, task, num_classes, shape)
+    model = model.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    mean = torch.tensor([123.675, 116.28, 103.53], device=device).view(1, 3, 1, 1)
+    std = torch.tensor([58.395, 57.12, 57.375], device=device).view(1, 3, 1, 1)
+
+    def step(images, labels, train):
+        images = images.to(device).float()
+        model.train(train)
+        with torch.set_grad_enabled(train):
+            if task == 'instance':  # torchvision normalises and resizes (here: to the same size) itself
+                targets = [{k: v.to(device) for k, v in t.items()} for t in labels]
+                out = model(list(images / 255), targets if train else None)
+                loss = sum(out.values()) if train else None
+            else:
+                out = model((images - mean) / std)
+                target = torch.stack(labels).to(device)
+                if isinstance(out, dict):  # torchvision: {'out', 'aux'}, aux weighted 0.4 as in mmseg
+                    loss = F.cross_entropy(out['out'], target) + (0.4 * F.cross_entropy(out['aux'], target)
+                                                                 if 'aux' in out else 0)
+                else:
+                    loss = F.cross_entropy(out, target)
+            if train:
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+    return model, step, name
+
+
+def run(step, batches, warmup, train, device, amp):
+    """(images/s, peak memory in bytes) of ``step`` over ``batches`` after ``warmup`` of them."""
+    def call(images, labels):
+        with torch.autocast(torch.device(device).type, dtype=torch.float16 if 'cuda' in device else torch.bfloat16,
+                            enabled=amp):
+            step(images, labels, train)
+    for images, labels in batches[:warmup]:
+        call(images, labels)
+    sync = torch.cuda.synchronize if 'cuda' in device else (lambda: None)
+    sync()
+    with PeakMemory(device) as memory:
+        start = time.perf_counter()
+        for images, labels in batches[warmup:]:
+            call(images, labels)
+        sync()
+        elapsed = time.perf_counter() - start
+    return sum(len(images) for images, _ in batches[warmup:]) / elapsed, memory.peak
+
+
+def benchmark_data(cfg, samples):
+    from mmengine.registry import DATASETS
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    n = min(samples, len(dataset))
+    dataset[0]  # lazy initialisation, file system caches
+    start = time.perf_counter()
+    for i in range(n):
+        dataset[i % len(dataset)]
+    elapsed = time.perf_counter() - start
+    shape = tuple(dataset[0]['inputs'].shape[1:])
+    source = innermost_dataset(cfg.train_dataloader.dataset)
+    print(f'train pipeline of {source["type"]} ({source.get("data_root", "")}): {n} samples in {elapsed:.1f} s = '
+          f'{n / elapsed:.2f} samples/s per worker (outputs {shape[0]}x{shape[1]})')
+
+
+def main():
+    args = parse_args()
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options:
+        cfg.merge_from_dict(args.cfg_options)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    if args.data:
+        return benchmark_data(cfg, args.samples)
+    task = 'semantic' if cfg.get('default_scope') == 'mmseg' else 'instance'
+    if cfg.model.data_preprocessor.get('size'):  # mmseg pads every batch to its crop size
+        cfg.model.data_preprocessor.size = tuple(args.shape)
+    num_classes = (cfg.model.decode_head.num_classes if task == 'semantic'
+                   else cfg.model.roi_head.bbox_head.num_classes)
+    train, device = not args.infer, args.device
+    batches = [random_batch(task, num_classes, args.shape, args.batch, seed=i) for i in range(args.warmup + args.iters)]
+    models = [('mmcityscapes ' + osp.basename(args.config), *build_ours(cfg, task, device))]
+    if args.vs:
+        model, step, name = build_reference(cfg, task, num_classes, args.shape, device)
+        models.append((name, model, step))
+    mode = 'train' if train else 'inference'
+    print(f'{mode}, batch {args.batch} of {args.shape[0]}x{args.shape[1]}, {args.iters} timed iterations after '
+          f'{args.warmup}, {device}{", AMP" if args.amp else ""}{", channels-last" if args.channels_last else ""}, '
+          f'torch {torch.__version__}, {torch.get_num_threads()} threads')
+    print('| model | parameters (M) | images/s | peak memory (MiB) |\n| --- | ---: | ---: | ---: |')
+    speeds = []
+    for name, model, step in models:
+        if args.channels_last:
+            model.to(memory_format=torch.channels_last)
+        speed, memory = run(step, batches, args.warmup, train, device, args.amp)
+        speeds.append(speed)
+        parameters = sum(p.numel() for p in model.parameters()) / 1e6
+        print(f'| {name} | {parameters:.1f} | {speed:.2f} | {memory / 2 ** 20:.0f} |')
+    if args.vs:
+        print(f'speed ratio (ours / seed model): {speeds[0] / speeds[1]:.2f}x')
+
+
+if __name__ == '__main__':
+    main()
