@@ -159,7 +159,7 @@ def build_ours(cfg, task, device):
     return model, step
 
 
-def reference_model(cfg, task, num_classes, shape):
+def reference_model(cfg, task, num_classes, shape, batch, train):
     """The seeds' model for this config, and its name."""
     if task == 'instance':
         from torchvision.models.detection import maskrcnn_resnet50_fpn
@@ -167,6 +167,9 @@ def reference_model(cfg, task, num_classes, shape):
                                      min_size=min(shape), max_size=max(shape)), 'torchvision maskrcnn_resnet50_fpn'
     head, backbone = cfg.model.decode_head.type, cfg.model.backbone
     if head == 'ASPPHead':
+        if train and batch < 2:
+            sys.exit('error: torchvision deeplabv3_resnet50 cannot train on batches of 1 (BatchNorm on its '
+                     'pooled ASPP branch): use --batch 2 or more')
         from torchvision.models.segmentation import deeplabv3_resnet50
         return deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=num_classes,
                                   aux_loss=bool(cfg.model.get('auxiliary_head'))), 'torchvision deeplabv3_resnet50'
@@ -180,8 +183,8 @@ def reference_model(cfg, task, num_classes, shape):
     sys.exit(f'error: --vs has no seed model for decode_head {head} on {backbone.type}')
 
 
-def build_reference(cfg, task, num_classes, shape, device):
-    model, name = reference_model(cfg, task, num_classes, shape)
+def build_reference(cfg, task, num_classes, shape, batch, train, device):
+    model, name = reference_model(cfg, task, num_classes, shape, batch, train)
     model = model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     mean = torch.tensor([123.675, 116.28, 103.53], device=device).view(1, 3, 1, 1)
@@ -261,7 +264,7 @@ def main():
     batches = [random_batch(task, num_classes, args.shape, args.batch, seed=i) for i in range(args.warmup + args.iters)]
     models = [('mmcityscapes ' + osp.basename(args.config), *build_ours(cfg, task, device))]
     if args.vs:
-        model, step, name = build_reference(cfg, task, num_classes, args.shape, device)
+        model, step, name = build_reference(cfg, task, num_classes, args.shape, args.batch, train, device)
         models.append((name, model, step))
     mode = 'train' if train else 'inference'
     print(f'{mode}, batch {args.batch} of {args.shape[0]}x{args.shape[1]}, {args.iters} timed iterations after '

@@ -18,9 +18,10 @@ image. Times, on the same predictions:
 1. cityscapesscripts' evalInstanceLevelSemanticLabeling (it has no parallel mode);
 2. decoding every mask PNG with ``--nproc`` processes: the floor of any file-based evaluator;
 3. tools/analysis_tools/eval_cityscapes.py with ``--nproc`` processes;
-4. the in-memory CityscapesInstanceMetric of ``tools/test.py`` (one process, no files);
+4. mmdet's CityScapesMetric, fed the predictions as model outputs (one process);
+5. the in-memory CityscapesInstanceMetric of ``tools/test.py`` (one process, no files);
 
-and checks that 1, 3 and 4 give the same AP.
+and checks that 1, 3, 4 and 5 give the same AP.
 """
 import argparse
 import glob
@@ -163,9 +164,8 @@ def decode(path):
     return cv2.imread(path, cv2.IMREAD_GRAYSCALE) is not None
 
 
-def in_memory_metric(in_memory):
-    metric = CityscapesInstanceMetric()
-    metric.dataset_meta = dict(classes=CLASSES)
+def metric_samples(in_memory):
+    """The predictions as the data samples mmdet's metrics receive."""
     samples = []
     for gt_path, preds in in_memory.items():
         masks, labels, scores = zip(*preds)
@@ -173,11 +173,30 @@ def in_memory_metric(in_memory):
             img_path=gt_path.replace('/gtFine/', '/leftImg8bit/').replace('_gtFine_instanceIds.png', '_leftImg8bit.png'),
             pred_instances=dict(masks=torch.from_numpy(np.stack(masks)), scores=torch.tensor(scores, dtype=torch.float64),
                                 labels=torch.tensor([THING_IDS.index(label) for label in labels]))))
+    return samples
+
+
+def run_metric(metric, samples):
+    """(AP, AP50, seconds) of an mmdet-style Cityscapes metric over the samples."""
+    metric.dataset_meta = dict(classes=CLASSES)
     start = time.time()
     for sample in samples:
         metric.process({}, [sample])
     result = metric.compute_metrics(metric.results)
-    return result['mAP'], result['AP50'], time.time() - start
+    return result['mAP'], result.get('AP50', result.get('AP@50')), time.time() - start
+
+
+def mmdet_metric(samples, scratch):
+    """mmdet's CityScapesMetric: one PNG per mask, then its port of the official evaluator."""
+    from mmdet.evaluation import CityScapesMetric
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('benchmark_eval', log_level='WARNING')
+    cwd = os.getcwd()
+    os.chdir(scratch)  # in case anything lands in the current directory
+    try:
+        return run_metric(CityScapesMetric(outfile_prefix=osp.join(scratch, 'mmdet'), seg_prefix='unused'), samples)
+    finally:
+        os.chdir(cwd)
 
 
 def timed(func, *args):
@@ -233,14 +252,18 @@ def main():
     (ap_official, ap50_official), t_official = timed(official, gt_files, pred_dir, work_dir)
     _, t_decode = timed(track_parallel, decode, masks, args.nproc)
     (ours, _), t_ours = timed(eval_cityscapes.evaluate_instances, osp.join(root, 'gtFine', 'val'), pred_dir, args.nproc)
-    ap_memory, ap50_memory, t_memory = in_memory_metric(in_memory)
-    same = np.allclose([ours['mAP'], ours['AP50'], ap_memory, ap50_memory],
-                       [ap_official, ap50_official] * 2, rtol=0, atol=1e-12)
+    samples = metric_samples(in_memory)
+    ap_memory, ap50_memory, t_memory = run_metric(CityscapesInstanceMetric(), samples)
+    ap_mmdet, ap50_mmdet, t_mmdet = mmdet_metric(samples, work_dir)
+    same = np.allclose([ours['mAP'], ours['AP50'], ap_memory, ap50_memory, ap_mmdet, ap50_mmdet],
+                       [ap_official, ap50_official] * 3, rtol=0, atol=1e-12)
     print(f'| evaluation | processes | seconds | vs official |\n| --- | ---: | ---: | ---: |\n'
           f'| cityscapesscripts evalInstanceLevelSemanticLabeling | 1 | {t_official:.1f} | 1.0x |\n'
           f'| decoding the mask PNGs only | {args.nproc} | {t_decode:.1f} | {t_official / t_decode:.1f}x |\n'
           f'| eval_cityscapes.py (files) | {args.nproc} | {t_ours:.1f} | {t_official / t_ours:.1f}x |\n'
+          f'| mmdet CityScapesMetric (writes a PNG per mask) | 1 | {t_mmdet:.1f} | {t_official / t_mmdet:.1f}x |\n'
           f'| CityscapesInstanceMetric (in memory) | 1 | {t_memory:.1f} | {t_official / t_memory:.1f}x |')
+    print(f'in memory vs mmdet CityScapesMetric: {t_mmdet / t_memory:.1f}x faster')
     print(f'AP {ap_official:.4f}, AP50 {ap50_official:.4f}; identical results: {same}; '
           f'files: {t_ours / t_decode:.2f}x the decoding time')
     if not same:
