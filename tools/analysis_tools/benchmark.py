@@ -31,7 +31,7 @@ import torch.nn.functional as F
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.model import revert_sync_batchnorm  # noqa: E402
-from mmengine.optim import OptimWrapper  # noqa: E402
+from mmengine.optim import AmpOptimWrapper, OptimWrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 from projects.mmcityscapes.utils.runtime import innermost_dataset  # noqa: E402
@@ -143,10 +143,12 @@ def mm_inputs(task, images, labels, train):
     return dict(inputs=list(images), data_samples=samples)
 
 
-def build_ours(cfg, task, device):
+def build_ours(cfg, task, device, amp):
     from mmengine.registry import MODELS
     model = revert_sync_batchnorm(MODELS.build(cfg.model)).to(device)
-    optimizer = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9))
+    sgd = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    # with AMP on CUDA, mmengine's loss scaling, as tools/train.py --amp uses
+    optimizer = AmpOptimWrapper(optimizer=sgd) if amp and 'cuda' in device else OptimWrapper(sgd)
 
     def step(images, labels, train):
         data = mm_inputs(task, images, labels, train)
@@ -235,16 +237,14 @@ def run(step, batches, warmup, train, device, amp):
 def benchmark_data(cfg, samples):
     from mmengine.registry import DATASETS
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
-    n = min(samples, len(dataset))
-    dataset[0]  # lazy initialisation, file system caches
+    shape = tuple(dataset[0]['inputs'].shape[1:])  # also: lazy initialisation, file system caches
     start = time.perf_counter()
-    for i in range(n):
+    for i in range(samples):  # cycles through a small dataset
         dataset[i % len(dataset)]
     elapsed = time.perf_counter() - start
-    shape = tuple(dataset[0]['inputs'].shape[1:])
     source = innermost_dataset(cfg.train_dataloader.dataset)
-    print(f'train pipeline of {source["type"]} ({source.get("data_root", "")}): {n} samples in {elapsed:.1f} s = '
-          f'{n / elapsed:.2f} samples/s per worker (outputs {shape[0]}x{shape[1]})')
+    print(f'train pipeline of {source["type"]} ({source.get("data_root", "")}, {len(dataset)} images): {samples} '
+          f'samples in {elapsed:.1f} s = {samples / elapsed:.2f} samples/s per worker (first output {shape[0]}x{shape[1]})')
 
 
 def main():
@@ -262,7 +262,7 @@ def main():
                    else cfg.model.roi_head.bbox_head.num_classes)
     train, device = not args.infer, args.device
     batches = [random_batch(task, num_classes, args.shape, args.batch, seed=i) for i in range(args.warmup + args.iters)]
-    models = [('mmcityscapes ' + osp.basename(args.config), *build_ours(cfg, task, device))]
+    models = [('mmcityscapes ' + osp.basename(args.config), *build_ours(cfg, task, device, args.amp))]
     if args.vs:
         model, step, name = build_reference(cfg, task, num_classes, args.shape, args.batch, train, device)
         models.append((name, model, step))
