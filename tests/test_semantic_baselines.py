@@ -2,6 +2,9 @@
 import glob
 import json
 import os.path as osp
+import socket
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -122,3 +125,21 @@ def test_cross_validation_runner(mini_env, tmp_path):
     proc = run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(tmp_path), '--cfg-options',
                     *SMALL, *CV, 'optim_wrapper.optimizer.lr=0.001', env=mini_env, check=False)
     assert proc.returncode != 0 and 'different config' in proc.stderr
+
+
+def test_cross_validation_under_dist_train(mini_env, tmp_path):
+    """Two folds of cv5 with two gloo processes: each fold trains distributed, one table."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(mini_env, PORT=str(port), PYTHON=sys.executable)
+    proc = subprocess.run(['bash', 'tools/dist_train.sh', 'configs/unet_r34_cv5.py', '2', '--work-dir', str(tmp_path),
+                           '--cfg-options', *SMALL, *CV, 'cv.folds=2', 'cv.split_dir=splits/cv5'],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for k in range(2):
+        log = open(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')[0]).read()
+        assert 'Distributed training: True' in log and 'GPU number: 2' in log
+    rows = {r['metric']: r for r in json.load(open(tmp_path / 'cv_results.json'))}
+    assert set(rows['mIoU']) == {'metric', 'fold_0', 'fold_1', 'mean', 'std'}
+    assert not osp.exists(tmp_path / 'fold_2')
