@@ -27,8 +27,9 @@ from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.structures import InstanceData, PixelData  # noqa: E402
 from mmengine.utils import ProgressBar  # noqa: E402
 
-from projects.mmcityscapes.utils.io import DatasetError, atomic_output, read_label_png, write_lines  # noqa: E402
-from projects.mmcityscapes.visualization import overlay_panels  # noqa: E402
+from projects.mmcityscapes.utils.io import (  # noqa: E402
+    DatasetError, atomic_output, gt_fine_path, read_label_png, write_lines)
+from projects.mmcityscapes.visualization import quiet_visualizer, write_overlay  # noqa: E402
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
 
@@ -65,14 +66,12 @@ def load_model(cfg, checkpoint, device):
     if cfg.get('default_scope') == 'mmseg':
         from mmseg.apis import init_model
         from mmseg.visualization import SegLocalVisualizer
-        model, task, visualizer = init_model(cfg, checkpoint, device=device), 'semantic', SegLocalVisualizer
+        model, task, visualizer_type = init_model(cfg, checkpoint, device=device), 'semantic', SegLocalVisualizer
     else:
         from mmdet.apis import init_detector
         from mmdet.visualization import DetLocalVisualizer
-        model, task, visualizer = init_detector(cfg, checkpoint, device=device), 'instance', DetLocalVisualizer
-    visualizer = visualizer(name='infer')
-    visualizer.dataset_meta = model.dataset_meta
-    return model, task, visualizer
+        model, task, visualizer_type = init_detector(cfg, checkpoint, device=device), 'instance', DetLocalVisualizer
+    return model, task, quiet_visualizer(visualizer_type, model.dataset_meta, 'infer')
 
 
 def inference_pipeline(cfg):
@@ -82,41 +81,43 @@ def inference_pipeline(cfg):
 
 
 def ground_truth_path(image_path, suffix):
-    """``.../leftImg8bit/<split>/<city>/<name>_leftImg8bit.png`` -> the gtFine file, if it exists."""
-    city_dir, name = osp.split(image_path)
-    split_dir, split = osp.split(osp.dirname(city_dir))
-    if osp.basename(split_dir) != 'leftImg8bit' or not name.endswith('_leftImg8bit.png'):
-        return None
-    path = osp.join(osp.dirname(split_dir), 'gtFine', split, osp.basename(city_dir),
-                    name.replace('_leftImg8bit.png', f'_gtFine_{suffix}.png'))
-    return path if osp.isfile(path) else None
+    """The gtFine file of an image in the official layout, if it exists."""
+    in_layout = image_path.endswith('_leftImg8bit.png') and \
+        osp.basename(osp.dirname(osp.dirname(osp.dirname(image_path)))) == 'leftImg8bit'
+    path = gt_fine_path(image_path, suffix) if in_layout else None
+    return path if path and osp.isfile(path) else None
 
 
-def attach_ground_truth(sample, image_path, task, classes):
+def class_indices(classes):
+    """Cityscapes label id -> index in the model's classes (255: not one of them)."""
+    lut = np.full(256, 255, np.uint8)
+    for i, label in id2label.items():
+        if label.name in classes:
+            lut[i] = classes.index(label.name)
+    return lut
+
+
+def attach_ground_truth(sample, image_path, task, class_of_label):
     """Add the official ground truth of an image (if present) in the model's classes."""
     if task == 'semantic':
         path = ground_truth_path(image_path, 'labelIds')
         if path:
-            train_ids = np.full(256, 255, np.uint8)
-            for i, label in id2label.items():
-                if label.name in classes:
-                    train_ids[i] = classes.index(label.name)
-            sample.gt_sem_seg = PixelData(data=torch.from_numpy(train_ids[read_label_png(path)][None].astype(np.int64)))
+            train_ids = class_of_label[read_label_png(path)]
+            sample.gt_sem_seg = PixelData(data=torch.from_numpy(train_ids[None].astype(np.int64)))
         return
     path = ground_truth_path(image_path, 'instanceIds')
     if path:
         ids = read_label_png(path)
-        instances = [i for i in np.unique(ids) if i >= 1000 and id2label[i // 1000].name in classes]
+        instances = [i for i in np.unique(ids) if i >= 1000 and class_of_label[i // 1000] != 255]
         masks = np.stack([ids == i for i in instances]) if instances else np.zeros((0, *ids.shape), bool)
         boxes = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] for ys, xs in (np.nonzero(m) for m in masks)]
         sample.gt_instances = InstanceData(
             masks=torch.from_numpy(masks), bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-            labels=torch.tensor([classes.index(id2label[i // 1000].name) for i in instances], dtype=torch.long))
+            labels=torch.tensor([class_of_label[i // 1000] for i in instances], dtype=torch.long))
 
 
-def write_result(sample, name, results_dir, task, classes):
-    """The official result format of one image."""
-    label_ids = np.array([name2label[c].id for c in classes], np.uint8)
+def write_result(sample, name, results_dir, task, label_ids):
+    """The official result format of one image (``label_ids``: class index -> Cityscapes label id)."""
     if task == 'semantic':
         train_ids = sample.pred_sem_seg.data[0].cpu().numpy()
         with atomic_output(osp.join(results_dir, f'{name}.png')) as tmp:
@@ -145,6 +146,7 @@ def main():
         sys.exit(f'error: {e}')
     model, task, visualizer = load_model(cfg, args.checkpoint, args.device)
     classes = list(model.dataset_meta['classes'])
+    class_of_label, label_ids = class_indices(classes), np.array([name2label[c].id for c in classes], np.uint8)
     pipeline = inference_pipeline(cfg)
     bar = ProgressBar(len(images))
     for path in images:
@@ -152,15 +154,14 @@ def main():
             with torch.no_grad():
                 sample = model.test_step(pseudo_collate([pipeline(dict(img_path=path))]))[0]
             image = mmcv.imread(path, channel_order='rgb')
-            attach_ground_truth(sample, path, task, classes)
+            attach_ground_truth(sample, path, task, class_of_label)
         except DatasetError as e:
             sys.exit(f'error: {e}')
         except Exception as e:  # mmcv/cv2 report unreadable images without naming them
             sys.exit(f'error: cannot predict {path}: {e}')
         name = osp.splitext(osp.basename(path))[0]
-        write_result(sample, name, osp.join(args.out, 'results'), task, classes)
-        with atomic_output(osp.join(args.out, 'overlays', f'{name}.png')) as tmp:
-            mmcv.imwrite(overlay_panels(visualizer, image, sample)[..., ::-1], tmp)
+        write_result(sample, name, osp.join(args.out, 'results'), task, label_ids)
+        write_overlay(visualizer, sample, osp.join(args.out, 'overlays', f'{name}.png'), image)
         bar.update()
     print(f'\n{len(images)} images: overlays in {args.out}/overlays, official-format results in {args.out}/results')
 

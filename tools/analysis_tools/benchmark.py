@@ -189,8 +189,9 @@ def build_reference(cfg, task, num_classes, shape, batch, train, device):
     model, name = reference_model(cfg, task, num_classes, shape, batch, train)
     model = model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
-    mean = torch.tensor([123.675, 116.28, 103.53], device=device).view(1, 3, 1, 1)
-    std = torch.tensor([58.395, 57.12, 57.375], device=device).view(1, 3, 1, 1)
+    preprocessor = cfg.model.data_preprocessor  # the same normalisation as ours
+    mean = torch.tensor(preprocessor.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessor.std, device=device).view(1, 3, 1, 1)
 
     def step(images, labels, train):
         images = images.to(device).float()

@@ -5,7 +5,7 @@ from cityscapesscripts.helpers.labels import name2label
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 
-from ..utils.io import read_png
+from ..utils.io import gt_fine_path, read_png
 from .cityscapes_instance import evaluate, match_image
 
 
@@ -31,12 +31,10 @@ class CityscapesInstanceMetric(BaseMetric):
         self.seg_prefix = seg_prefix
 
     def gt_path(self, img_path):
-        city, name = osp.split(img_path)
-        name = name.replace('_leftImg8bit.png', '_gtFine_instanceIds.png')
+        path = gt_fine_path(img_path, 'instanceIds')
         if self.seg_prefix:
-            return osp.join(self.seg_prefix, osp.basename(city), name)
-        split_dir, split = osp.split(osp.dirname(city))
-        return osp.join(osp.dirname(split_dir), 'gtFine', split, osp.basename(city), name)
+            return osp.join(self.seg_prefix, *path.split(osp.sep)[-2:])
+        return path
 
     def process(self, data_batch, data_samples):
         label_ids = [name2label[name].id for name in self.dataset_meta['classes']]

@@ -99,7 +99,6 @@ def evaluate(images):
     return official.createResultDict(confusion, class_iou, class_iiou, category_iou, category_iiou, {}, args)
 
 
-
 def markdown(result):
     """Tables of class and category IoU / iIoU (in %) of an ``evaluate`` result, as the official
     script prints them."""

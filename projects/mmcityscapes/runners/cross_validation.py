@@ -1,9 +1,7 @@
 """K-fold cross-validation as an mmengine runner (the seed U-Net-R34 protocol)."""
 import copy
-import csv
 import glob
 import hashlib
-import io
 import json
 import os.path as osp
 
@@ -12,7 +10,7 @@ from mmengine.dist import barrier, is_main_process
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from ..utils.io import read_json, write_json, write_text
+from ..utils.io import read_json, write_csv, write_json, write_text
 from ..utils.runtime import innermost_dataset
 
 # Keys that change between launches of the same experiment; not part of its identity.
@@ -126,11 +124,7 @@ class CrossValidationRunner:
                              **({'final (val)': final.get(key)} if final else {})))
         out = osp.join(self.cfg.work_dir, 'cv_results')
         write_json(rows, out + '.json', indent=2)
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-        write_text(buffer.getvalue(), out + '.csv')
+        write_csv(rows, out + '.csv')
         header = ['metric', *folds, 'mean ± std'] + (['final (val)'] if final else [])
         lines = [f'### {len(folds)}-fold cross-validation: {osp.basename(self.cfg.work_dir)}', '',
                  '| ' + ' | '.join(header) + ' |', '|' + ' --- |' + ' ---: |' * (len(header) - 1)]

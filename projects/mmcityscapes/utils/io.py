@@ -1,4 +1,6 @@
 """File helpers: one-line dataset errors and all-or-nothing writes."""
+import csv
+import io
 import json
 import os
 import os.path as osp
@@ -46,6 +48,24 @@ def write_text(text, path):
 
 def write_json(obj, path, **kwargs):
     write_text(json.dumps(obj, **kwargs), path)
+
+
+def write_csv(rows, path):
+    """Write dicts with the same keys as CSV, a header from the first row's keys."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator='\n')
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(buffer.getvalue(), path)
+
+
+def gt_fine_path(image_path, suffix):
+    """``<root>/leftImg8bit/<split>/<city>/<name>_leftImg8bit.png`` ->
+    ``<root>/gtFine/<split>/<city>/<name>_gtFine_<suffix>.png``."""
+    city_dir, name = osp.split(image_path)
+    split_dir, split = osp.split(osp.dirname(city_dir))
+    return osp.join(osp.dirname(split_dir), 'gtFine', split, osp.basename(city_dir),
+                    name.replace('_leftImg8bit.png', f'_gtFine_{suffix}.png'))
 
 
 def write_lines(lines, path):

@@ -1,9 +1,7 @@
 """Metric tables: markdown for people, JSON and CSV for tools."""
-import csv
-import io
 import numbers
 
-from .io import write_json, write_text
+from .io import write_csv, write_json, write_text
 
 
 def metrics_markdown(metrics, title=None):
@@ -34,21 +32,17 @@ def describe_dataset(dataset):
     return f'{source} ({len(dataset)} images)'
 
 
-def metrics_csv(metrics):
-    """One ``metric,class,value`` row per value; ``class`` is empty for the summary metrics."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator='\n')
-    writer.writerow(['metric', 'class', 'value'])
-    for key, value in metrics.items():
-        writer.writerow(key.split('.', 1) + [value] if '.' in key else [key, '', value])
-    return buffer.getvalue()
+def metrics_rows(metrics):
+    """One ``metric, class, value`` row per value; ``class`` is empty for the summary metrics."""
+    return [dict(zip(('metric', 'class'), key.split('.', 1) if '.' in key else (key, '')), value=value)
+            for key, value in metrics.items()]
 
 
 def write_metrics(metrics, out_stem, title=None):
     """Write ``<out_stem>.md``, ``.json`` and ``.csv``; return the markdown."""
     table = metrics_markdown(metrics, title)
     write_text(table, out_stem + '.md')
-    write_text(metrics_csv(metrics), out_stem + '.csv')
+    write_csv(metrics_rows(metrics), out_stem + '.csv')
     write_json({k: float(v) if isinstance(v, numbers.Real) else v for k, v in metrics.items()},
                out_stem + '.json', indent=2)
     return table

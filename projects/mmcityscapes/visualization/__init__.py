@@ -1,3 +1,3 @@
-from .overlay import OverlayHook, overlay_panels
+from .overlay import OverlayHook, overlay_panels, quiet_visualizer, write_overlay
 
-__all__ = ['OverlayHook', 'overlay_panels']
+__all__ = ['OverlayHook', 'overlay_panels', 'quiet_visualizer', 'write_overlay']

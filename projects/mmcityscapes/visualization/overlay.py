@@ -6,14 +6,16 @@ import numpy as np
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
+from ..utils.io import atomic_output
 
-def quiet_visualizer(visualizer, name):
-    """A visualizer of the same kind and dataset, without storage backends (nothing is written
-    until the caller writes the panels). Built directly, not through ``get_instance``, so it does
-    not become mmengine's current visualizer."""
-    quiet = type(visualizer)(name=name)
-    quiet.dataset_meta = visualizer.dataset_meta
-    return quiet
+
+def quiet_visualizer(visualizer_type, dataset_meta, name):
+    """An mmdet/mmseg visualizer without storage backends (nothing is written but the panels).
+    Built directly, not through ``get_instance``, so it does not become mmengine's current
+    visualizer."""
+    visualizer = visualizer_type(name=name)
+    visualizer.dataset_meta = dataset_meta
+    return visualizer
 
 
 def overlay_panels(visualizer, image, data_sample):
@@ -27,6 +29,14 @@ def overlay_panels(visualizer, image, data_sample):
     return np.concatenate(panels, axis=1)
 
 
+def write_overlay(visualizer, data_sample, path, image=None):
+    """Write the panels of ``data_sample`` (its ``img_path`` is read unless ``image`` is given)."""
+    if image is None:
+        image = mmcv.imread(data_sample.img_path, channel_order='rgb')
+    with atomic_output(path) as tmp:
+        mmcv.imwrite(overlay_panels(visualizer, image, data_sample)[..., ::-1], tmp)
+
+
 @HOOKS.register_module()
 class OverlayHook(Hook):
     """Write ``<out_dir>/<image name>.png`` (image | ground truth | prediction) for every test
@@ -36,10 +46,10 @@ class OverlayHook(Hook):
         self.out_dir = out_dir
 
     def before_test(self, runner):
-        self.visualizer = quiet_visualizer(runner.visualizer, f'overlay_{id(self)}')
+        self.visualizer = quiet_visualizer(type(runner.visualizer), runner.visualizer.dataset_meta,
+                                           f'overlay_{id(self)}')
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
         for sample in outputs:
-            image = mmcv.imread(sample.img_path, channel_order='rgb')
             name = osp.splitext(osp.basename(sample.img_path))[0] + '.png'
-            mmcv.imwrite(overlay_panels(self.visualizer, image, sample)[..., ::-1], osp.join(self.out_dir, name))
+            write_overlay(self.visualizer, sample, osp.join(self.out_dir, name))
