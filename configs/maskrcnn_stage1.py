@@ -3,8 +3,9 @@
 _base_ = '_base_/mask-rcnn_r50_fpn_cityscapes.py'
 custom_imports = dict(imports=['projects.mmcityscapes'], allow_failed_imports=False)
 
-# The stage-0 checkpoint; tools/run_pipeline.py passes the best one it trained.
-stage0_checkpoint = 'work_dirs/maskrcnn_stage0/best.pth'
+# Stage 0's best checkpoint: a work dir stands for the best checkpoint trained into it
+# (`python tools/train.py configs/maskrcnn_stage0.py`); StagedRunner passes its own stage 0.
+stage0_checkpoint = 'work_dirs/maskrcnn_stage0/'
 model = dict(backbone=dict(frozen_stages=4, norm_eval=True, init_cfg=None))
 custom_hooks = [dict(type='CoarsePretrainHook', checkpoint=stage0_checkpoint)]
 load_from = None  # the backbone comes from stage 0, not from mmdet's COCO checkpoint

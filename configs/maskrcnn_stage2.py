@@ -1,8 +1,10 @@
-# Stage 2: stage 1 + k-means anchors + Optuna-tuned IoU thresholds and FPN gradient flow
-# (configs/_base_/tuned/), 6 epochs from the stage-1 weights with the backbone still frozen.
+# Stage 2: stage 1 + k-means anchors + Optuna-tuned IoU thresholds and FPN gradient flow, 6 epochs
+# from the stage-1 weights with the backbone still frozen. By hand it takes the values of
+# configs/_base_/tuned/ (mmdet's defaults until you copy tuned ones there); configs/maskrcnn_staged.py
+# fits and tunes them in its own work dir and applies them to stages 2 and 3.
 _base_ = ['./maskrcnn_stage1.py', '_base_/tuned/anchors.py', '_base_/tuned/hyperparams.py']
 
-load_from = 'work_dirs/maskrcnn_stage1/best.pth'  # tools/run_pipeline.py passes stage 1's best
+load_from = 'work_dirs/maskrcnn_stage1/'  # stage 1's best checkpoint (StagedRunner passes its own)
 model = dict(
     rpn_head=dict(anchor_generator=dict(scales={{_base_.anchor_scales}}, ratios={{_base_.anchor_ratios}})),
     train_cfg=dict(

@@ -2,7 +2,7 @@
 # stage-2 weights. BN statistics stay frozen: 1-4 images per GPU are too few to estimate them.
 _base_ = './maskrcnn_stage2.py'
 
-load_from = 'work_dirs/maskrcnn_stage2/best.pth'  # tools/run_pipeline.py passes stage 2's best
+load_from = 'work_dirs/maskrcnn_stage2/'  # stage 2's best checkpoint (StagedRunner passes its own)
 model = dict(backbone=dict(frozen_stages=-1))
 optim_wrapper = dict(optimizer=dict(lr=0.001))  # stage 1/2 lr (0.01) / 10
 

@@ -1,9 +1,12 @@
-"""Staged Mask R-CNN: coarse-pretraining hook, k-means anchors, Optuna tuning, the pipeline."""
+"""Staged Mask R-CNN: coarse-pretraining hook, k-means anchors, Optuna tuning, the staged runner."""
 import glob
 import json
+import os
 import os.path as osp
+import signal
+import socket
 import subprocess
-import sys
+import time
 
 import numpy as np
 import optuna
@@ -14,11 +17,13 @@ from mmengine.testing import RunnerTestCase
 
 import projects.mmcityscapes  # noqa: F401
 from conftest import PY, REPO, run_tool
-
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-import kmeans_anchors  # noqa: E402
+from projects.mmcityscapes.tuning import anchors as kmeans
+from projects.mmcityscapes.tuning import read_tuned
+from projects.mmcityscapes.utils.checkpoint import CheckpointError, best_checkpoint
 
 MINI_STAGES = [f'configs/mini/maskrcnn_stage{k}_mini.py' for k in range(4)]
+STAGED = 'configs/mini/maskrcnn_staged_mini.py'
+PREDICT_NOTHING = 'model.test_cfg.rcnn.score_thr=1.1'  # no detection passes: the model predicts nothing
 
 
 class TestCoarsePretrainHook(RunnerTestCase):
@@ -45,7 +50,7 @@ class TestCoarsePretrainHook(RunnerTestCase):
 
     def test_missing_checkpoint_stops_with_its_path(self):
         runner = self.runner_with_hook('no/stage0.pth')
-        with pytest.raises(FileNotFoundError, match='no/stage0.pth'):
+        with pytest.raises(CheckpointError, match='no/stage0.pth'):
             runner.train()
 
     def test_wrong_shapes_stop_with_an_example(self):
@@ -60,6 +65,21 @@ class TestCoarsePretrainHook(RunnerTestCase):
         hook.before_train(runner)  # no error: the hook steps aside
         assert torch.equal(runner.model.linear1.weight, before)
 
+    def test_work_dir_stands_for_its_best_checkpoint(self):
+        """The best checkpoint by save_best (epoch 1: later epochs score the same), not the latest."""
+        cfg = self.epoch_based_cfg
+        cfg.default_hooks = dict(checkpoint=dict(type='CheckpointHook', interval=1, save_best='acc', rule='greater'))
+        self.build_runner(cfg).train()
+        work_dir, best = cfg.work_dir, best_checkpoint(cfg.work_dir)
+        assert osp.basename(best) == 'best_acc_epoch_1.pth'
+        assert open(osp.join(work_dir, 'last_checkpoint')).read().strip().endswith('epoch_2.pth')
+        runner = self.runner_with_hook(work_dir + '/', work_dir=osp.join(self.temp_dir.name, 'next'))
+        hook = next(h for h in runner.hooks if type(h).__name__ == 'CoarsePretrainHook')
+        hook.src_prefix = 'linear1.'
+        hook.before_train(runner)  # loads linear1 of the work dir's best checkpoint
+        best = torch.load(best, weights_only=True)['state_dict']
+        assert torch.equal(runner.model.linear1.weight, best['linear1.weight'])
+
 
 def test_kmeans_recovers_box_shapes():
     rng = np.random.default_rng(0)
@@ -68,27 +88,24 @@ def test_kmeans_recovers_box_shapes():
     wide = np.stack([rng.uniform(20, 200, 300), np.zeros(300)], 1)
     wide[:, 1] = wide[:, 0] * 0.5  # h/w = 0.5: cars
     boxes = np.concatenate([tall, wide])
-    scales, ratios = kmeans_anchors.fit(boxes, n_ratios=2, n_scales=1, seed=0)
+    scales, ratios = kmeans.fit(boxes, n_ratios=2, n_scales=1, seed=0)
     assert ratios == pytest.approx([0.5, 3.0], rel=0.05)
-    fitted = kmeans_anchors.mean_best_iou(boxes, scales, ratios)
-    assert fitted > kmeans_anchors.mean_best_iou(boxes, **kmeans_anchors.DEFAULT) + 0.05
+    fitted = kmeans.mean_best_iou(boxes, scales, ratios)
+    assert fitted > kmeans.mean_best_iou(boxes, **kmeans.DEFAULT) + 0.05
 
 
-def test_kmeans_tool_writes_a_config_stage2_can_inherit(mini_root, tmp_path):
+def test_kmeans_tool_fits_a_config_and_writes_an_inheritable_file(mini_env, tmp_path):
     out = tmp_path / 'anchors.py'
-    proc = run_tool('tools/analysis_tools/kmeans_anchors.py',
-                    str(mini_root / 'annotations' / 'instancesonly_filtered_gtFine_train.json'),
-                    '--img-scale', '512', '256', '--out', str(out))
-    assert 'mean best-anchor IoU' in proc.stdout
+    proc = run_tool('tools/analysis_tools/kmeans_anchors.py', MINI_STAGES[2], '--out', str(out), env=mini_env)
+    assert 'mean best-anchor IoU' in proc.stdout and 'at image scale (512, 256)' in proc.stdout
     anchors = Config.fromfile(str(out))
     assert len(anchors.anchor_scales) == 1 and len(anchors.anchor_ratios) == 3
 
 
 def test_two_tuning_workers_share_one_study(mini_env, tmp_path):
     storage = f'sqlite:///{tmp_path}/study.db'
-    out = tmp_path / 'hyperparams.py'
-    cmd = [PY, 'tools/tune.py', 'configs/mini/maskrcnn_stage2_mini.py', '--trials', '4', '--epochs', '1',
-           '--storage', storage, '--study-name', 'shared', '--work-dir', str(tmp_path), '--out', str(out),
+    cmd = [PY, 'tools/tune.py', MINI_STAGES[2], '--trials', '3', '--epochs', '1', '--heartbeat', '2',
+           '--storage', storage, '--study-name', 'shared', '--work-dir', str(tmp_path),
            '--cfg-options', 'load_from=None', 'custom_hooks=[]']  # no stage-0/1 weights in this test
     workers = [subprocess.Popen(cmd, cwd=REPO, env=mini_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True) for _ in range(2)]
@@ -96,32 +113,159 @@ def test_two_tuning_workers_share_one_study(mini_env, tmp_path):
     for w, (stdout, stderr) in zip(workers, outputs):
         assert w.returncode == 0, stderr[-3000:]
     study = optuna.load_study(study_name='shared', storage=storage)
-    numbers = sorted(t.number for t in study.trials)
-    assert numbers == list(range(len(numbers))) and 4 <= len(numbers) <= 5  # none lost or duplicated
+    assert sorted(t.number for t in study.trials) == [0, 1, 2]  # none lost or duplicated
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in study.trials)
-    assert sum(stdout.count(f'wrote {out}') for stdout, _ in outputs) == 1  # written once
-    tuned = Config.fromfile(str(out))
-    assert tuned.rcnn_fg_iou_thr == pytest.approx(study.best_params['rcnn_fg_iou_thr'], abs=1e-3)
+    assert sum(stdout.count('wrote ') for stdout, _ in outputs) == 1  # the same result, written once
+    tuned = read_tuned(str(tmp_path / 'hyperparams.py'))
+    assert tuned['rcnn_fg_iou_thr'] == pytest.approx(study.best_params['rcnn_fg_iou_thr'], abs=1e-3)
     assert osp.isfile(tmp_path / 'history.png')
+    again = run_tool('tools/tune.py', *cmd[2:], env=mini_env)  # a finished study: no new trial
+    assert len(optuna.load_study(study_name='shared', storage=storage).trials) == 3 and 'wrote' not in again.stdout
 
 
-def test_pipeline_runs_the_four_stages(mini_env, tmp_path):
-    args = ['tools/run_pipeline.py', '--configs', *MINI_STAGES, '--work-dir', str(tmp_path)]
+def test_no_prediction_still_reports_every_coco_key(mini_root):
+    """mmdet's CocoMetric returns nothing when nothing is predicted; every key must be there, AP 0."""
+    from mmdet.datasets import CityscapesDataset
+    from mmdet.registry import METRICS
+    metric = METRICS.build(dict(type='ClasswiseCocoMetric', metric=['bbox', 'segm'],
+                                ann_file=str(mini_root / 'annotations/instancesonly_filtered_gtFine_val.json')))
+    metric.dataset_meta = CityscapesDataset.METAINFO
+    coco = json.load(open(mini_root / 'annotations/instancesonly_filtered_gtFine_val.json'))
+    empty = dict(bboxes=torch.zeros(0, 4), scores=torch.zeros(0), labels=torch.zeros(0, dtype=torch.long),
+                 masks=torch.zeros(0, 256, 512, dtype=torch.bool))
+    metric.process({}, [dict(img_id=img['id'], ori_shape=(256, 512), pred_instances=empty) for img in coco['images']])
+    metrics = metric.evaluate(len(coco['images']))
+    for iou_type in ('bbox', 'segm'):
+        assert all(metrics[f'coco/{iou_type}_{item}'] == 0.0 for item in ('mAP', 'mAP_50', 'mAP_75', 'mAP_s'))
+    present = {c['name'] for c in coco['categories']
+               if any(a['category_id'] == c['id'] and not a['iscrowd'] for a in coco['annotations'])}
+    for name in CityscapesDataset.METAINFO['classes']:
+        assert metrics[f'coco/segm_AP.{name}'] == 0.0 if name in present else np.isnan(metrics[f'coco/segm_AP.{name}'])
+
+
+def table_rows(markdown):
+    """{first cell: the other cells} of every row of the markdown tables in ``markdown``."""
+    rows = [[c.strip() for c in line.strip().split('|')[1:-1]] for line in markdown.splitlines() if line.startswith('|')]
+    return {row[0]: row[1:] for row in rows}
+
+
+def configs_snapshot():
+    """{path: content} of every file under configs/."""
+    return {path: open(path, 'rb').read() for path in glob.glob(f'{REPO}/configs/**/*', recursive=True)
+            if osp.isfile(path)}
+
+
+def run_until(args, env, done, timeout=1200):
+    """Start a tool; kill -9 its process group as soon as ``done()`` holds. Returns False if it ended first."""
+    proc = subprocess.Popen([PY, *args], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.time() + timeout
+    while not done() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    killed = proc.poll() is None
+    if killed:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return killed
+
+
+def test_staged_run_killed_in_tuning_and_in_a_stage_resumes(mini_env, tmp_path):
+    """configs/mini/maskrcnn_staged_mini.py through tools/train.py: stage 0 -> 1 -> k-means -> 2-trial
+    Optuna -> 2 -> 3, killed in a trial and in stage 2; each re-run continues, and configs/ is untouched."""
+    args = ['tools/train.py', STAGED, '--work-dir', str(tmp_path)]
+    configs_before = configs_snapshot()
+    assert run_until(args, mini_env, lambda: osp.isdir(tmp_path / 'tune' / 'trial_0')), 'not killed in trial 0'
+    stage2 = tmp_path / 'maskrcnn_stage2_mini'
+    assert run_until(args, mini_env, lambda: osp.isfile(stage2 / 'last_checkpoint')), 'not killed in stage 2'
+    assert not osp.isfile(stage2 / 'result.json')
     proc = run_tool(*args, env=mini_env, timeout=1800)
-    results = json.load(open(tmp_path / 'pipeline_results.json'))
-    assert [osp.basename(r['config']) for r in results] == [osp.basename(c) for c in MINI_STAGES]
-    assert 'mIoU' in results[0]['metrics'] and all('coco/segm_mAP' in r['metrics'] for r in results[1:])
+
+    results = json.load(open(tmp_path / 'staged_results.json'))
+    stages = results['stages']
+    assert [osp.basename(s['config']) for s in stages] == [osp.basename(c) for c in MINI_STAGES]
+    assert 'mIoU' in stages[0]['metrics'] and all('coco/segm_mAP' in s['metrics'] for s in stages[1:])
+    assert all(s['train_stats']['images'] > 0 and s['train_stats']['peak_memory_mb'] > 0 for s in stages)
     from mmdet.models.backbones import ResNet
     n = len(ResNet(depth=18).state_dict())  # every tensor of mmdet's backbone comes from stage 0
-    stage1_log = open(sorted(glob.glob(f'{tmp_path}/maskrcnn_stage1_mini/*/*.log'))[0]).read()  # training log
-    assert f'CoarsePretrainHook: loaded {n}/{n} backbone tensors from {results[0]["checkpoint"]}' in stage1_log
+    stage1_log = open(sorted(glob.glob(f'{tmp_path}/maskrcnn_stage1_mini/*/*.log'))[0]).read()
+    assert f'CoarsePretrainHook: loaded {n}/{n} backbone tensors from {stages[0]["checkpoint"]}' in stage1_log
     for k in (2, 3):
         log = open(sorted(glob.glob(f'{tmp_path}/maskrcnn_stage{k}_mini/*/*.log'))[0]).read()
-        assert f'Load checkpoint from {results[k - 1]["checkpoint"]}' in log
-    table = open(tmp_path / 'pipeline_results.md').read()
-    assert table.count('\n| ') == 5 and 'instancesonly_filtered_gtFine_val.json (4 images)' in table
+        assert f'Load checkpoint from {stages[k - 1]["checkpoint"]}' in log
+    assert 'resumed epoch: 1' in open(sorted(glob.glob(f'{stage2}/*/*.log'))[-1]).read()
+
+    # the killed trial was failed and retried with its parameters; the study holds 2 finished trials
+    study = optuna.load_study(study_name='stage2', storage=f'sqlite:///{tmp_path}/tune/study.db')
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    finished = [t for t in study.trials if t.state in done]
+    assert len(finished) == 2 and study.trials[0].state == optuna.trial.TrialState.FAIL
+    retried = [t for t in finished if optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) == 0]
+    assert retried and retried[0].params == study.trials[0].params
+
+    # the tuned values: in the work dir, applied to stages 2 and 3, named in the table
+    tuned = {**read_tuned(str(tmp_path / 'tuned/anchors.py')), **read_tuned(str(tmp_path / 'tuned/hyperparams.py'))}
+    assert results['tuned'] == tuned and len(tuned) == 6
+    assert tuned['rcnn_fg_iou_thr'] == pytest.approx(study.best_params['rcnn_fg_iou_thr'], abs=1e-3)
+    stage3_cfg = Config.fromfile(str(tmp_path / 'maskrcnn_stage3_mini' / 'maskrcnn_stage3_mini.py'))  # as trained
+    assert stage3_cfg.model.rpn_head.anchor_generator.ratios == tuned['anchor_ratios']
+    assert stage3_cfg.model.train_cfg.rpn.assigner.pos_iou_thr == tuned['rpn_pos_iou_thr']
+    table = open(tmp_path / 'staged_results.md').read()
+    assert table_rows(table)['rcnn_fg_iou_thr'] == [str(tuned['rcnn_fg_iou_thr'])] and 'images/s' in table
+    assert table.count('(4 images)') == 4 and table in proc.stdout
+    assert configs_snapshot() == configs_before
     again = run_tool(*args, env=mini_env)
-    assert again.stdout.count('done, skipped') == 4 and proc.stdout.count('done, skipped') == 0
+    assert again.stdout.count('done, skipped') == 4
+
+
+def test_staged_run_under_dist_train_predicting_nothing(mini_env, tmp_path):
+    """Two gloo processes train every stage and trial together; a model that predicts nothing
+    (score threshold above 1) still completes every stage, and its table says 0.0."""
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    env = dict(mini_env, PORT=str(port), PYTHON=PY)
+    proc = subprocess.run(['bash', 'tools/dist_train.sh', STAGED, '2', '--work-dir', str(tmp_path),
+                           '--cfg-options', PREDICT_NOTHING], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-5000:]
+    stages = json.load(open(tmp_path / 'staged_results.json'))['stages']
+    for stage in stages[1:]:
+        assert stage['metrics']['coco/segm_mAP'] == 0.0 and stage['metrics']['cityscapes/mAP'] == 0.0
+        assert osp.basename(stage['checkpoint']).startswith('best_coco_segm_mAP_epoch_1')
+    row = table_rows(open(tmp_path / 'staged_results.md').read())['3']
+    assert row[0] == 'maskrcnn_stage3_mini.py' and row[1:11] == ['0.0'] * 10
+    study = optuna.load_study(study_name='stage2', storage=f'sqlite:///{tmp_path}/tune/study.db')
+    assert len(study.trials) == 2
+    assert all(stage['train_stats']['images'] == 10 for stage in stages[1:])  # both processes counted
+
+
+def test_stages_by_hand_with_default_work_dirs(mini_env, tmp_path):
+    """tools/train.py on stage k finds stage k-1's best checkpoint in its default work dir; before
+    that stage is trained it says which command to run. The model predicts nothing, and
+    tools/test.py still writes a table of zeros."""
+    def train(k, *options):
+        return subprocess.run([PY, osp.join(REPO, 'tools/train.py'), osp.join(REPO, MINI_STAGES[k]), *options],
+                              cwd=tmp_path, env=mini_env, capture_output=True, text=True, timeout=900)
+
+    early = train(2)
+    assert early.returncode == 1 and 'Traceback' not in early.stderr
+    assert early.stderr.strip().splitlines()[-1] == (
+        'error: work_dirs/maskrcnn_stage1_mini/ holds no trained checkpoint: run '
+        '`python tools/train.py configs/mini/maskrcnn_stage1_mini.py` first')
+    for k in range(4):
+        proc = train(k, *(['--cfg-options', PREDICT_NOTHING] if k else []))
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    for k in (2, 3):
+        previous = osp.basename(best_checkpoint(str(tmp_path / f'work_dirs/maskrcnn_stage{k - 1}_mini')))
+        assert previous.startswith('best_coco_segm_mAP_epoch_1')
+        log = open(sorted(glob.glob(f'{tmp_path}/work_dirs/maskrcnn_stage{k}_mini/*/*.log'))[0]).read()
+        assert f'Load checkpoint from work_dirs/maskrcnn_stage{k - 1}_mini/{previous}' in log
+    checkpoint = best_checkpoint(str(tmp_path / 'work_dirs/maskrcnn_stage3_mini'))
+    proc = subprocess.run([PY, osp.join(REPO, 'tools/test.py'), osp.join(REPO, MINI_STAGES[3]), checkpoint,
+                           '--cfg-options', PREDICT_NOTHING], cwd=tmp_path, env=mini_env, capture_output=True,
+                          text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert '| coco/segm_mAP | 0.0000 |' in proc.stdout and '| cityscapes/mAP | 0.0000 |' in proc.stdout
 
 
 def test_val_finetune_split_never_overlaps_the_evaluation(mini_root):

@@ -6,7 +6,9 @@
     bash tools/dist_train.sh CONFIG 8                        # 8 GPUs (gloo on CPU-only machines)
 
 Runs go to ``work_dirs/<config name>/`` unless ``--work-dir`` is given. Configs may set
-``runner_type`` (e.g. the cross-validation runner of the plugin).
+``runner_type``: the plugin's cross-validation runner (configs/unet_r34_cv5.py) and staged runner
+(configs/maskrcnn_staged.py) train a sequence of runs in that work dir. A missing checkpoint or
+dataset file stops with one line naming it.
 """
 import argparse
 import os
@@ -18,6 +20,8 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.mmcityscapes.utils.checkpoint import CheckpointError  # noqa: E402
+from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
 from projects.mmcityscapes.utils.runtime import prepare_runtime  # noqa: E402
 
 
@@ -50,18 +54,21 @@ def main():
         cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
-    if args.amp:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    if args.amp:  # merged, so that a runner config passes them on to each of its runs
+        cfg.merge_from_dict({'optim_wrapper.type': 'AmpOptimWrapper', 'optim_wrapper.loss_scale':
+                             cfg.get('optim_wrapper', {}).get('loss_scale', 'dynamic')})
     if args.auto_scale_lr:
-        cfg.auto_scale_lr.enable = True
+        cfg.merge_from_dict({'auto_scale_lr.enable': True})
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
-    prepare_runtime(cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    try:
+        prepare_runtime(cfg)
+        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+        runner.train()
+    except (CheckpointError, DatasetError) as e:
+        sys.exit(f'error: {e}')
 
 
 if __name__ == '__main__':

@@ -1,5 +1,5 @@
 # configs/maskrcnn_stage0.py with a ResNet-18 on the generated 256x512 mini-Cityscapes, 1 epoch
-# (tests and a quick end-to-end run of tools/run_pipeline.py).
+# (tests and a quick end-to-end run of configs/mini/maskrcnn_staged_mini.py).
 _base_ = '../maskrcnn_stage0.py'
 
 crop_size = (128, 256)

@@ -5,13 +5,13 @@ it registers the components below and lets mmengine checkpoints load with torch'
 unpickler.
 """
 from .evaluation import ClasswiseCocoMetric, CityscapesInstanceMetric, SegmentationMetric
-from .hooks import CoarsePretrainHook, ValLossHook
+from .hooks import CoarsePretrainHook, TrainStatsHook, ValLossHook
 from .models import UNetHead
-from .runners import CrossValidationRunner
+from .runners import CrossValidationRunner, StagedRunner
 from .utils.checkpoint import allow_mmengine_checkpoints
 from .visualization import OverlayHook
 
 allow_mmengine_checkpoints()
 
-__all__ = ['ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner', 'OverlayHook',
-           'SegmentationMetric', 'UNetHead', 'ValLossHook']
+__all__ = ['ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
+           'OverlayHook', 'SegmentationMetric', 'StagedRunner', 'TrainStatsHook', 'UNetHead', 'ValLossHook']

@@ -4,9 +4,9 @@
 
 Rows, found recursively:
 
-* ``test_<checkpoint>.json`` written by tools/test.py (source ``test``);
-* ``cv_metrics.json`` of each cross-validation fold (``cv fold``) and ``cv_results.json``, the
-  mean ± std over folds (``cv mean ± std``);
+* ``test_<checkpoint>.json`` written by tools/test.py, and by the cross-validation and staged
+  runners for each fold and stage (source ``test``);
+* ``cv_results.json``, the mean ± std over cross-validation folds (``cv mean ± std``);
 * a work dir with none of these but a training log: its last validation entry (``last val``).
 
 Writes ``OUT.md`` (markdown) and ``OUT.png`` (one bar chart per metric). COCO and Cityscapes AP
@@ -59,8 +59,6 @@ def collect(root):
         run = osp.relpath(directory, base)
         if name.startswith('test_'):
             rows.append((f'{run}/{name[5:-5]}', 'test', read_json(path)))
-        elif name == 'cv_metrics.json':
-            rows.append((run, 'cv fold', read_json(path)['metrics']))
         elif name == 'cv_results.json':
             rows.append((run, 'cv mean ± std', {r['metric']: (r['mean'], r['std']) for r in read_json(path)}))
         else:

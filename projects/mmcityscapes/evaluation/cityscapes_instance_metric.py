@@ -1,9 +1,11 @@
 """The official Cityscapes instance AP inside mmdet's evaluation loop, in memory."""
 import os.path as osp
 
+import numpy as np
 from cityscapesscripts.helpers.labels import name2label
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
+from mmengine.logging import MMLogger
 
 from ..utils.io import gt_fine_path, read_png
 from .cityscapes_instance import evaluate, match_image
@@ -46,4 +48,14 @@ class CityscapesInstanceMetric(BaseMetric):
             self.results.append(match_image(read_png(self.gt_path(sample['img_path'])), zip(masks, labels, scores)))
 
     def compute_metrics(self, results):
-        return evaluate(results)
+        """``evaluate``'s result; with no prediction it is 0, and with no ground-truth instance
+        (the official script's NaN) the summary is reported as 0 too, with a warning."""
+        result = evaluate(results)
+        logger = MMLogger.get_current_instance()
+        if not any(image[name]['pred'] for image in results for name in image):
+            logger.warning(f'Cityscapes AP: no predicted instance on any of the {len(results)} images; AP is 0')
+        if np.isnan(result['mAP']):
+            logger.warning(f'Cityscapes AP: no ground-truth instance of an evaluated class in the {len(results)} '
+                           'images; AP reported as 0')
+            result.update(mAP=0.0, AP50=0.0)
+        return result

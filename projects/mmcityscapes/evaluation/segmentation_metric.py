@@ -1,4 +1,5 @@
 """Semantic segmentation metrics from the confusion counts (seed 004's full metric set)."""
+import warnings
 from collections import OrderedDict
 
 import numpy as np
@@ -46,18 +47,24 @@ class SegmentationMetric(IoUMetric):
 
     def compute_metrics(self, results):
         counts = [torch.stack(r).sum(0).cpu().numpy() for r in zip(*results)]
-        per_class, accuracy = self.confusion_metrics(*counts)
-        metrics = OrderedDict(aAcc=accuracy, mIoU=np.nanmean(per_class['IoU']),
-                              mAcc=np.nanmean(per_class['Recall']))
-        for name in PER_CLASS[1:]:
-            metrics[f'm{name}'] = np.nanmean(per_class[name])
-        metrics = OrderedDict((k, round(float(v) * 100, 2)) for k, v in metrics.items())
+        logger = MMLogger.get_current_instance()
+        if counts[3].sum() == 0:  # every pixel ignored: every metric is undefined (NaN), reported as 0
+            logger.warning(f'no labelled pixel (all {self.ignore_index}) in the {len(results)} evaluated images; '
+                           'every mean metric is reported as 0')
+        with warnings.catch_warnings():
+            warnings.simplefilter('ignore', RuntimeWarning)  # 0 / 0 and the mean of no defined value
+            per_class, accuracy = self.confusion_metrics(*counts)
+            metrics = OrderedDict(aAcc=accuracy, mIoU=np.nanmean(per_class['IoU']),
+                                  mAcc=np.nanmean(per_class['Recall']))
+            for name in PER_CLASS[1:]:
+                metrics[f'm{name}'] = np.nanmean(per_class[name])
+        metrics = OrderedDict((k, round(np.nan_to_num(float(v)) * 100, 2)) for k, v in metrics.items())
 
         classes = self.dataset_meta['classes']
         table = PrettyTable(['class', *PER_CLASS])
         for i, name in enumerate(classes):
             table.add_row([name, *(round(float(per_class[m][i]) * 100, 2) for m in PER_CLASS)])
-        print_log('per class results:\n' + table.get_string(), logger=MMLogger.get_current_instance())
+        print_log('per class results:\n' + table.get_string(), logger=logger)
         if self.per_class:
             for m in PER_CLASS:
                 for i, name in enumerate(classes):

@@ -1,4 +1,5 @@
 from .coarse_pretrain_hook import CoarsePretrainHook
+from .train_stats_hook import TrainStatsHook
 from .val_loss_hook import ValLossHook
 
-__all__ = ['CoarsePretrainHook', 'ValLossHook']
+__all__ = ['CoarsePretrainHook', 'TrainStatsHook', 'ValLossHook']

@@ -6,6 +6,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner.checkpoint import _load_checkpoint
 
+from ..utils.checkpoint import CheckpointError, resolve_checkpoint
+
 
 @HOOKS.register_module()
 class CoarsePretrainHook(Hook):
@@ -20,7 +22,7 @@ class CoarsePretrainHook(Hook):
     win and the hook does nothing.
 
     Args:
-        checkpoint (str): the stage-0 checkpoint.
+        checkpoint (str): the stage-0 checkpoint, or stage 0's work dir (its best checkpoint).
         src_prefix (str): prefix of the backbone in the checkpoint. Defaults to 'backbone.'.
         dst_prefix (str): prefix of the backbone in the model. Defaults to 'backbone.'.
         min_fraction (float): share of backbone tensors that must be loaded. Defaults to 0.99.
@@ -38,10 +40,10 @@ class CoarsePretrainHook(Hook):
             runner.logger.info('CoarsePretrainHook: weights come from resume/load_from; not loading '
                                f'{self.checkpoint}')
             return
-        if not osp.isfile(self.checkpoint):
-            raise FileNotFoundError(f'CoarsePretrainHook: stage-0 checkpoint not found: {self.checkpoint} '
-                                    '(train configs/maskrcnn_stage0.py first)')
-        state = _load_checkpoint(self.checkpoint, map_location='cpu')
+        checkpoint = resolve_checkpoint(self.checkpoint)
+        if not osp.isfile(checkpoint):
+            raise CheckpointError(f'CoarsePretrainHook: stage-0 checkpoint not found: {checkpoint}')
+        state = _load_checkpoint(checkpoint, map_location='cpu')
         state = state.get('state_dict', state)
         source = {k[len(self.src_prefix):]: v for k, v in state.items() if k.startswith(self.src_prefix)}
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
@@ -53,11 +55,11 @@ class CoarsePretrainHook(Hook):
             example = (f'; e.g. {wrong_shape[0]}: {tuple(source[wrong_shape[0]].shape)} in the checkpoint, '
                        f'{tuple(target[wrong_shape[0]].shape)} in the model') if wrong_shape else ''
             raise RuntimeError(
-                f'CoarsePretrainHook: {self.checkpoint} does not fit {type(backbone).__name__}: '
+                f'CoarsePretrainHook: {checkpoint} does not fit {type(backbone).__name__}: '
                 f'{len(fitting)}/{len(target)} tensors match, {len(wrong_shape)} differ in shape{example}')
         backbone.load_state_dict(fitting, strict=False)
         unused = len(source) - len(fitting)
         runner.logger.info(
             f'CoarsePretrainHook: loaded {len(fitting)}/{len(target)} backbone tensors from '
-            f'{self.checkpoint}; skipped {len(target) - len(fitting)} model tensors without a match '
+            f'{checkpoint}; skipped {len(target) - len(fitting)} model tensors without a match '
             f'and {unused} checkpoint tensors not in the backbone')

@@ -1,3 +1,4 @@
 from .cross_validation import CrossValidationRunner
+from .staged import StagedRunner
 
-__all__ = ['CrossValidationRunner']
+__all__ = ['CrossValidationRunner', 'StagedRunner']

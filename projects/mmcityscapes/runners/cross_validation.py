@@ -1,25 +1,14 @@
 """K-fold cross-validation as an mmengine runner (the seed U-Net-R34 protocol)."""
 import copy
-import glob
-import hashlib
-import json
 import os.path as osp
 
 import numpy as np
-from mmengine.dist import barrier, is_main_process
+from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
 
-from ..utils.io import read_json, write_csv, write_json, write_text
+from ..utils.io import write_csv, write_json, write_text
 from ..utils.runtime import innermost_dataset
-
-# Keys that change between launches of the same experiment; not part of its identity.
-VOLATILE_KEYS = ('work_dir', 'experiment_name', 'resume', 'load_from', 'launcher')
-
-
-def config_hash(cfg):
-    content = {k: v for k, v in cfg.to_dict().items() if k not in VOLATILE_KEYS}
-    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+from .sequence import train_and_test
 
 
 @RUNNERS.register_module()
@@ -44,7 +33,8 @@ class CrossValidationRunner:
     resumes from its last checkpoint, and a fold trained with a different config stops the
     run instead of being mixed into the table.
 
-    Results: ``<work_dir>/cv_results.{md,json,csv}``.
+    Results: ``<work_dir>/cv_results.{md,json,csv}``; each run's own in its ``result.json``
+    (``runners/sequence.py``).
     """
 
     def __init__(self, cfg):
@@ -78,34 +68,8 @@ class CrossValidationRunner:
         return cfg
 
     def run(self, name):
-        """Train (or resume, or skip) one run; return its validation metrics."""
-        cfg = self.run_config(name)
-        identity = config_hash(cfg)
-        result_file = osp.join(cfg.work_dir, 'cv_metrics.json')
-        identity_file = osp.join(cfg.work_dir, 'cv_config_hash')
-        if osp.isfile(identity_file):
-            with open(identity_file) as f:
-                if f.read().strip() != identity:
-                    raise RuntimeError(
-                        f'{cfg.work_dir} was trained with a different config; remove it or use '
-                        'another --work-dir instead of mixing results')
-        if osp.isfile(result_file):
-            print(f'{name}: done, skipped')
-            return read_json(result_file)['metrics']
-        if is_main_process():
-            write_text(identity + '\n', identity_file)
-        if osp.isfile(osp.join(cfg.work_dir, 'last_checkpoint')):
-            cfg.resume, cfg.load_from = True, None
-        runner = Runner.from_cfg(cfg)
-        runner.train()
-        best = sorted(glob.glob(osp.join(cfg.work_dir, 'best_*.pth')))
-        if best:
-            runner.load_checkpoint(best[-1])
-        metrics = dict(runner.test())  # held-out fold (final model: val), full metric set
-        if is_main_process():
-            write_json(dict(checkpoint=best[-1] if best else 'last', metrics=metrics), result_file, indent=2)
-        barrier()
-        return metrics
+        """Train (or resume, or skip) one run; return its test metrics."""
+        return train_and_test(self.run_config(name), title=f'{osp.basename(self.cfg.work_dir)} {name}')['metrics']
 
     def train(self):
         folds = {f'fold_{k}': self.run(f'fold_{k}') for k in range(self.folds)}

@@ -1,7 +1,19 @@
 """Metric tables: markdown for people, JSON and CSV for tools."""
 import numbers
 
+from prettytable import PrettyTable, TableStyle
+
 from .io import write_csv, write_json, write_text
+
+
+def markdown_table(header, rows, align_left=1):
+    """A markdown table: the first ``align_left`` columns left-aligned, the others right-aligned."""
+    table = PrettyTable(header)
+    table.set_style(TableStyle.MARKDOWN)
+    for i, name in enumerate(header):
+        table.align[name] = 'l' if i < align_left else 'r'
+    table.add_rows([[str(cell) for cell in row] for row in rows])
+    return table.get_string() + '\n'
 
 
 def metrics_markdown(metrics, title=None):

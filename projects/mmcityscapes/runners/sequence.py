@@ -1,0 +1,68 @@
+"""One run of a sequence of runs (a cross-validation fold, a stage): the unit both runners share."""
+import copy
+import hashlib
+import json
+import os.path as osp
+
+from mmengine.dist import barrier, is_main_process
+from mmengine.runner import Runner
+
+from ..utils.checkpoint import best_checkpoint
+from ..utils.io import read_json, write_json, write_text
+from ..utils.report import describe_dataset, write_metrics
+from ..utils.runtime import prepare_runtime
+
+# Keys that change between launches of the same experiment; not part of its identity.
+VOLATILE_KEYS = ('work_dir', 'experiment_name', 'resume', 'load_from', 'launcher')
+
+
+def config_hash(cfg):
+    content = {k: v for k, v in cfg.to_dict().items() if k not in VOLATILE_KEYS}
+    return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train_and_test(cfg, title=None):
+    """Train ``cfg`` in ``cfg.work_dir``, test its best checkpoint and return the result:
+    ``checkpoint``, ``metrics`` (the config's test evaluator), ``evaluated_on`` and
+    ``train_stats`` (``TrainStatsHook``), as written to ``<work_dir>/result.json``; the metric
+    table goes to ``<work_dir>/test_<checkpoint>.{md,json,csv}``.
+
+    A run with a result is skipped; an interrupted one resumes from its latest checkpoint; a
+    work dir trained with another config (its ``config_hash``) stops the run with one line
+    instead of mixing results. Every process of a distributed launch calls it; the main one writes.
+    """
+    work_dir = cfg.work_dir
+    identity = config_hash(cfg)
+    identity_file, result_file = osp.join(work_dir, 'config_hash'), osp.join(work_dir, 'result.json')
+    if osp.isfile(identity_file):
+        with open(identity_file) as f:
+            if f.read().strip() != identity:
+                raise RuntimeError(f'{work_dir} was trained with a different config; remove it or use '
+                                   'another work dir instead of mixing results')
+    if osp.isfile(result_file):
+        if is_main_process():
+            print(f'{work_dir}: done, skipped')
+        return read_json(result_file)
+    if is_main_process():
+        write_text(identity + '\n', identity_file)
+    cfg = copy.deepcopy(cfg)
+    if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
+        cfg.resume, cfg.load_from = True, None
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='TrainStatsHook')]
+    prepare_runtime(cfg)
+    runner = Runner.from_cfg(cfg)
+    runner.train()
+    barrier()  # rank 0 may still be writing the checkpoints
+    checkpoint = best_checkpoint(work_dir)
+    runner.load_checkpoint(checkpoint)
+    metrics = dict(runner.test())
+    result = dict(checkpoint=checkpoint, metrics=metrics,
+                  evaluated_on=describe_dataset(runner.test_dataloader.dataset),
+                  train_stats=runner.message_hub.get_info('train_stats'))
+    if is_main_process():
+        stem = osp.splitext(osp.basename(checkpoint))[0]
+        write_metrics(dict(metrics, evaluated_on=result['evaluated_on']), osp.join(work_dir, f'test_{stem}'),
+                      f'{title or osp.basename(work_dir)} — {osp.basename(checkpoint)} — {result["evaluated_on"]}')
+        write_json(result, result_file, indent=2)  # last: its presence means done
+    barrier()
+    return result

@@ -1,0 +1,194 @@
+"""Optuna search of stage 2's IoU thresholds and FPN gradient flow (the seed's stage-2 tuning).
+
+Search space: RoI-head foreground IoU threshold, RPN positive and negative IoU thresholds and
+FPN gradient flow (trainable / reduced lr / frozen). Each trial trains the stage-2 config for a
+few epochs on the tuning subset, validates after every epoch and maximises val mask mAP;
+Optuna's median pruner stops trials that fall behind.
+
+The study lives in an RDB storage (SQLite in the work dir by default), with heartbeats: a trial
+whose worker died (kill -9, a lost node) is failed once its heartbeat is stale and retried with
+the same parameters (twice at most). The search runs until the study holds ``trials`` finished
+(complete or pruned) trials, so a re-run continues an interrupted study and a finished study is a no-op;
+several workers can share one study through a common storage URL. Under a distributed launch,
+every trial trains on all processes: rank 0 drives the study and broadcasts each trial's
+parameters and pruning decisions.
+"""
+import copy
+import os
+import os.path as osp
+import random
+import time
+
+import matplotlib
+
+matplotlib.use('Agg')
+import matplotlib.pyplot as plt  # noqa: E402
+import optuna  # noqa: E402
+import sqlalchemy  # noqa: E402
+from mmengine.dist import broadcast_object_list, is_main_process  # noqa: E402
+from mmengine.hooks import Hook  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials  # noqa: E402
+from optuna.trial import TrialState  # noqa: E402
+
+from ..utils.runtime import innermost_dataset, prepare_runtime  # noqa: E402
+from .values import FPN_FLOW, apply_tuned  # noqa: E402
+
+OBJECTIVE = 'coco/segm_mAP'
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def broadcast(value):
+    """``value`` of rank 0 on every process (itself when not distributed)."""
+    box = [value]
+    broadcast_object_list(box)
+    return box[0]
+
+
+class PruningHook(Hook):
+    """Report the objective after each validation; stop the trial when Optuna prunes it
+    (``trial`` on rank 0, None elsewhere: the decision is broadcast)."""
+
+    priority = 'LOW'
+
+    def __init__(self, trial):
+        self.trial, self.values = trial, []
+
+    def after_val_epoch(self, runner, metrics=None):
+        self.values.append(float(metrics[OBJECTIVE]))
+        prune = False
+        if self.trial is not None:
+            self.trial.report(self.values[-1], step=len(self.values))
+            prune = self.trial.should_prune()
+        if broadcast(prune):
+            raise optuna.TrialPruned(f'{OBJECTIVE} {self.values[-1]:.4f} after {len(self.values)} epochs')
+
+
+def suggest(trial):
+    pos = trial.suggest_float('rpn_pos_iou_thr', 0.5, 0.8)
+    return dict(
+        rcnn_fg_iou_thr=trial.suggest_float('rcnn_fg_iou_thr', 0.4, 0.7),
+        rpn_pos_iou_thr=pos,
+        rpn_neg_iou_thr=trial.suggest_float('rpn_neg_iou_thr', 0.2, min(0.4, pos - 0.1)),
+        fpn_lr_mult=FPN_FLOW[trial.suggest_categorical('fpn_flow', list(FPN_FLOW))])
+
+
+def trial_config(base, params, work_dir, epochs, ann_file):
+    """``base`` with a trial's values, trained ``epochs`` epochs on ``ann_file``, validated
+    every epoch, without checkpoints."""
+    cfg = apply_tuned(copy.deepcopy(base), params)
+    loader = cfg.train_dataloader
+    loader.sampler = dict(type='DefaultSampler', shuffle=True)
+    loader.persistent_workers = False
+    if loader.dataset.get('type') == 'RepeatDataset':
+        loader.dataset.times = 1
+    innermost_dataset(loader.dataset).ann_file = ann_file
+    cfg.val_dataloader.persistent_workers = False
+    cfg.train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=epochs, val_interval=1)
+    cfg.param_scheduler = [s for s in cfg.get('param_scheduler') or [] if not s.get('by_epoch', True)]
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=-1, save_last=False)
+    cfg.log_processor = dict(by_epoch=True)
+    cfg.work_dir = work_dir
+    cfg.experiment_name = osp.basename(work_dir)
+    return cfg
+
+
+def open_study(url, name, heartbeat, attempts=5):
+    """Create or join the study. Workers started together race to create the storage's tables;
+    the losers retry once the winner has created them."""
+    for attempt in range(attempts):
+        try:
+            storage = RDBStorage(
+                url, engine_kwargs={'connect_args': {'timeout': 60}} if url.startswith('sqlite') else {},
+                heartbeat_interval=heartbeat,
+                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+            return optuna.create_study(
+                study_name=name, direction='maximize', load_if_exists=True, storage=storage,
+                pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
+        except sqlalchemy.exc.SQLAlchemyError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(1 + random.random())
+
+
+def next_step(study, trials):
+    """'done' (``trials`` finished), 'wait' (the rest are running elsewhere) or 'trial'."""
+    fail_stale_trials(study)  # a dead worker's trial: failed, and queued again by the callback
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    finished = sum(s in FINISHED for s in states)
+    if finished >= trials:
+        return 'done'
+    return 'wait' if finished + states.count(TrialState.RUNNING) >= trials else 'trial'
+
+
+def search(base, work_dir, trials, epochs=3, ann_file='annotations/instancesonly_filtered_gtFine_train_tune.json',
+           storage=None, study_name='stage2', heartbeat=30):
+    """Run the study until ``trials`` trials have finished; return the best values
+    (``apply_tuned``'s keys) and a note saying where they come from. Every process calls it.
+
+    Args:
+        base (Config): the stage-2 config, ``load_from`` the stage-1 weights.
+        work_dir (str): trials train in ``<work_dir>/trial_<n>``; the SQLite study and its plots
+            (history.png, importances.png) are kept here.
+        ann_file (str): training annotations of the tuning subset, relative to the data root.
+        storage (str): an Optuna RDB URL shared by several workers; default SQLite in work_dir.
+        heartbeat (int): seconds between heartbeats; a trial silent for twice as long is stale.
+    """
+    os.makedirs(work_dir, exist_ok=True)
+    prepare_runtime(base)
+    study = None
+    if is_main_process():
+        url = storage or f'sqlite:///{osp.abspath(osp.join(work_dir, "study.db"))}'
+        study = open_study(url, study_name, heartbeat)
+
+    def objective(trial):
+        params, number = broadcast((suggest(trial), trial.number) if trial else None)
+        cfg = trial_config(base, params, osp.join(work_dir, f'trial_{number}'), epochs, ann_file)
+        if trial:
+            trial.set_user_attr('work_dir', cfg.work_dir)
+        hook = PruningHook(trial)
+        runner = Runner.from_cfg(cfg)
+        runner.register_hook(hook)
+        runner.train()
+        return max(hook.values)
+
+    while (step := broadcast(next_step(study, trials) if study else None)) != 'done':
+        if step == 'wait':
+            time.sleep(heartbeat)
+        elif study:
+            study.optimize(objective, n_trials=1)
+        else:
+            try:
+                objective(None)
+            except optuna.TrialPruned:
+                pass
+    result = None
+    if study:
+        result = best_values(study, ann_file)
+        plot(study, work_dir)
+    return broadcast(result)
+
+
+def best_values(study, ann_file):
+    complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
+    if not complete:
+        raise RuntimeError(f'Optuna study "{study.study_name}": no trial completed (all pruned or failed)')
+    best = max(complete, key=lambda t: t.value)
+    values = {key: round(best.params[key], 3) for key in ('rcnn_fg_iou_thr', 'rpn_pos_iou_thr', 'rpn_neg_iou_thr')}
+    values['fpn_lr_mult'] = FPN_FLOW[best.params['fpn_flow']]
+    note = (f'best of {len(complete)} complete trials of Optuna study "{study.study_name}" '
+            f'(trial {best.number}, val {OBJECTIVE} {best.value:.4f}, FPN {best.params["fpn_flow"]}), '
+            f'trained on {ann_file}')
+    return values, note
+
+
+def plot(study, work_dir):
+    """Optimisation history and, once the objective varies, parameter importances, as PNGs."""
+    optuna.visualization.matplotlib.plot_optimization_history(study).figure.savefig(
+        osp.join(work_dir, 'history.png'), dpi=100, bbox_inches='tight')
+    plt.close('all')
+    values = {t.value for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE}
+    if len(values) > 1:
+        optuna.visualization.matplotlib.plot_param_importances(study).figure.savefig(
+            osp.join(work_dir, 'importances.png'), dpi=100, bbox_inches='tight')
+        plt.close('all')
