@@ -3,7 +3,7 @@
 _base_ = 'mmseg::deeplabv3/deeplabv3_r50-d8_4xb2-80k_cityscapes-512x1024.py'
 custom_imports = dict(imports=['projects.mmcityscapes'], allow_failed_imports=False)
 
-data_root = '{{$CITYSCAPES_ROOT:data/cityscapes/}}'
+data_root = r"""{{$CITYSCAPES_ROOT:data/cityscapes}}"""  # any path: quotes, with or without a final /
 train_dataloader = dict(dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader

@@ -5,7 +5,7 @@
 # table of tools/test.py names the annotation file and image count it was computed on.
 _base_ = './maskrcnn_stage3.py'
 
-data_root = '{{$CITYSCAPES_ROOT:data/cityscapes/}}'
+data_root = r"""{{$CITYSCAPES_ROOT:data/cityscapes}}"""  # any path: quotes, with or without a final /
 val_finetune = dict(
     type='CityscapesDataset', data_root=data_root,
     ann_file='annotations/instancesonly_filtered_gtFine_val_finetune.json',
@@ -17,6 +17,6 @@ train_dataloader = dict(dataset=dict(
 holdout = 'annotations/instancesonly_filtered_gtFine_val_holdout.json'
 val_dataloader = dict(dataset=dict(ann_file=holdout))
 test_dataloader = val_dataloader
-val_evaluator = [dict(type='ClasswiseCocoMetric', metric=['bbox', 'segm'], ann_file=data_root + holdout),
+val_evaluator = [dict(type='ClasswiseCocoMetric', metric=['bbox', 'segm'], ann_file=data_root + '/' + holdout),
                  dict(type='CityscapesInstanceMetric')]
 test_evaluator = val_evaluator

@@ -3,6 +3,7 @@ import glob
 import json
 import os
 import os.path as osp
+import shutil
 import sys
 
 import cv2
@@ -163,3 +164,28 @@ def test_semantic_evaluator_bad_inputs(label_predictions, mini_root, tmp_path):
         proc = run_tool(*args, check=False)
         error = proc.stderr.strip().splitlines()[-1]
         assert proc.returncode == 1 and expected in error and first.name[:20] in error, proc.stderr
+
+
+@pytest.mark.parametrize('line, expected', [
+    ('{mask} 26 high', 'expected an integer label id and a numeric confidence, got "26" and "high"'),
+    ('{mask} 26 nan', 'confidence nan is not a finite number'),
+    ('{mask} car 0.9', 'expected an integer label id and a numeric confidence, got "car"'),
+    ('{mask} 99 0.9', '99 is not a Cityscapes label id'),
+    ('{small} 26 0.9', 'is 8x4, the ground truth 512x256'),
+    ('{mask} 26', 'expected "<mask png> <label id> <confidence>"'),
+])
+def test_instance_evaluator_bad_lines_name_file_and_line(predictions, mini_root, tmp_path, line, expected):
+    """Each bad prediction line stops the file tool with one line: file, line number, what is wrong."""
+    pred_dir, gt_files, _ = predictions
+    bad_dir = tmp_path / 'bad'
+    shutil.copytree(pred_dir, bad_dir)
+    first = next(path for path in sorted(bad_dir.glob('*.txt')) if path.read_text().strip())
+    mask = open(first).readline().split()[0]
+    cv2.imwrite(str(bad_dir / 'small.png'), np.zeros((4, 8), np.uint8))
+    with open(first, 'a') as f:
+        f.write(line.format(mask=mask, small='small.png') + '\n')
+    number = len(open(first).read().splitlines())
+    proc = run_tool('tools/analysis_tools/eval_cityscapes.py', '--task', 'instance', '--gt-root',
+                    str(mini_root / 'gtFine' / 'val'), '--pred-dir', str(bad_dir), '--nproc', '2', check=False)
+    error = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 1 and error.startswith(f'error: {first}:{number}: ') and expected in error, proc.stderr

@@ -103,6 +103,28 @@ def test_second_run_is_a_no_op(tiny):
     assert mtimes == {p: os.stat(p).st_mtime_ns for p in outputs}
 
 
+def test_broken_outputs_and_stale_temporaries_are_repaired(tiny):
+    """A killed run's temporary file is removed (a running process's stays); a truncated
+    labelTrainIds PNG and a truncated COCO file, though newer than their inputs, are rebuilt."""
+    convert(tiny)
+    city_dir = osp.dirname(sorted(glob.glob(f'{tiny}/gtFine/train/*/*_labelTrainIds.png'))[0])
+    stale = subprocess.Popen(['true'])
+    stale.wait()  # a process id that no longer runs
+    (tiny / 'annotations' / f'.tmp{stale.pid}_instancesonly_filtered_gtFine_val.json').write_bytes(b'')
+    live = osp.join(city_dir, f'.tmp{os.getpid()}_x.png')
+    open(live, 'wb').close()
+    png = sorted(glob.glob(f'{city_dir}/*_labelTrainIds.png'))[0]
+    intact = open(png, 'rb').read()
+    open(png, 'wb').write(intact[:len(intact) // 2])
+    coco_path = tiny / 'annotations' / 'instancesonly_filtered_gtFine_train.json'
+    coco = json.load(open(coco_path))
+    coco_path.write_text(json.dumps(coco)[:100])
+    proc = convert(tiny)
+    assert 'removed 1 temporary files of interrupted runs' in proc.stdout and '1 written' in proc.stdout
+    assert open(png, 'rb').read() == intact and json.load(open(coco_path)) == coco
+    assert not glob.glob(f'{tiny}/annotations/.tmp*') and osp.isfile(live)
+
+
 def _assert_clean_failure(proc, root, *needles):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()

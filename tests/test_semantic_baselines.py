@@ -85,6 +85,27 @@ def test_metric_set_against_mmseg_and_brute_force():
         assert mine[f'IoU.{name}'] == pytest.approx(100 * tp / (tp + fp + fn), abs=0.01)
 
 
+def test_dice_is_defined_wherever_its_denominator_is_not_zero():
+    """Four classes: present and predicted (a), present but never predicted (b), absent but
+    predicted (c), absent and not predicted (d). F1 is Dice, as mmseg's mDice; precision and
+    recall are NaN only where their own denominators are 0, and mF1 agrees with mmseg."""
+    gt = np.array([[0, 0, 1, 1, 255]])
+    pred = np.array([[0, 2, 0, 2, 3]])  # the ignored pixel's prediction does not count
+    sample = dict(pred_sem_seg=dict(data=torch.from_numpy(pred)[None]),
+                  gt_sem_seg=dict(data=torch.from_numpy(gt)[None]))
+    classes = ('a', 'b', 'c', 'd')
+    ours, reference = SegmentationMetric(), IoUMetric(iou_metrics=['mIoU', 'mDice'])
+    for metric in (ours, reference):
+        metric.dataset_meta = dict(classes=classes)
+        metric.process([], [sample])
+    mine = ours.compute_metrics(ours.results)
+    assert mine['F1.a'] == pytest.approx(50.0) and mine['F1.b'] == 0.0 and mine['F1.c'] == 0.0
+    assert np.isnan(mine['F1.d'])
+    assert np.isnan(mine['Precision.b']) and mine['Precision.c'] == 0.0  # b never predicted: NaN
+    assert mine['Recall.b'] == 0.0 and np.isnan(mine['Recall.c'])  # c absent: NaN
+    assert mine['mF1'] == pytest.approx(reference.compute_metrics(reference.results)['mDice'], abs=0.01)
+
+
 def test_unet_trains_with_val_loss_and_keeps_best_by_loss(mini_env, tmp_path):
     run_tool('tools/train.py', 'configs/unet_r34.py', '--work-dir', str(tmp_path), '--cfg-options', *SMALL,
              'train_cfg.max_epochs=2', 'default_hooks.checkpoint.save_best=loss',

@@ -107,11 +107,12 @@ def test_two_tuning_workers_share_one_study(mini_env, tmp_path):
     cmd = [PY, 'tools/tune.py', MINI_STAGES[2], '--trials', '3', '--epochs', '1', '--heartbeat', '2',
            '--storage', storage, '--study-name', 'shared', '--work-dir', str(tmp_path),
            '--cfg-options', 'load_from=None', 'custom_hooks=[]']  # no stage-0/1 weights in this test
-    workers = [subprocess.Popen(cmd, cwd=REPO, env=mini_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True) for _ in range(2)]
-    outputs = [w.communicate(timeout=900) for w in workers]
-    for w, (stdout, stderr) in zip(workers, outputs):
-        assert w.returncode == 0, stderr[-3000:]
+    logs = [(open(tmp_path / f'worker{i}.out', 'w+'), open(tmp_path / f'worker{i}.err', 'w+')) for i in range(2)]
+    workers = [subprocess.Popen(cmd, cwd=REPO, env=mini_env, stdout=out, stderr=err) for out, err in logs]
+    outputs = []
+    for worker, (out, err) in zip(workers, logs):  # files, not pipes: a worker waits for the other
+        assert worker.wait(timeout=900) == 0, open(err.name).read()[-3000:]
+        outputs.append((open(out.name).read(), open(err.name).read()))
     study = optuna.load_study(study_name='shared', storage=storage)
     assert sorted(t.number for t in study.trials) == [0, 1, 2]  # none lost or duplicated
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in study.trials)

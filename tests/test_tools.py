@@ -10,6 +10,7 @@ import signal
 import socket
 import subprocess
 import time
+import zipfile
 
 import cv2
 import numpy as np
@@ -143,12 +144,103 @@ def test_infer_instance_official_format(instance_run, mini_env, mini_root, tmp_p
 def test_infer_bad_inputs_are_one_line(semantic_run, mini_env, tmp_path):
     checkpoint = str(semantic_run / 'iter_4.pth')
     (tmp_path / 'broken.png').write_bytes(b'not a png')
+    for folder in ('a', 'b'):  # one name in two folders: one result would overwrite the other
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / 'img.png').write_bytes(b'')
     for images, expected in (('no/such/folder', 'no such image or folder: no/such/folder'),
-                             (str(tmp_path / 'broken.png'), f'cannot predict {tmp_path / "broken.png"}')):
-        proc = run_tool('tools/infer.py', SEMANTIC, checkpoint, images, '--out', str(tmp_path / 'out'),
+                             (str(tmp_path / 'broken.png'), f'cannot predict {tmp_path / "broken.png"}'),
+                             (str(tmp_path / 'a'), f'{tmp_path}/a/img.png and {tmp_path}/b/img.png have the same')):
+        extra = [str(tmp_path / 'b')] if images.endswith('/a') else []
+        proc = run_tool('tools/infer.py', SEMANTIC, checkpoint, images, *extra, '--out', str(tmp_path / 'out'),
                         env=mini_env, check=False)
         assert proc.returncode == 1 and expected in proc.stderr.strip().splitlines()[-1], proc.stderr
     assert not glob.glob(str(tmp_path / 'out' / '**' / '*.png'), recursive=True)
+
+
+def process_status(pid):
+    """The fields of /proc/<pid>/status; empty once the process is gone."""
+    try:
+        return dict(line.split(':\t', 1) for line in open(f'/proc/{pid}/status').read().splitlines() if ':\t' in line)
+    except OSError:
+        return {}
+
+
+def alive(pid):
+    return not process_status(pid).get('State', 'Z').startswith('Z')  # a zombie has ended
+
+
+def children(pid):
+    """Live child processes of ``pid``."""
+    pids = (int(osp.basename(path)) for path in glob.glob('/proc/[0-9]*'))
+    return [child for child in pids if process_status(child).get('PPid', '').strip() == str(pid) and alive(child)]
+
+
+def test_dataloader_workers_die_with_a_killed_training(mini_env, tmp_path):
+    """kill -9 of tools/train.py alone (not its group) takes its dataloader workers with it."""
+    proc = subprocess.Popen([PY, 'tools/train.py', SEMANTIC, '--work-dir', str(tmp_path), *short_run(400)], cwd=REPO,
+                            env=mini_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.time() + 300
+        while not any('Iter(train)' in open(log).read() for log in glob.glob(f'{tmp_path}/*/*.log')) and \
+                time.time() < deadline:
+            time.sleep(0.5)
+        workers = children(proc.pid)
+        assert len(workers) >= 2  # the config's two dataloader workers
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        deadline = time.time() + 10
+        while any(alive(w) for w in workers) and time.time() < deadline:
+            time.sleep(0.2)
+        assert time.time() < deadline, 'dataloader workers outlived the killed training'
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_one_training_per_work_dir(mini_env, tmp_path):
+    """A second training into a busy work dir stops with one line naming the first; once the
+    first is killed (-9), the work dir is free again."""
+    args = [PY, 'tools/train.py', SEMANTIC, '--work-dir', str(tmp_path), *short_run(400)]
+    first = subprocess.Popen(args, cwd=REPO, env=mini_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+    deadline = time.time() + 300
+    while not glob.glob(f'{tmp_path}/*/*.log') and time.time() < deadline:
+        time.sleep(0.2)
+    second = run_tool(*args[1:], env=mini_env, check=False)
+    assert second.returncode == 1 and second.stderr.strip().splitlines()[-1] == \
+        f'error: {tmp_path} is in use by process {first.pid} on {socket.gethostname()}: wait for it, stop it, ' \
+        'or pass another --work-dir'
+    os.killpg(first.pid, signal.SIGKILL)
+    first.wait()
+    third = run_tool('tools/train.py', SEMANTIC, '--work-dir', str(tmp_path), *short_run(1), env=mini_env)
+    assert third.returncode == 0 and osp.isfile(tmp_path / 'iter_1.pth')
+
+
+def test_infer_one_pixel_image(semantic_run, mini_env, tmp_path):
+    """A 1x1 image gets its 1x1 result; mmseg's visualizer cannot draw it, so no overlay."""
+    cv2.imwrite(str(tmp_path / 'one.png'), np.full((1, 1, 3), 128, np.uint8))
+    proc = run_tool('tools/infer.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), str(tmp_path / 'one.png'),
+                    '--out', str(tmp_path / 'out'), env=mini_env)
+    assert cv2.imread(str(tmp_path / 'out' / 'results' / 'one.png'), cv2.IMREAD_UNCHANGED).shape == (1, 1)
+    assert 'no overlay for the one-pixel image' in proc.stdout + proc.stderr
+
+
+def test_resume_skips_a_truncated_latest_checkpoint(mini_env, tmp_path):
+    """--resume onto a truncated latest checkpoint resumes from the previous one, saying so;
+    --resume with no checkpoint at all says it trains from scratch."""
+    args = ['tools/train.py', SEMANTIC, '--work-dir', str(tmp_path), *short_run(4, interval=2)]
+    run_tool(*args, env=mini_env)
+    latest = tmp_path / 'iter_4.pth'
+    latest.write_bytes(latest.read_bytes()[:50000])
+    proc = run_tool(*args, '--resume', env=mini_env)
+    assert f'{latest} is missing, truncated or corrupt: resuming from an earlier checkpoint' in proc.stderr
+    assert 'resumed epoch: 0, iter: 2' in open(sorted(glob.glob(f'{tmp_path}/*/*.log'))[-1]).read()
+    assert zipfile.is_zipfile(latest)  # trained again
+    proc = run_tool('tools/train.py', SEMANTIC, '--work-dir', str(tmp_path / 'new'), '--resume', *short_run(1),
+                    env=mini_env)
+    assert f'--resume: no checkpoint in {tmp_path / "new"}, training from scratch' in proc.stderr
 
 
 def test_default_work_dir_is_named_after_the_config(mini_env, tmp_path):
@@ -157,16 +249,66 @@ def test_default_work_dir_is_named_after_the_config(mini_env, tmp_path):
     assert osp.isfile(tmp_path / 'work_dirs' / 'deeplabv3_r18-d8_mini' / 'iter_1.pth')
 
 
+@pytest.mark.parametrize('root', ['/data/cityscapes', "/data/it's here/cityscapes/"])
+def test_dataset_root_without_slash_or_with_a_quote(root, monkeypatch):
+    """$CITYSCAPES_ROOT is a path, however spelled: every config joins it, none pastes it into code."""
+    from mmengine.config import Config
+    monkeypatch.setenv('CITYSCAPES_ROOT', root)
+    for config in ('configs/maskrcnn_stage2.py', 'configs/maskrcnn_stage3_valft.py', 'configs/unet_r34.py',
+                   'configs/deeplabv3_r50.py', SEMANTIC, INSTANCE):
+        cfg = Config.fromfile(osp.join(REPO, config))
+        assert cfg.val_dataloader.dataset.data_root == root, config
+        evaluators = cfg.val_evaluator if isinstance(cfg.val_evaluator, list) else [cfg.val_evaluator]
+        for ann_file in (e.ann_file for e in evaluators if 'ann_file' in e):
+            expected = osp.join(root, 'annotations', 'instancesonly_filtered_gtFine_val')
+            assert osp.normpath(ann_file).startswith(osp.normpath(expected)), config
+
+
 def test_wrong_config_key_names_the_key(mini_env, tmp_path):
     proc = run_tool('tools/train.py', SEMANTIC, '--work-dir', str(tmp_path), '--cfg-options',
                     'model.backbone.deptth=18', env=mini_env, check=False)
     assert proc.returncode != 0 and 'deptth' in proc.stderr
 
 
+def test_config_errors_name_the_file(mini_env, tmp_path):
+    """A syntax error names the config file and line; an option key that matches nothing warns
+    with the closest existing key."""
+    broken = tmp_path / 'broken.py'
+    broken.write_text(f"_base_ = '{osp.join(REPO, SEMANTIC)}'\nmodel = dict(\n")
+    proc = run_tool('tools/train.py', str(broken), '--work-dir', str(tmp_path / 'w'), env=mini_env, check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].startswith(f'error: {broken}:2: ')
+    proc = run_tool('tools/train.py', SEMANTIC, '--work-dir', str(tmp_path / 'w'), *short_run(1)[:-1],
+                    'default_hooks.loger.interval=1', env=mini_env, check=False)
+    assert (f'warning: --cfg-options default_hooks.loger.interval matches no key of {SEMANTIC}, it is added; '
+            'did you mean default_hooks.logger.interval?') in proc.stderr
+
+
 def test_missing_checkpoint_is_one_line(mini_env):
     proc = run_tool('tools/test.py', SEMANTIC, 'no/such.pth', env=mini_env, check=False)
     assert proc.returncode != 0
     assert proc.stderr.strip() == 'error: checkpoint not found: no/such.pth'
+
+
+def test_checkpoint_of_another_model_or_truncated_is_refused(semantic_run, semantic_tested, mini_env, mini_root,
+                                                             tmp_path):
+    """A semantic checkpoint under a Mask R-CNN config would load with a warning and score 0;
+    a truncated one would end in torch's advice to unpickle unsafely. Both: one line, no table."""
+    checkpoint = semantic_run / 'iter_4.pth'
+    table = semantic_run / 'test_iter_4.json'  # the semantic config's, from semantic_tested
+    written = os.stat(table).st_mtime_ns
+    truncated = tmp_path / 'truncated.pth'
+    truncated.write_bytes(checkpoint.read_bytes()[:100000])
+    for tool in ('tools/test.py', 'tools/infer.py'):
+        images = [str(mini_root / 'leftImg8bit' / 'val')] if tool.endswith('infer.py') else []
+        out = ['--out', str(tmp_path / 'out')] if images else ['--work-dir', str(tmp_path / 'work')]
+        proc = run_tool(tool, INSTANCE, str(checkpoint), *images, *out, env=mini_env, check=False)
+        error = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 1 and error.startswith(f'error: {checkpoint} does not fit this model: ') and \
+            'trained as deeplabv3_r18-d8_mini_' in error, proc.stderr[-2000:]
+        proc = run_tool(tool, SEMANTIC, str(truncated), *images, *out, env=mini_env, check=False)
+        assert proc.returncode == 1 and proc.stderr.strip().startswith(f'error: cannot read checkpoint {truncated}: ')
+        assert 'weights_only=False' not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert os.stat(table).st_mtime_ns == written and not osp.exists(tmp_path / 'out')
 
 
 def _free_port():

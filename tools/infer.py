@@ -3,7 +3,8 @@
     python tools/infer.py configs/deeplabv3_r50.py work_dirs/deeplabv3_r50/iter_80000.pth \
         data/cityscapes/leftImg8bit/test --out results/deeplabv3_r50
 
-``IMAGES`` are image files or folders (searched recursively for ``*.png``/``*.jpg``). Writes
+``IMAGES`` are image files or folders (searched recursively for ``*.png``/``*.jpg``); their
+names must differ (Cityscapes names do). Writes
 
 * ``OUT/overlays/<name>.png``: image | ground truth | prediction, or image | prediction when the
   image has no ground truth beside it in the official layout (``gtFine/<split>/<city>/``);
@@ -21,14 +22,16 @@ import mmcv  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from cityscapesscripts.helpers.labels import id2label, name2label  # noqa: E402
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 from mmengine.structures import InstanceData, PixelData  # noqa: E402
 from mmengine.utils import ProgressBar  # noqa: E402
 
+from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights  # noqa: E402
 from projects.mmcityscapes.utils.io import (  # noqa: E402
     DatasetError, atomic_output, gt_fine_path, read_label_png, write_lines)
+from projects.mmcityscapes.utils.runtime import ConfigError, load_config  # noqa: E402
 from projects.mmcityscapes.visualization import quiet_visualizer, write_overlay  # noqa: E402
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
@@ -57,6 +60,12 @@ def list_images(inputs):
             raise DatasetError(f'no such image or folder: {item}')
     if not images:
         raise DatasetError(f'no images in {" ".join(inputs)}')
+    first_of = {}
+    for path in images:  # results are named after the image, as the official format wants
+        other = first_of.setdefault(osp.splitext(osp.basename(path))[0], path)
+        if other != path:
+            raise DatasetError(f'{other} and {path} have the same name: their results would overwrite '
+                               'each other; run them separately')
     return images
 
 
@@ -135,16 +144,14 @@ def write_result(sample, name, results_dir, task, label_ids):
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     try:
+        cfg = load_config(args.config, args.cfg_options)
         images = list_images(args.images)
-        if not osp.isfile(args.checkpoint):
-            raise DatasetError(f'checkpoint not found: {args.checkpoint}')
-    except DatasetError as e:
+        load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
+        model, task, visualizer = load_model(cfg, args.checkpoint, args.device)
+        check_fits(model, args.checkpoint)
+    except (CheckpointError, ConfigError, DatasetError) as e:
         sys.exit(f'error: {e}')
-    model, task, visualizer = load_model(cfg, args.checkpoint, args.device)
     classes = list(model.dataset_meta['classes'])
     class_of_label, label_ids = class_indices(classes), np.array([name2label[c].id for c in classes], np.uint8)
     pipeline = inference_pipeline(cfg)

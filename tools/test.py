@@ -13,12 +13,16 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
+from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights  # noqa: E402
+
+from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
 from projects.mmcityscapes.utils.report import describe_dataset, write_metrics  # noqa: E402
-from projects.mmcityscapes.utils.runtime import prepare_runtime  # noqa: E402
+from projects.mmcityscapes.utils.runtime import ConfigError, load_config, prepare_runtime  # noqa: E402
 
 
 def parse_args():
@@ -38,12 +42,16 @@ def parse_args():
 
 def main():
     args = parse_args()
-    if not osp.isfile(args.checkpoint):
-        sys.exit(f'error: checkpoint not found: {args.checkpoint}')
-    cfg = Config.fromfile(args.config)
+    try:
+        evaluate(args)
+    except (CheckpointError, ConfigError, DatasetError) as e:
+        sys.exit(f'error: {e}')
+
+
+def evaluate(args):
+    load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
@@ -51,6 +59,7 @@ def main():
         cfg.custom_hooks = cfg.get('custom_hooks', []) + [dict(type='OverlayHook', out_dir=args.show_dir)]
     prepare_runtime(cfg)
     runner = Runner.from_cfg(cfg)
+    check_fits(runner.model.module if is_model_wrapper(runner.model) else runner.model, args.checkpoint)
     metrics = runner.test()
     if is_main_process():
         stem = osp.splitext(args.checkpoint)[0]

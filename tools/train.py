@@ -8,7 +8,8 @@
 Runs go to ``work_dirs/<config name>/`` unless ``--work-dir`` is given. Configs may set
 ``runner_type``: the plugin's cross-validation runner (configs/unet_r34_cv5.py) and staged runner
 (configs/maskrcnn_staged.py) train a sequence of runs in that work dir. A missing checkpoint or
-dataset file stops with one line naming it.
+dataset file stops with one line naming it, and so does a second training into a work dir that
+another process is training into.
 """
 import argparse
 import os
@@ -16,13 +17,14 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 from mmengine.registry import RUNNERS  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from projects.mmcityscapes.utils.checkpoint import CheckpointError  # noqa: E402
 from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
-from projects.mmcityscapes.utils.runtime import prepare_runtime  # noqa: E402
+from projects.mmcityscapes.utils.runtime import (  # noqa: E402
+    ConfigError, WorkDirInUse, load_config, lock_work_dir, prepare_runtime)
 
 
 def parse_args():
@@ -46,12 +48,22 @@ def parse_args():
     return args
 
 
+def launch_rank():
+    """This process's global rank as the launcher (torchrun, Slurm, MPI) tells it; 0 alone."""
+    return int(next((os.environ[k] for k in ('RANK', 'SLURM_PROCID', 'OMPI_COMM_WORLD_RANK') if k in os.environ), 0))
+
+
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
+    try:
+        train(args)
+    except (CheckpointError, ConfigError, DatasetError, WorkDirInUse) as e:
+        sys.exit(f'error: {e}')
+
+
+def train(args):
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:  # merged, so that a runner config passes them on to each of its runs
@@ -63,12 +75,11 @@ def main():
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
-    try:
-        prepare_runtime(cfg)
-        runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-        runner.train()
-    except (CheckpointError, DatasetError) as e:
-        sys.exit(f'error: {e}')
+    if launch_rank() == 0:  # one launch per work dir; its rank 0 holds the lock
+        work_dir_lock = lock_work_dir(cfg.work_dir)  # noqa: F841 (released when the process ends)
+    prepare_runtime(cfg)
+    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    runner.train()
 
 
 if __name__ == '__main__':

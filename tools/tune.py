@@ -17,11 +17,12 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 from projects.mmcityscapes.tuning import search, write_tuned  # noqa: E402
 from projects.mmcityscapes.utils.checkpoint import CheckpointError  # noqa: E402
 from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
+from projects.mmcityscapes.utils.runtime import ConfigError, load_config  # noqa: E402
 
 
 def parse_args():
@@ -47,15 +48,13 @@ def main():
     args = parse_args()
     work_dir = args.work_dir or osp.join('work_dirs', f'tune_{osp.splitext(osp.basename(args.config))[0]}')
     out = args.out or osp.join(work_dir, 'hyperparams.py')
-    base = Config.fromfile(args.config)
-    if args.cfg_options:
-        base.merge_from_dict(args.cfg_options)
-    if args.load_from:
-        base.load_from = args.load_from
     try:
+        base = load_config(args.config, args.cfg_options)
+        if args.load_from:
+            base.load_from = args.load_from
         values, note = search(base, work_dir, args.trials, args.epochs, args.tune_ann, args.storage,
                               args.study_name, args.heartbeat)
-    except (CheckpointError, DatasetError) as e:
+    except (CheckpointError, ConfigError, DatasetError) as e:
         sys.exit(f'error: {e}')
     if write_tuned(values, out, note):
         print(f'wrote {out}')

@@ -1,16 +1,16 @@
 # mmdet's Cityscapes Mask R-CNN (R50-FPN, 8 thing classes), reading the dataset from
-# $CITYSCAPES_ROOT (default data/cityscapes/), evaluated with COCO bbox/segm mAP and the official
+# $CITYSCAPES_ROOT (default data/cityscapes), evaluated with COCO bbox/segm mAP and the official
 # Cityscapes mask AP/AP50 (computed in memory by the plugin, not through per-mask PNG files).
 _base_ = 'mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py'
 custom_imports = dict(imports=['projects.mmcityscapes'], allow_failed_imports=False)
 
-data_root = '{{$CITYSCAPES_ROOT:data/cityscapes/}}'
+data_root = r"""{{$CITYSCAPES_ROOT:data/cityscapes}}"""  # any path: quotes, with or without a final /
 train_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root)))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = [
     dict(type='ClasswiseCocoMetric', metric=['bbox', 'segm'],
-         ann_file=data_root + 'annotations/instancesonly_filtered_gtFine_val.json'),
+         ann_file=data_root + '/annotations/instancesonly_filtered_gtFine_val.json'),
     dict(type='CityscapesInstanceMetric'),
 ]
 test_evaluator = val_evaluator

@@ -2,7 +2,7 @@
 # images (the generated 256x512 mini-Cityscapes) for a few hundred iterations on a CPU.
 _base_ = 'mmseg::deeplabv3/deeplabv3_r18-d8_4xb2-80k_cityscapes-512x1024.py'
 
-data_root = '{{$CITYSCAPES_ROOT:data/cityscapes/}}'
+data_root = r"""{{$CITYSCAPES_ROOT:data/cityscapes}}"""  # any path: quotes, with or without a final /
 img_scale = (512, 256)  # (w, h): a quarter of Cityscapes' 2048x1024
 crop_size = (128, 256)  # (h, w): random crops; testing uses whole images
 max_iters = 400

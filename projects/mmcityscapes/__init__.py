@@ -5,7 +5,7 @@ it registers the components below and lets mmengine checkpoints load with torch'
 unpickler.
 """
 from .evaluation import ClasswiseCocoMetric, CityscapesInstanceMetric, SegmentationMetric
-from .hooks import CoarsePretrainHook, TrainStatsHook, ValLossHook
+from .hooks import CoarsePretrainHook, ResumeValidationHook, TrainStatsHook, ValLossHook
 from .models import UNetHead
 from .runners import CrossValidationRunner, StagedRunner
 from .utils.checkpoint import allow_mmengine_checkpoints
@@ -14,4 +14,5 @@ from .visualization import OverlayHook
 allow_mmengine_checkpoints()
 
 __all__ = ['ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
-           'OverlayHook', 'SegmentationMetric', 'StagedRunner', 'TrainStatsHook', 'UNetHead', 'ValLossHook']
+           'OverlayHook', 'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner', 'TrainStatsHook', 'UNetHead',
+           'ValLossHook']

@@ -18,12 +18,14 @@ in parallel, one image per task; decoding the mask PNGs is most of the remaining
 import argparse
 import fnmatch
 import glob
+import math
 import os
 import os.path as osp
 import sys
 import time
 
 import cv2
+from cityscapesscripts.helpers.labels import id2label
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from projects.mmcityscapes.evaluation import cityscapes_semantic  # noqa: E402
@@ -71,20 +73,38 @@ def ground_truth(gt_root, suffix):
     return files
 
 
-def read_predictions(txt_path):
-    """(mask, label id, confidence) per line of an official instance prediction file."""
+def read_predictions(txt_path, shape):
+    """(mask, label id, confidence) per line of an official instance prediction file, checked:
+    a Cityscapes label id, a finite confidence, a mask PNG of the ground truth's ``shape``."""
     with open(txt_path) as f:
         for number, line in enumerate(f, 1):
             fields = line.split()
+            if not fields:
+                continue
+            where = f'{txt_path}:{number}'
             if len(fields) != 3:
-                raise DatasetError(f'{txt_path}:{number}: expected "<mask png> <label id> <confidence>"')
-            mask = read_png(osp.join(osp.dirname(txt_path), fields[0]), cv2.IMREAD_GRAYSCALE) != 0
-            yield mask, int(float(fields[1])), float(fields[2])
+                raise DatasetError(f'{where}: expected "<mask png> <label id> <confidence>", got "{line.strip()}"')
+            try:
+                label_id, score = int(fields[1]), float(fields[2])
+            except ValueError:
+                raise DatasetError(f'{where}: expected an integer label id and a numeric confidence, got '
+                                   f'"{fields[1]}" and "{fields[2]}"') from None
+            if label_id not in id2label or label_id < 0:
+                raise DatasetError(f'{where}: {label_id} is not a Cityscapes label id')
+            if not math.isfinite(score):
+                raise DatasetError(f'{where}: confidence {fields[2]} is not a finite number')
+            mask_path = osp.join(osp.dirname(txt_path), fields[0])
+            mask = read_png(mask_path, cv2.IMREAD_GRAYSCALE) != 0
+            if mask.shape != shape:
+                raise DatasetError(f'{where}: mask {mask_path} is {mask.shape[1]}x{mask.shape[0]}, the ground '
+                                   f'truth {shape[1]}x{shape[0]}')
+            yield mask, label_id, score
 
 
 def match_task(task):
     gt_path, txt_path = task
-    return match_image(read_png(gt_path), read_predictions(txt_path))
+    gt_ids = read_png(gt_path)
+    return match_image(gt_ids, read_predictions(txt_path, gt_ids.shape))
 
 
 def evaluate_instances(gt_root, pred_dir, nproc):

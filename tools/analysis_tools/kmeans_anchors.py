@@ -14,10 +14,11 @@ import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
 
 from projects.mmcityscapes.tuning import fit_anchors, write_tuned  # noqa: E402
 from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
+from projects.mmcityscapes.utils.runtime import ConfigError, load_config  # noqa: E402
 
 
 def parse_args():
@@ -34,13 +35,11 @@ def parse_args():
 
 def main():
     args = parse_args()
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
     out = args.out or osp.join('work_dirs', f'kmeans_{osp.splitext(osp.basename(args.config))[0]}', 'anchors.py')
     try:
+        cfg = load_config(args.config, args.cfg_options)
         values, note = fit_anchors(cfg, args.ratios, args.scales, args.min_size, args.seed)
-    except DatasetError as e:
+    except (ConfigError, DatasetError) as e:
         sys.exit(f'error: {e}')
     write_tuned(values, out, note)
     print(f'{note}: {values}\nwrote {out}')

@@ -12,8 +12,9 @@ Writes, next to the official files:
     ``cv<k>/fold<i>_{train,val}.txt`` and ``val_{finetune,holdout}.txt`` (with COCO subsets), in
     mmseg's ``ann_file`` format (``city/city_x_y``).
 
-Idempotent (up-to-date outputs are skipped), parallel, and every output file is written
-atomically. A missing folder, an unreadable file or an unknown label stops the run with one
+Idempotent (up-to-date, complete outputs are skipped; a truncated one is rebuilt), parallel,
+and every output file is written atomically; temporary files that a killed run left behind are
+removed on the next run. A missing folder, an unreadable file or an unknown label stops the run with one
 line naming the file.
 """
 import argparse
@@ -29,9 +30,9 @@ from cityscapesscripts.helpers.labels import id2label, labels, name2label
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from projects.mmcityscapes.utils.io import (DatasetError, atomic_output,  # noqa: E402
+from projects.mmcityscapes.utils.io import (DatasetError, atomic_output, is_complete_png,  # noqa: E402
                                             is_up_to_date, read_json, read_png,
-                                            write_json, write_lines)
+                                            remove_stale_temporaries, write_json, write_lines)
 from projects.mmcityscapes.utils.parallel import track_parallel  # noqa: E402
 
 IMG_SUFFIX = '_leftImg8bit.png'
@@ -83,7 +84,7 @@ def load_polygons(json_path):
 
 def make_train_ids(json_path):
     out_path = json_path.replace('_polygons.json', '_labelTrainIds.png')
-    if is_up_to_date(out_path, [json_path]):
+    if is_up_to_date(out_path, [json_path]) and is_complete_png(out_path):
         return False
     image = createLabelImage(load_polygons(json_path), 'trainIds')
     with atomic_output(out_path) as tmp:
@@ -147,8 +148,12 @@ def convert_instances(data_root, split, nproc):
     if missing:
         raise DatasetError(f'missing file {missing}')
     if is_up_to_date(out_path, inputs):
-        print(f'{out_path}: up to date')
-        return read_json(out_path)
+        try:
+            coco = read_json(out_path)
+            print(f'{out_path}: up to date')
+            return coco
+        except DatasetError as e:
+            print(f'{e}: converting again')
     print(f'converting {len(images)} {split} instance maps to COCO')
     results = track_parallel(instance_annotations,
                                       [(p, split_dir, gt_dir) for p in images], nproc)
@@ -207,6 +212,9 @@ def prepare(args):
         if not osp.isdir(osp.join(root, required)):
             raise DatasetError(f'missing folder {osp.join(root, required)} '
                                '(expected the official Cityscapes layout: leftImg8bit/, gtFine/, gtCoarse/)')
+    stale = remove_stale_temporaries(root)
+    if stale:
+        print(f'removed {stale} temporary files of interrupted runs')
     polygons = sorted(glob.glob(osp.join(root, 'gtFine', '*', '*', '*_polygons.json')) +
                       glob.glob(osp.join(root, 'gtCoarse', '*', '*', '*_polygons.json')))
     if not polygons:

@@ -19,8 +19,10 @@ class SegmentationMetric(IoUMetric):
 
     mmseg's IoUMetric accumulates, per class, the intersection (true positives), union,
     predicted and labelled areas over valid pixels; every metric follows from them:
-    FP = predicted - TP, FN = labelled - TP, TN = valid - TP - FP - FN. A class absent from
-    the ground truth has NaN IoU/F1/recall and is left out of the means, as in mmseg.
+    FP = predicted - TP, FN = labelled - TP, TN = valid - TP - FP - FN. A metric is NaN only
+    where its own denominator is 0 (F1 = Dice = 2TP / (2TP + FP + FN): a class neither present
+    nor predicted; precision: not predicted; recall: not present) and NaNs are left out of the
+    means, as in mmseg: a class predicted but absent scores IoU = F1 = 0, counted in mIoU and mF1.
 
     Returns ``aAcc, mIoU, mAcc, mF1, mPrecision, mRecall, mSpecificity`` and, with
     ``per_class=True``, ``<metric>.<class>`` for each metric in ``PER_CLASS``.
@@ -37,12 +39,10 @@ class SegmentationMetric(IoUMetric):
         valid = labelled.sum()
         fp, fn = predicted - tp, labelled - tp
         tn = valid - tp - fp - fn
-        with np.errstate(divide='ignore', invalid='ignore'):
+        with np.errstate(divide='ignore', invalid='ignore'):  # 0 / 0: NaN, the metric is undefined
             per_class = OrderedDict(
                 IoU=tp / union, F1=2 * tp / (predicted + labelled), Precision=tp / predicted,
                 Recall=tp / labelled, Specificity=tn / (tn + fp))
-        per_class['F1'][labelled == 0] = np.nan
-        per_class['Precision'][labelled == 0] = np.nan
         return per_class, tp.sum() / valid
 
     def compute_metrics(self, results):

@@ -9,6 +9,9 @@ function that resolves only those four methods.
 import glob
 import os.path as osp
 import pickle
+import re
+import sys
+import zipfile
 
 import numpy as np
 import torch
@@ -72,3 +75,51 @@ def resolve_checkpoint(path):
         hint = f'python tools/train.py {configs[0]}' if configs else f'train a config into {path}'
         raise CheckpointError(f'{path} holds no trained checkpoint: run `{hint}` first')
     return found
+
+
+def load_weights(checkpoint):
+    """The state dict and meta of a checkpoint file, or one line saying why it cannot be read
+    (missing, truncated, corrupt, or holding objects the safe loader refuses)."""
+    if not osp.isfile(checkpoint):
+        raise CheckpointError(f'checkpoint not found: {checkpoint}')
+    try:
+        content = torch.load(checkpoint, map_location='cpu', weights_only=True)
+    except Exception as e:  # torch reports truncation, corruption and refused globals each its own way
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f'cannot read checkpoint {checkpoint}: {reason}') from None
+    if not isinstance(content, dict):
+        raise CheckpointError(f'{checkpoint} holds a {type(content).__name__}, not a checkpoint')
+    return content.get('state_dict', content), content.get('meta') or {}
+
+
+def check_fits(model, checkpoint):
+    """Stop unless ``checkpoint`` holds every tensor of ``model`` (a wrong checkpoint would load
+    with a warning and score zero): one line with how many are missing, one of them, and the run
+    the checkpoint was trained in."""
+    state, meta = load_weights(checkpoint)
+    expected = list(model.state_dict())
+    missing = [key for key in expected if key not in state]
+    if missing:
+        origin = f'; it was trained as {meta["experiment_name"]}' if meta.get('experiment_name') else ''
+        raise CheckpointError(f'{checkpoint} does not fit this model: {len(missing)} of its {len(expected)} '
+                              f'tensors are missing (e.g. {missing[0]}){origin}')
+
+
+def latest_valid_checkpoint(work_dir):
+    """The checkpoint to resume from: the latest one (``last_checkpoint``) if it is complete,
+    else the newest complete ``epoch_*.pth``/``iter_*.pth`` (a kill while writing truncates a
+    checkpoint), saying so; None if there is none."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    ordered = []
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            ordered.append(osp.join(work_dir, osp.basename(f.read().strip())))
+    step = lambda path: int(re.search(r'_(\d+)\.pth$', path).group(1))  # noqa: E731
+    ordered += sorted(glob.glob(osp.join(work_dir, 'epoch_*.pth')) + glob.glob(osp.join(work_dir, 'iter_*.pth')),
+                      key=step, reverse=True)
+    for path in dict.fromkeys(ordered):  # in order, without repeats
+        if osp.isfile(path) and zipfile.is_zipfile(path):  # torch.save writes a zip; truncation cuts its end
+            return path
+        if osp.exists(path) or path == ordered[0]:
+            print(f'{path} is missing, truncated or corrupt: resuming from an earlier checkpoint', file=sys.stderr)
+    return None

@@ -4,11 +4,15 @@ import io
 import json
 import os
 import os.path as osp
+import re
 from contextlib import contextmanager
 
 import cv2
 import numpy as np
 from PIL import Image
+
+
+PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'  # the empty IEND chunk every PNG ends with
 
 
 class DatasetError(Exception):
@@ -30,6 +34,39 @@ def atomic_output(path):
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+def remove_stale_temporaries(root):
+    """Remove the temporary files (``.tmp<pid>_<name>``) that ``atomic_output`` left under
+    ``root`` in processes that were killed; those of running processes stay. Returns how many."""
+    removed = 0
+    for directory, _, names in os.walk(root):
+        for name in names:
+            match = re.match(r'\.tmp(\d+)_', name)
+            if match and not process_exists(int(match.group(1))):
+                os.remove(osp.join(directory, name))
+                removed += 1
+    return removed
+
+
+def process_exists(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def is_complete_png(path):
+    """Whether a PNG file ends with its IEND chunk (a cheap check against truncation)."""
+    with open(path, 'rb') as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() < 12:
+            return False
+        f.seek(-12, os.SEEK_END)
+        return f.read() == PNG_END
 
 
 def write_text(text, path):

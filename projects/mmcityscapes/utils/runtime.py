@@ -1,9 +1,21 @@
-"""Runtime set-up shared by the tools: checkpoint loading on torch >= 2.6 and CPU-only DDP."""
+"""Runtime set-up shared by the tools: checkpoint loading on torch >= 2.6, CPU-only DDP, one
+training per work dir, and workers that die with their process."""
+import ctypes
+import difflib
+import fcntl
+import os
+import os.path as osp
+import re
+import signal
+import socket
+import sys
+
 import torch
 import torch.distributed as torch_dist
+from mmengine.config import Config
 from mmengine.dist import init_dist
 
-from .checkpoint import allow_mmengine_checkpoints, resolve_checkpoint
+from .checkpoint import allow_mmengine_checkpoints, latest_valid_checkpoint, resolve_checkpoint
 
 
 def innermost_dataset(dataset_cfg):
@@ -24,11 +36,30 @@ def _replace_sync_bn(node):
             _replace_sync_bn(value)
 
 
+def die_with_parent():
+    """Make every process forked from now on (dataloader workers, pools) receive SIGKILL when
+    its parent dies, even by kill -9, instead of living on as an orphan (Linux; idempotent)."""
+    global _DIES_WITH_PARENT
+    if _DIES_WITH_PARENT or not sys.platform.startswith('linux'):
+        return
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    os.register_at_fork(after_in_child=lambda: prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
+    _DIES_WITH_PARENT = True
+
+
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_DIES_WITH_PARENT = False
+
+
 def prepare_runtime(cfg):
     """Adapt ``cfg`` to this machine before the Runner is built.
 
     * mmengine checkpoints (resume, ``load_from``) load with torch's ``weights_only`` loader;
+    * forked workers die with this process (``die_with_parent``);
     * ``load_from`` may name a training work dir: its best checkpoint (``resolve_checkpoint``);
+    * ``resume`` without a checkpoint resumes from the latest complete one of the work dir (a
+      truncated latest one is skipped, with a message), or trains from scratch, saying so;
+    * a resumed run validates first the step whose validation was interrupted (``ResumeValidationHook``);
     * a distributed launch creates its process group here, before any Runner: the plugin's
       runners communicate between the runs they chain;
     * ``--launcher pytorch`` without CUDA runs DDP on gloo: mmengine's own initialisation
@@ -36,8 +67,15 @@ def prepare_runtime(cfg):
       ``device_ids``, and SyncBN (CUDA-only) becomes BN.
     """
     allow_mmengine_checkpoints()
+    die_with_parent()
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ResumeValidationHook')]
     if not cfg.get('resume'):
         cfg.load_from = resolve_checkpoint(cfg.get('load_from'))
+    elif not cfg.get('load_from'):
+        cfg.load_from = latest_valid_checkpoint(cfg.work_dir)
+        if cfg.load_from is None:
+            print(f'--resume: no checkpoint in {cfg.work_dir}, training from scratch', file=sys.stderr)
+            cfg.resume = False
     launcher = cfg.get('launcher', 'none')
     if launcher == 'none':
         return
@@ -54,3 +92,64 @@ def prepare_runtime(cfg):
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     _replace_sync_bn(cfg.get('model'))
+
+
+class WorkDirInUse(Exception):
+    """Another process trains into the same work dir; the message names it and fits on one line."""
+
+
+def lock_work_dir(work_dir):
+    """Hold ``<work_dir>/.lock`` for as long as this process lives; raise ``WorkDirInUse`` if
+    another process holds it. A POSIX record lock: the kernel releases it when the process ends,
+    however it ends, and forked dataloader workers do not inherit it. Returns the open lock
+    file, which must be kept referenced."""
+    os.makedirs(work_dir, exist_ok=True)
+    lock = open(osp.join(work_dir, '.lock'), 'a+')
+    try:
+        fcntl.lockf(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        lock.seek(0)
+        holder = lock.read().strip() or 'another process'
+        lock.close()
+        raise WorkDirInUse(f'{work_dir} is in use by {holder}: wait for it, stop it, or pass another --work-dir')
+    lock.truncate(0)
+    lock.write(f'process {os.getpid()} on {socket.gethostname()}\n')
+    lock.flush()
+    return lock
+
+
+class ConfigError(Exception):
+    """A config that cannot be read; the message names the file (and line) and fits on one line."""
+
+
+def config_keys(node, prefix=''):
+    """Every dotted key path of a config's nested dicts."""
+    keys = []
+    for key, value in node.items():
+        keys.append(prefix + key)
+        if isinstance(value, dict):
+            keys += config_keys(value, f'{prefix}{key}.')
+    return keys
+
+
+def load_config(path, options=None):
+    """``Config.fromfile(path)`` with ``--cfg-options`` merged. A syntax error (in the config or
+    a base) stops with one line naming file and line; an option key that matches nothing in the
+    config is merged as mmengine does, with a warning naming the closest existing key (not for
+    runner configs, whose options go to the configs they run)."""
+    if not osp.isfile(path):
+        raise ConfigError(f'config not found: {path}')
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as e:  # mmengine re-raises it without file name or line
+        found = re.search(r'config file (.+?): (.*) \(<unknown>, line (\d+)\)', str(e))
+        raise ConfigError(f'{found[1]}:{found[3]}: {found[2]}' if found else str(e)) from None
+    if options:
+        existing = set(config_keys(cfg._cfg_dict))
+        for key in options:
+            if 'runner_type' not in cfg and key not in existing and not re.search(r'\.\d+(\.|$)', key):
+                closest = difflib.get_close_matches(key, existing, n=1)
+                hint = f'; did you mean {closest[0]}?' if closest else ''
+                print(f'warning: --cfg-options {key} matches no key of {path}, it is added{hint}', file=sys.stderr)
+        cfg.merge_from_dict(options)
+    return cfg

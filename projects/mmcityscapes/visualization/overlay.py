@@ -1,9 +1,11 @@
 """Side-by-side prediction overlays: image | ground truth | prediction."""
+import logging
 import os.path as osp
 
 import mmcv
 import numpy as np
 from mmengine.hooks import Hook
+from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
 from ..utils.io import atomic_output
@@ -30,9 +32,14 @@ def overlay_panels(visualizer, image, data_sample):
 
 
 def write_overlay(visualizer, data_sample, path, image=None):
-    """Write the panels of ``data_sample`` (its ``img_path`` is read unless ``image`` is given)."""
+    """Write the panels of ``data_sample`` (its ``img_path`` is read unless ``image`` is given).
+    A one-pixel image gets none: mmseg's visualizer indexes with its one-element mask as an
+    integer and fails."""
     if image is None:
         image = mmcv.imread(data_sample.img_path, channel_order='rgb')
+    if image.shape[0] * image.shape[1] == 1:
+        print_log(f'no overlay for the one-pixel image {data_sample.img_path}', logger='current', level=logging.WARNING)
+        return
     with atomic_output(path) as tmp:
         mmcv.imwrite(overlay_panels(visualizer, image, data_sample)[..., ::-1], tmp)
 
