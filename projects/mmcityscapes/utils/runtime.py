@@ -1,5 +1,6 @@
 """Runtime set-up shared by the tools: checkpoint loading on torch >= 2.6, CPU-only DDP, one
 training per work dir, and workers that die with their process."""
+import ast
 import ctypes
 import difflib
 import fcntl
@@ -141,9 +142,13 @@ def load_config(path, options=None):
         raise ConfigError(f'config not found: {path}')
     try:
         cfg = Config.fromfile(path)
-    except SyntaxError as e:  # mmengine re-raises it without file name or line
-        found = re.search(r'config file (.+?): (.*) \(<unknown>, line (\d+)\)', str(e))
-        raise ConfigError(f'{found[1]}:{found[3]}: {found[2]}' if found else str(e)) from None
+    except SyntaxError as e:  # mmengine parses the source without its file name
+        try:
+            with open(path) as f:
+                ast.parse(f.read(), filename=path)
+        except SyntaxError as own:
+            raise ConfigError(f'{path}:{own.lineno}: {own.msg}') from None
+        raise ConfigError(f'{path} (in one of its _base_ files): {e}') from None
     if options:
         existing = set(config_keys(cfg._cfg_dict))
         for key in options:
