@@ -24,7 +24,7 @@ from mmengine.runner import Runner  # noqa: E402
 from projects.mmcityscapes.utils.checkpoint import CheckpointError  # noqa: E402
 from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
 from projects.mmcityscapes.utils.runtime import (  # noqa: E402
-    ConfigError, WorkDirInUse, load_config, lock_work_dir, prepare_runtime)
+    ConfigError, WorkDirInUse, init_distributed, load_config, lock_work_dir, prepare_runtime)
 
 
 def parse_args():
@@ -77,9 +77,12 @@ def train(args):
         cfg.resume, cfg.load_from = True, args.resume
     if launch_rank() == 0:  # one launch per work dir; its rank 0 holds the lock
         work_dir_lock = lock_work_dir(cfg.work_dir)  # noqa: F841 (released when the process ends)
-    prepare_runtime(cfg)
-    runner = Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-    runner.train()
+    if 'runner_type' in cfg:  # a sequence of runs, each prepared by the runner
+        init_distributed(cfg)
+        RUNNERS.build(cfg).train()
+    else:
+        prepare_runtime(cfg)
+        Runner.from_cfg(cfg).train()
 
 
 if __name__ == '__main__':

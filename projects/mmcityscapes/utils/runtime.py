@@ -52,6 +52,19 @@ PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _DIES_WITH_PARENT = False
 
 
+def init_distributed(cfg):
+    """Create the process group of a distributed launch (gloo for ``pytorch`` without CUDA:
+    mmengine's own initialisation calls ``torch.cuda.set_device``). Here, before any Runner,
+    because the plugin's runners communicate between the runs they chain."""
+    launcher = cfg.get('launcher', 'none')
+    if launcher == 'none' or torch_dist.is_initialized():
+        return
+    if launcher == 'pytorch' and not torch.cuda.is_available():
+        torch_dist.init_process_group(backend='gloo')
+    else:
+        init_dist(launcher, **cfg.get('env_cfg', {}).get('dist_cfg', {}))
+
+
 def prepare_runtime(cfg):
     """Adapt ``cfg`` to this machine before the Runner is built.
 
@@ -61,15 +74,14 @@ def prepare_runtime(cfg):
     * ``resume`` without a checkpoint resumes from the latest complete one of the work dir (a
       truncated latest one is skipped, with a message), or trains from scratch, saying so;
     * a resumed run validates first the step whose validation was interrupted (``ResumeValidationHook``);
-    * a distributed launch creates its process group here, before any Runner: the plugin's
-      runners communicate between the runs they chain;
-    * ``--launcher pytorch`` without CUDA runs DDP on gloo: mmengine's own initialisation
-      calls ``torch.cuda.set_device``, so the process group is created here, DDP gets no
-      ``device_ids``, and SyncBN (CUDA-only) becomes BN.
+    * a distributed launch creates its process group (``init_distributed``);
+    * ``--launcher pytorch`` without CUDA runs DDP on gloo: DDP gets no ``device_ids`` and
+      SyncBN (CUDA-only) becomes BN.
     """
     allow_mmengine_checkpoints()
     die_with_parent()
-    cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ResumeValidationHook')]
+    if not any(hook['type'] == 'ResumeValidationHook' for hook in cfg.get('custom_hooks', [])):
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ResumeValidationHook')]
     if not cfg.get('resume'):
         cfg.load_from = resolve_checkpoint(cfg.get('load_from'))
     elif not cfg.get('load_from'):
@@ -77,16 +89,10 @@ def prepare_runtime(cfg):
         if cfg.load_from is None:
             print(f'--resume: no checkpoint in {cfg.work_dir}, training from scratch', file=sys.stderr)
             cfg.resume = False
-    launcher = cfg.get('launcher', 'none')
-    if launcher == 'none':
-        return
-    if torch.cuda.is_available() or launcher != 'pytorch':
-        if not torch_dist.is_initialized():  # before the Runner: sequences of runs communicate between runs
-            init_dist(launcher, **cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    init_distributed(cfg)
+    if cfg.get('launcher', 'none') != 'pytorch' or torch.cuda.is_available():
         return
     cfg.setdefault('env_cfg', {}).setdefault('dist_cfg', {})['backend'] = 'gloo'
-    if not torch_dist.is_initialized():
-        torch_dist.init_process_group(backend='gloo')
     wrapper = cfg.get('model_wrapper_cfg') or dict(
         type='MMDistributedDataParallel', broadcast_buffers=False,
         find_unused_parameters=cfg.get('find_unused_parameters', False))
