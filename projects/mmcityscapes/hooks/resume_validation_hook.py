@@ -33,9 +33,24 @@ class ResumeValidationHook(Hook):
     def before_train(self, runner):
         loop = runner.train_loop
         step, last = self.step(runner)
+        self.pending = None
         if runner.iter == 0 or runner.val_loop is None:  # a fresh run, or none validated
             return
         due = step >= loop.val_begin and (step % loop.val_interval == 0 or step == last)
         if due and runner.message_hub.get_info('validated_step', 0) < step:
-            runner.logger.info(f'ResumeValidationHook: validating step {step}, whose validation was interrupted')
+            self.pending = step
+
+    # Validated once every hook has run its before_train (CheckpointHook prepares its files
+    # there): before the first epoch, or at the end when no step was left to train.
+    def before_train_epoch(self, runner):
+        self.validate_pending(runner)
+
+    def after_train(self, runner):
+        self.validate_pending(runner)
+
+    def validate_pending(self, runner):
+        if self.pending is not None:
+            runner.logger.info(f'ResumeValidationHook: validating step {self.pending}, whose validation was '
+                               'interrupted')
+            self.pending = None
             runner.val_loop.run()
