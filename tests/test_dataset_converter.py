@@ -125,6 +125,31 @@ def test_broken_outputs_and_stale_temporaries_are_repaired(tiny):
     assert not glob.glob(f'{tiny}/annotations/.tmp*') and osp.isfile(live)
 
 
+def test_partial_roots_prepare_what_exists(tiny, tmp_path):
+    """Val without polygons (labelTrainIds mapped from labelIds, the same pixels), a single val
+    image (no val_finetune/holdout split), too few train images for the folds: each is said,
+    the rest is prepared. A root with train only is prepared too."""
+    convert(tiny)
+    val_train_ids = {p: open(p, 'rb').read() for p in glob.glob(f'{tiny}/gtFine/val/*/*_labelTrainIds.png')}
+    for path in list(val_train_ids) + glob.glob(f'{tiny}/gtFine/val/*/*_polygons.json'):
+        os.remove(path)
+    shutil.rmtree(tiny / 'splits')
+    proc = convert(tiny, '--folds', '6')
+    assert f'warning: {len(val_train_ids)} annotation files have no *_polygons.json' in proc.stdout
+    assert {p: open(p, 'rb').read() for p in val_train_ids} == val_train_ids
+    assert '1 val images cannot be split into val_finetune and val_holdout' in proc.stdout
+    assert '5 train images cannot make 6 cross-validation folds' in proc.stdout
+    assert not osp.exists(tiny / 'splits' / 'cv6') and not osp.exists(tiny / 'splits' / 'val_finetune.txt')
+    assert osp.isfile(tiny / 'splits' / 'tune.txt')
+
+    train_only = generate_mini(tmp_path / 'train_only', train=3, val=0, test=0, extra=0)
+    proc = convert(train_only, '--folds', '3')
+    assert f'no images in {train_only}/leftImg8bit/val: nothing of the val split is prepared' in proc.stdout
+    assert osp.isfile(train_only / 'annotations' / 'instancesonly_filtered_gtFine_train.json')
+    assert not osp.exists(train_only / 'annotations' / 'instancesonly_filtered_gtFine_val.json')
+    assert len(glob.glob(f'{train_only}/splits/cv3/*.txt')) == 6
+
+
 def _assert_clean_failure(proc, root, *needles):
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()

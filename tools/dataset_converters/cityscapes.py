@@ -12,6 +12,10 @@ Writes, next to the official files:
     ``cv<k>/fold<i>_{train,val}.txt`` and ``val_{finetune,holdout}.txt`` (with COCO subsets), in
     mmseg's ``ann_file`` format (``city/city_x_y``).
 
+Partial roots are prepared as far as they go: a split without images is skipped, annotations
+without polygons get their labelTrainIds from ``*_labelIds.png``, and splits that too few images
+cannot make are not written; each is said. Everything is checked before anything is written.
+
 Idempotent (up-to-date, complete outputs are skipped; a truncated one is rebuilt), parallel,
 and every output file is written atomically; temporary files that a killed run left behind are
 removed on the next run. A missing folder, an unreadable file or an unknown label stops the run with one
@@ -25,6 +29,7 @@ import sys
 
 import numpy as np
 import pycocotools.mask as mask_util
+from PIL import Image
 from cityscapesscripts.helpers.annotation import Annotation
 from cityscapesscripts.helpers.labels import id2label, labels, name2label
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
@@ -82,14 +87,45 @@ def load_polygons(json_path):
     return annotation
 
 
-def make_train_ids(json_path):
-    out_path = json_path.replace('_polygons.json', '_labelTrainIds.png')
-    if is_up_to_date(out_path, [json_path]) and is_complete_png(out_path):
+TRAIN_ID_OF_LABEL = np.full(256, 255, np.uint8)  # label id -> train id (255: ignored)
+for _label in labels:
+    if 0 <= _label.id < 256:
+        TRAIN_ID_OF_LABEL[_label.id] = _label.trainId if 0 <= _label.trainId < 255 else 255
+
+
+def make_train_ids(source):
+    """``*_labelTrainIds.png`` from a ``*_polygons.json`` (as cityscapesscripts draws it) or, for
+    annotations without polygons, from the ``*_labelIds.png`` (the same pixels: both are drawn
+    from the polygons). Returns whether it was written."""
+    polygons = source.endswith('_polygons.json')
+    out_path = source.replace('_polygons.json' if polygons else '_labelIds.png', '_labelTrainIds.png')
+    if is_up_to_date(out_path, [source]) and is_complete_png(out_path):
         return False
-    image = createLabelImage(load_polygons(json_path), 'trainIds')
+    if polygons:
+        image = createLabelImage(load_polygons(source), 'trainIds')
+    else:
+        label_ids = read_png(source)
+        if label_ids.ndim != 2:
+            raise DatasetError(f'{source}: expected a single-channel label-id PNG')
+        image = Image.fromarray(TRAIN_ID_OF_LABEL[label_ids])
     with atomic_output(out_path) as tmp:
         image.save(tmp)
     return True
+
+
+def train_id_sources(root):
+    """Per annotation, its polygons, or its labelIds PNG where it has no polygons (several
+    public samples ship only the PNGs); and how many use that fallback."""
+    sources, fallback = [], 0
+    for kind in ('gtFine', 'gtCoarse'):
+        polygons = set(glob.glob(osp.join(root, kind, '*', '*', '*_polygons.json')))
+        for label_ids in sorted(glob.glob(osp.join(root, kind, '*', '*', '*_labelIds.png'))):
+            json_path = label_ids.replace('_labelIds.png', '_polygons.json')
+            if json_path not in polygons:
+                sources.append(label_ids)
+                fallback += 1
+        sources += sorted(polygons)
+    return sources, fallback
 
 
 def instance_annotations(task):
@@ -137,16 +173,22 @@ def subset_coco(coco, file_names):
                 annotations=[a for a in coco['annotations'] if a['image_id'] in keep])
 
 
-def convert_instances(data_root, split, nproc):
-    out_path = osp.join(data_root, 'annotations', f'instancesonly_filtered_gtFine_{split}.json')
+def instance_inputs(data_root, split):
+    """(images, their gtFine instanceIds PNGs) of a split; a missing PNG stops the run."""
     split_dir, images = list_images(data_root, split)
     gt_dir = osp.join(data_root, 'gtFine', split)
-    if not images:
-        raise DatasetError(f'no *{IMG_SUFFIX} images in {split_dir}')
     inputs = [osp.join(gt_dir, image_stem(p, split_dir) + '_gtFine_instanceIds.png') for p in images]
     missing = next((p for p in inputs if not osp.isfile(p)), None)
     if missing:
         raise DatasetError(f'missing file {missing}')
+    return images, inputs
+
+
+def convert_instances(data_root, split, nproc):
+    out_path = osp.join(data_root, 'annotations', f'instancesonly_filtered_gtFine_{split}.json')
+    split_dir = osp.join(data_root, 'leftImg8bit', split)
+    gt_dir = osp.join(data_root, 'gtFine', split)
+    images, inputs = instance_inputs(data_root, split)
     if is_up_to_date(out_path, inputs):
         try:
             coco = read_json(out_path)
@@ -178,16 +220,26 @@ def write_split_files(data_root, args, cocos):
     else:
         print('no train_extra images with gtCoarse labels: skipping the coarse pretraining subset')
 
+    if 'train' in cocos:
+        write_train_splits(data_root, args, cocos['train'], rng)
+    if 'val' in cocos:
+        write_val_splits(data_root, args, cocos['val'], rng)
+
+
+def write_train_splits(data_root, args, coco, rng):
+    split_root = osp.join(data_root, 'splits')
     train_dir, train = list_images(data_root, 'train')
     train = [image_stem(p, train_dir) for p in train]
     tune = sorted(rng.choice(train, min(args.tune_subset, len(train)), replace=False))
     write_lines(tune, osp.join(split_root, 'tune.txt'))
-    write_json(subset_coco(cocos['train'], {t + IMG_SUFFIX for t in tune}),
+    write_json(subset_coco(coco, {t + IMG_SUFFIX for t in tune}),
                osp.join(data_root, 'annotations', 'instancesonly_filtered_gtFine_train_tune.json'))
     print(f'tuning subset: {len(tune)} of {len(train)} train images')
 
     if len(train) < args.folds:
-        raise DatasetError(f'{train_dir}: {len(train)} images cannot make {args.folds} folds')
+        print(f'{len(train)} train images cannot make {args.folds} cross-validation folds: no splits/cv{args.folds}/ '
+              f'(pass --folds {len(train)} or fewer)')
+        return
     folds = np.array_split(rng.permutation(train), args.folds)
     for k, fold in enumerate(folds):
         held_out = set(fold)
@@ -196,12 +248,19 @@ def write_split_files(data_root, args, cocos):
                     osp.join(split_root, f'cv{args.folds}', f'fold{k}_train.txt'))
     print(f'{args.folds} cross-validation folds of ~{len(folds[0])} images')
 
+
+def write_val_splits(data_root, args, coco, rng):
+    split_root = osp.join(data_root, 'splits')
     val_dir, val = list_images(data_root, 'val')
     val = [image_stem(p, val_dir) for p in val]
-    finetune = set(rng.choice(val, int(round(args.val_finetune * len(val))), replace=False)) if val else set()
+    finetune = set(rng.choice(val, int(round(args.val_finetune * len(val))), replace=False))
+    if not finetune or len(finetune) == len(val):
+        print(f'{len(val)} val images cannot be split into val_finetune and val_holdout (--val-finetune '
+              f'{args.val_finetune}): no such split, so configs/maskrcnn_stage3_valft.py cannot run on this root')
+        return
     for name, part in (('val_finetune', sorted(finetune)), ('val_holdout', [v for v in val if v not in finetune])):
         write_lines(part, osp.join(split_root, f'{name}.txt'))
-        write_json(subset_coco(cocos['val'], {t + IMG_SUFFIX for t in part}),
+        write_json(subset_coco(coco, {t + IMG_SUFFIX for t in part}),
                    osp.join(data_root, 'annotations', f'instancesonly_filtered_gtFine_{name}.json'))
     print(f'val: {len(finetune)} images for optional fine-tuning, {len(val) - len(finetune)} held out')
 
@@ -215,14 +274,25 @@ def prepare(args):
     stale = remove_stale_temporaries(root)
     if stale:
         print(f'removed {stale} temporary files of interrupted runs')
-    polygons = sorted(glob.glob(osp.join(root, 'gtFine', '*', '*', '*_polygons.json')) +
-                      glob.glob(osp.join(root, 'gtCoarse', '*', '*', '*_polygons.json')))
-    if not polygons:
-        raise DatasetError(f'no *_polygons.json under {osp.join(root, "gtFine")}')
-    print(f'creating labelTrainIds for {len(polygons)} annotation files')
-    written = track_parallel(make_train_ids, polygons, args.nproc)
+    # what can be built, checked before anything is written
+    splits = [split for split in COCO_SPLITS if list_images(root, split)[1]]
+    if not splits:
+        raise DatasetError(f'no *{IMG_SUFFIX} images in {osp.join(root, "leftImg8bit", "train")} or .../val')
+    for split in splits:
+        instance_inputs(root, split)
+    sources, fallback = train_id_sources(root)
+    if not sources:
+        raise DatasetError(f'no *_polygons.json or *_labelIds.png under {osp.join(root, "gtFine")}')
+    for split in COCO_SPLITS:
+        if split not in splits:
+            print(f'no images in {osp.join(root, "leftImg8bit", split)}: nothing of the {split} split is prepared')
+    if fallback:
+        print(f'warning: {fallback} annotation files have no *_polygons.json: their labelTrainIds are mapped '
+              'from *_labelIds.png')
+    print(f'creating labelTrainIds for {len(sources)} annotation files')
+    written = track_parallel(make_train_ids, sources, args.nproc)
     print(f'{sum(written)} written, {len(written) - sum(written)} up to date')
-    cocos = {split: convert_instances(root, split, args.nproc) for split in COCO_SPLITS}
+    cocos = {split: convert_instances(root, split, args.nproc) for split in splits}
     write_split_files(root, args, cocos)
 
 
