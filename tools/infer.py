@@ -147,9 +147,10 @@ def main():
     try:
         cfg = load_config(args.config, args.cfg_options)
         images = list_images(args.images)
-        load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
+        weights = load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
         model, task, visualizer = load_model(cfg, args.checkpoint, args.device)
-        check_fits(model, args.checkpoint)
+        check_fits(model, args.checkpoint, *weights)
+        del weights
     except (CheckpointError, ConfigError, DatasetError) as e:
         sys.exit(f'error: {e}')
     classes = list(model.dataset_meta['classes'])

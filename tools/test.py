@@ -49,7 +49,7 @@ def main():
 
 
 def evaluate(args):
-    load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
+    weights = load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
@@ -59,7 +59,8 @@ def evaluate(args):
         cfg.custom_hooks = cfg.get('custom_hooks', []) + [dict(type='OverlayHook', out_dir=args.show_dir)]
     prepare_runtime(cfg)
     runner = Runner.from_cfg(cfg)
-    check_fits(runner.model.module if is_model_wrapper(runner.model) else runner.model, args.checkpoint)
+    check_fits(runner.model.module if is_model_wrapper(runner.model) else runner.model, args.checkpoint, *weights)
+    del weights  # the runner loads the checkpoint into the model itself
     metrics = runner.test()
     if is_main_process():
         stem = osp.splitext(args.checkpoint)[0]

@@ -33,11 +33,11 @@ class StagedRunner:
         tuning = dict(trials=20, epochs=3, ann_file=..., heartbeat=30)  # trials=0: stage 2's own values
 
     Stage 1 receives stage 0's backbone through its ``CoarsePretrainHook``, stages 2 and 3 the
-    previous stage's weights through ``load_from``. The k-means anchors and the best Optuna trial (``search``, from
-    the stage-1 weights on the tuning subset) are written to ``<work_dir>/tuned/{anchors,
-    hyperparams}.py`` and applied to stages 2 and 3; no file under ``configs/`` changes. Every
-    other key of this config (e.g. ``--cfg-options train_cfg.max_epochs=1``) is merged into each
-    stage's config.
+    previous stage's weights through ``load_from``. The k-means anchors and the best Optuna
+    trial (``search``, from the stage-1 weights on the tuning subset) are written to
+    ``<work_dir>/tuned/{anchors,hyperparams}.py`` and applied to stages 2 and 3; no file under
+    ``configs/`` changes. Every other key of this config (e.g. ``--cfg-options
+    train_cfg.max_epochs=1``) is merged into each stage's config.
 
     Each stage is ``train_and_test`` in ``<work_dir>/<stage config name>/``: a re-run skips
     finished stages, resumes an interrupted one, continues an interrupted study (its dead

@@ -46,15 +46,23 @@ def allow_mmengine_checkpoints():
     ])
 
 
+def latest_checkpoint(work_dir):
+    """The checkpoint ``last_checkpoint`` names (recorded relative to the run's cwd, so taken
+    by name inside ``work_dir``), or None."""
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        return osp.join(work_dir, osp.basename(f.read().strip()))
+
+
 def best_checkpoint(work_dir):
     """The checkpoint a training run in ``work_dir`` ends with: the best one by ``save_best``, as
     CheckpointHook records it in the message hub of the latest checkpoint (it saves that again
     after every new best), else the latest. None if the work dir holds no checkpoint."""
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(pointer):
+    latest = latest_checkpoint(work_dir)
+    if latest is None:
         return None
-    with open(pointer) as f:  # paths are recorded as the run saw them: relative to its cwd
-        latest = osp.join(work_dir, osp.basename(f.read().strip()))
     hub = torch.load(latest, map_location='cpu', weights_only=True, mmap=True)['message_hub']
     best = sorted({v for k, v in hub['runtime_info'].items() if k == 'best_ckpt' or k.startswith('best_ckpt_')})
     if len(best) > 1:
@@ -92,11 +100,10 @@ def load_weights(checkpoint):
     return content.get('state_dict', content), content.get('meta') or {}
 
 
-def check_fits(model, checkpoint):
-    """Stop unless ``checkpoint`` holds every tensor of ``model`` (a wrong checkpoint would load
-    with a warning and score zero): one line with how many are missing, one of them, and the run
-    the checkpoint was trained in."""
-    state, meta = load_weights(checkpoint)
+def check_fits(model, checkpoint, state, meta):
+    """Stop unless ``checkpoint`` (its ``load_weights``) holds every tensor of ``model`` (a wrong
+    checkpoint would load with a warning and score zero): one line with how many are missing,
+    one of them, and the run the checkpoint was trained in."""
     expected = list(model.state_dict())
     missing = [key for key in expected if key not in state]
     if missing:
@@ -109,11 +116,8 @@ def latest_valid_checkpoint(work_dir):
     """The checkpoint to resume from: the latest one (``last_checkpoint``) if it is complete,
     else the newest complete ``epoch_*.pth``/``iter_*.pth`` (a kill while writing truncates a
     checkpoint), saying so; None if there is none."""
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    ordered = []
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            ordered.append(osp.join(work_dir, osp.basename(f.read().strip())))
+    latest = latest_checkpoint(work_dir)
+    ordered = [latest] if latest else []
     step = lambda path: int(re.search(r'_(\d+)\.pth$', path).group(1))  # noqa: E731
     ordered += sorted(glob.glob(osp.join(work_dir, 'epoch_*.pth')) + glob.glob(osp.join(work_dir, 'iter_*.pth')),
                       key=step, reverse=True)
