@@ -141,6 +141,12 @@ def test_partial_roots_prepare_what_exists(tiny, tmp_path):
     assert '5 train images cannot make 6 cross-validation folds' in proc.stdout
     assert not osp.exists(tiny / 'splits' / 'cv6') and not osp.exists(tiny / 'splits' / 'val_finetune.txt')
     assert osp.isfile(tiny / 'splits' / 'tune.txt')
+    proc = run_tool('tools/train.py', 'configs/maskrcnn_stage3_valft.py', '--work-dir', str(tmp_path / 'valft'),
+                    env=dict(os.environ, CITYSCAPES_ROOT=str(tiny)), check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        f'error: train_dataloader: missing annotation file {tiny}/annotations/instancesonly_filtered_gtFine_'
+        f'val_finetune.json (`python tools/dataset_converters/cityscapes.py {tiny}` writes it or says why it '
+        'cannot)'), proc.stderr[-2000:]
 
     train_only = generate_mini(tmp_path / 'train_only', train=3, val=0, test=0, extra=0)
     proc = convert(train_only, '--folds', '3')

@@ -68,13 +68,13 @@ def test_semantic_train_and_test_table(semantic_run, semantic_tested, mini_root)
     checkpoint = semantic_run / 'iter_4.pth'
     assert open(semantic_run / 'last_checkpoint').read().strip() == str(checkpoint)
     stdout, show_dir = semantic_tested
-    metrics = json.load(open(semantic_run / 'test_iter_4.json'))
+    metrics = json.load(open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'))
     assert {'aAcc', 'mIoU', 'mAcc'} <= set(metrics)
     assert 0 <= metrics['mIoU'] <= 100
-    table = open(semantic_run / 'test_iter_4.md').read()
+    table = open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.md').read()
     assert f'| mIoU | {metrics["mIoU"]:.4f} |' in table
     assert '| metric | value |' in stdout
-    assert float(csv_values(semantic_run / 'test_iter_4.csv')[('mIoU', '')]) == pytest.approx(metrics['mIoU'])
+    assert float(csv_values(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.csv')[('mIoU', '')]) == pytest.approx(metrics['mIoU'])
     assert_overlays(show_dir, mini_root, prediction_drawn=True)
 
 
@@ -95,15 +95,15 @@ def instance_tested(instance_run, mini_env, tmp_path_factory):
 
 
 def test_instance_train_and_test_table(instance_run, instance_tested, mini_root):
-    metrics = json.load(open(instance_run / 'test_iter_2.json'))
+    metrics = json.load(open(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.json'))
     assert {'coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'coco/segm_mAP_s'} <= set(metrics)
     assert {'cityscapes/mAP', 'cityscapes/AP50', 'cityscapes/AP.car'} <= set(metrics)
     classes = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle')
     assert {f'coco/{m}_AP.{c}' for m in ('bbox', 'segm') for c in classes} <= set(metrics)
-    values = csv_values(instance_run / 'test_iter_2.csv')
+    values = csv_values(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.csv')
     assert values[('coco/segm_AP', 'car')] == str(metrics['coco/segm_AP.car'])
     assert '| class | coco/bbox_AP | coco/segm_AP | cityscapes/AP | cityscapes/AP50 |' in \
-        open(instance_run / 'test_iter_2.md').read()
+        open(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.md').read()
     assert not osp.exists(osp.join(REPO, 'matches.json'))
     assert_overlays(instance_tested, mini_root, prediction_drawn=False)  # no box above 0.3 after 2 iterations
 
@@ -111,7 +111,7 @@ def test_instance_train_and_test_table(instance_run, instance_tested, mini_root)
 def test_infer_semantic_official_format(semantic_run, semantic_tested, mini_env, mini_root, tmp_path):
     """infer.py's label-id PNGs, scored by eval_cityscapes.py, give test.py's mIoU; overlays have 3 panels."""
     checkpoint = str(semantic_run / 'iter_4.pth')
-    miou = json.load(open(semantic_run / 'test_iter_4.json'))['mIoU']
+    miou = json.load(open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'))['mIoU']
     run_tool('tools/infer.py', SEMANTIC, checkpoint, str(mini_root / 'leftImg8bit' / 'val'), '--out',
              str(tmp_path / 'out'), env=mini_env)
     results = sorted(glob.glob(str(tmp_path / 'out' / 'results' / '*.png')))
@@ -127,7 +127,7 @@ def test_infer_instance_official_format(instance_run, mini_env, mini_root, tmp_p
     """infer.py's instance files, scored by eval_cityscapes.py, give test.py's in-memory Cityscapes AP."""
     checkpoint, keep_all = str(instance_run / 'iter_2.pth'), ('--cfg-options', 'model.test_cfg.rcnn.score_thr=0')
     run_tool('tools/test.py', INSTANCE, checkpoint, '--work-dir', str(tmp_path), *keep_all, env=mini_env)
-    metrics = json.load(open(instance_run / 'test_iter_2.json'))
+    metrics = json.load(open(tmp_path / 'test_mask-rcnn_r18_fpn_mini_iter_2.json'))
     run_tool('tools/infer.py', INSTANCE, checkpoint, str(mini_root / 'leftImg8bit' / 'val'), '--out',
              str(tmp_path / 'out'), *keep_all, env=mini_env)
     txt_files = sorted(glob.glob(str(tmp_path / 'out' / 'results' / '*_pred.txt')))
@@ -289,12 +289,50 @@ def test_missing_checkpoint_is_one_line(mini_env):
     assert proc.stderr.strip() == 'error: checkpoint not found: no/such.pth'
 
 
+def test_missing_dataset_or_misspelled_hook_argument_stops_before_training(mini_env, tmp_path):
+    """No dataset: one line naming the first missing file, for both families. A hook argument
+    mmengine would only reject at the first checkpoint: one line, before any iteration."""
+    absent = tmp_path / 'no_cityscapes'
+    for config, missing in ((SEMANTIC, 'folder leftImg8bit/train'),
+                            (INSTANCE, 'annotation file annotations/instancesonly_filtered_gtFine_train.json')):
+        proc = run_tool('tools/train.py', config, '--work-dir', str(tmp_path / 'w'),
+                        env=dict(mini_env, CITYSCAPES_ROOT=f'{absent}/'), check=False)
+        kind, path = missing.rsplit(' ', 1)
+        assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+            f"error: train_dataloader: missing {kind} {absent}/{path} (no Cityscapes at '{absent}/': "
+            'set CITYSCAPES_ROOT or see data/README.md)'), proc.stderr[-2000:]
+    proc = run_tool('tools/train.py', SEMANTIC, '--work-dir', str(tmp_path / 'w'), *short_run(2),
+                    'default_hooks.checkpoint.intervall=1', env=mini_env, check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        "error: default_hooks.checkpoint: CheckpointHook takes no argument 'intervall'; did you mean interval?")
+    assert not glob.glob(str(tmp_path / 'w' / '*.pth')) and 'Iter(train)' not in proc.stdout + proc.stderr
+
+
+def test_tables_named_after_config_and_checkpoint_in_the_work_dir(semantic_run, semantic_tested, mini_env, tmp_path):
+    """The same checkpoint tested under a second config: its own table, in the work dir; the first
+    config's table is kept and nothing is written beside the checkpoint."""
+    other = tmp_path / 'deeplabv3_other.py'
+    other.write_text(f"_base_ = '{REPO}/{SEMANTIC}'\n")
+    checkpoints = tmp_path / 'checkpoints'
+    checkpoints.mkdir()
+    shutil.copy(semantic_run / 'iter_4.pth', checkpoints)
+    first = semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'
+    written = os.stat(first).st_mtime_ns
+    run_tool('tools/test.py', str(other), str(checkpoints / 'iter_4.pth'), '--work-dir', str(tmp_path / 'work'),
+             env=mini_env)
+    assert os.listdir(checkpoints) == ['iter_4.pth'] and os.stat(first).st_mtime_ns == written
+    assert {p.name for p in (tmp_path / 'work').glob('test_*')} == {
+        f'test_deeplabv3_other_iter_4.{ext}' for ext in ('md', 'json', 'csv')}
+    assert json.load(open(tmp_path / 'work' / 'test_deeplabv3_other_iter_4.json'))['mIoU'] == \
+        json.load(open(first))['mIoU']
+
+
 def test_checkpoint_of_another_model_or_truncated_is_refused(semantic_run, semantic_tested, mini_env, mini_root,
                                                              tmp_path):
     """A semantic checkpoint under a Mask R-CNN config would load with a warning and score 0;
     a truncated one would end in torch's advice to unpickle unsafely. Both: one line, no table."""
     checkpoint = semantic_run / 'iter_4.pth'
-    table = semantic_run / 'test_iter_4.json'  # the semantic config's, from semantic_tested
+    table = semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'  # the semantic config's, from semantic_tested
     written = os.stat(table).st_mtime_ns
     truncated = tmp_path / 'truncated.pth'
     truncated.write_bytes(checkpoint.read_bytes()[:100000])
@@ -385,10 +423,10 @@ def test_results_table_gathers_tests_and_logs(semantic_run, semantic_tested, ins
     shutil.copytree(training_log, logs_only / '20260101_000000')
     run_tool('tools/analysis_tools/results_table.py', str(runs), '--out', str(tmp_path / 'table'))
     rows = {line.split(' | ')[0][2:]: line for line in open(tmp_path / 'table.md') if line.startswith('| runs/')}
-    semantic = json.load(open(semantic_run / 'test_iter_4.json'))
-    instance = json.load(open(instance_run / 'test_iter_2.json'))
-    assert f'| test | {semantic["mIoU"]:.2f} |' in rows['runs/semantic/iter_4']
-    assert f'{100 * instance["cityscapes/mAP"]:.2f}' in rows['runs/instance/iter_2']
+    semantic = json.load(open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'))
+    instance = json.load(open(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.json'))
+    assert f'| test | {semantic["mIoU"]:.2f} |' in rows['runs/semantic/deeplabv3_r18-d8_mini_iter_4']
+    assert f'{100 * instance["cityscapes/mAP"]:.2f}' in rows['runs/instance/mask-rcnn_r18_fpn_mini_iter_2']
     last_val = [json.loads(line) for line in open(next(logs_only.glob('*/vis_data/scalars.json')))
                 if 'lr' not in json.loads(line)][-1]
     assert f'| last val | {last_val["mIoU"]:.2f} |' in rows['runs/logs_only']

@@ -58,8 +58,8 @@ def main():
         with open(osp.join(REPO, work_dir, 'last_checkpoint')) as f:
             checkpoint = f.read().strip()
         run([py, 'tools/test.py', config, checkpoint, '--work-dir', work_dir], env=env)
-        stem = osp.splitext(checkpoint)[0]
-        with open(f'{osp.dirname(stem)}/test_{osp.basename(stem)}.md') as f:
+        table = f'test_{osp.splitext(osp.basename(config))[0]}_{osp.splitext(osp.basename(checkpoint))[0]}.md'
+        with open(osp.join(REPO, work_dir, table)) as f:  # tools/test.py's name for it
             tables.append(f.read())
     print(f'\n## Results on {"real" if real else "generated"} Cityscapes ({root}, val split)\n')
     print('\n'.join(tables))

@@ -31,7 +31,7 @@ from mmengine.utils import ProgressBar  # noqa: E402
 from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights  # noqa: E402
 from projects.mmcityscapes.utils.io import (  # noqa: E402
     DatasetError, atomic_output, gt_fine_path, read_label_png, write_lines)
-from projects.mmcityscapes.utils.runtime import ConfigError, load_config  # noqa: E402
+from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
 from projects.mmcityscapes.visualization import quiet_visualizer, write_overlay  # noqa: E402
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')

@@ -3,8 +3,8 @@
     python tools/test.py configs/deeplabv3_r50.py work_dirs/deeplabv3_r50/iter_40000.pth
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 
-Prints a markdown table of every metric and writes ``test_<checkpoint>.{md,json,csv}`` beside
-the checkpoint; they say which images the numbers were computed on. ``--show-dir DIR`` also
+Prints a markdown table of every metric and writes it to the work dir as
+``test_<config>_<checkpoint>.{md,json,csv}``, saying which images the numbers were computed on. ``--show-dir DIR`` also
 writes one overlay per image (image | ground truth | prediction) into DIR.
 """
 import argparse
@@ -19,17 +19,17 @@ from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights  # noqa: E402
-
 from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
-from projects.mmcityscapes.utils.report import describe_dataset, write_metrics  # noqa: E402
-from projects.mmcityscapes.utils.runtime import ConfigError, load_config, prepare_runtime  # noqa: E402
+from projects.mmcityscapes.utils.report import describe_dataset, test_result_stem, write_metrics  # noqa: E402
+from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
+from projects.mmcityscapes.utils.runtime import prepare_runtime  # noqa: E402
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test a segmentation or detection checkpoint')
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='where the test log goes (default: work_dirs/<config>)')
+    parser.add_argument('--work-dir', help='where the log and tables go (default: work_dirs/<config>)')
     parser.add_argument('--show-dir', help='write image | ground truth | prediction overlays here')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. test_dataloader.batch_size=2')
@@ -57,17 +57,16 @@ def evaluate(args):
     cfg.load_from = args.checkpoint
     if args.show_dir:
         cfg.custom_hooks = cfg.get('custom_hooks', []) + [dict(type='OverlayHook', out_dir=args.show_dir)]
-    prepare_runtime(cfg)
+    prepare_runtime(cfg, splits=('test',))
     runner = Runner.from_cfg(cfg)
     check_fits(runner.model.module if is_model_wrapper(runner.model) else runner.model, args.checkpoint, *weights)
     del weights  # the runner loads the checkpoint into the model itself
     metrics = runner.test()
     if is_main_process():
-        stem = osp.splitext(args.checkpoint)[0]
         evaluated_on = describe_dataset(runner.test_dataloader.dataset)
         title = f'{osp.basename(args.config)} — {osp.basename(args.checkpoint)} — {evaluated_on}'
         print(write_metrics(dict(metrics, evaluated_on=evaluated_on),
-                            f'{osp.dirname(stem)}/test_{osp.basename(stem)}', title))
+                            test_result_stem(cfg.work_dir, args.config, args.checkpoint), title))
 
 
 if __name__ == '__main__':

@@ -23,8 +23,9 @@ from mmengine.runner import Runner  # noqa: E402
 
 from projects.mmcityscapes.utils.checkpoint import CheckpointError  # noqa: E402
 from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
+from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
 from projects.mmcityscapes.utils.runtime import (  # noqa: E402
-    ConfigError, WorkDirInUse, init_distributed, load_config, lock_work_dir, prepare_runtime)
+    WorkDirInUse, init_distributed, lock_work_dir, prepare_runtime)
 
 
 def parse_args():

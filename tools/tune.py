@@ -22,7 +22,7 @@ from mmengine.config import DictAction  # noqa: E402
 from projects.mmcityscapes.tuning import search, write_tuned  # noqa: E402
 from projects.mmcityscapes.utils.checkpoint import CheckpointError  # noqa: E402
 from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
-from projects.mmcityscapes.utils.runtime import ConfigError, load_config  # noqa: E402
+from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
 
 
 def parse_args():

@@ -34,7 +34,7 @@ from mmengine.model import revert_sync_batchnorm  # noqa: E402
 from mmengine.optim import AmpOptimWrapper, OptimWrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
-from projects.mmcityscapes.utils.runtime import innermost_dataset  # noqa: E402
+from projects.mmcityscapes.utils.config import innermost_dataset  # noqa: E402
 
 SMP_ENCODERS = {('ResNet', 34): 'resnet34', ('ResNeXt', 50): 'resnext50_32x4d', ('MobileNetV2', None): 'mobilenet_v2'}
 

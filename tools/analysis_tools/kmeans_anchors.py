@@ -18,7 +18,7 @@ from mmengine.config import DictAction  # noqa: E402
 
 from projects.mmcityscapes.tuning import fit_anchors, write_tuned  # noqa: E402
 from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
-from projects.mmcityscapes.utils.runtime import ConfigError, load_config  # noqa: E402
+from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
 
 
 def parse_args():

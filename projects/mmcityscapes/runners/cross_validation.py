@@ -7,7 +7,7 @@ from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 
 from ..utils.io import write_csv, write_json, write_text
-from ..utils.runtime import innermost_dataset
+from ..utils.config import innermost_dataset
 from .sequence import train_and_test
 
 

@@ -9,8 +9,9 @@ from mmengine.runner import Runner
 
 from ..utils.checkpoint import best_checkpoint
 from ..utils.io import read_json, write_json, write_text
-from ..utils.report import describe_dataset, write_metrics
-from ..utils.runtime import ConfigError, prepare_runtime
+from ..utils.report import describe_dataset, test_result_stem, write_metrics
+from ..utils.config import ConfigError
+from ..utils.runtime import prepare_runtime
 
 # Keys that change between launches of the same experiment; not part of its identity.
 VOLATILE_KEYS = ('work_dir', 'experiment_name', 'resume', 'load_from', 'launcher')
@@ -25,7 +26,7 @@ def train_and_test(cfg, title=None):
     """Train ``cfg`` in ``cfg.work_dir``, test its best checkpoint and return the result:
     ``checkpoint``, ``metrics`` (the config's test evaluator), ``evaluated_on`` and
     ``train_stats`` (``TrainStatsHook``), as written to ``<work_dir>/result.json``; the metric
-    table goes to ``<work_dir>/test_<checkpoint>.{md,json,csv}``.
+    table goes to ``<work_dir>/test_<run>_<checkpoint>.{md,json,csv}`` (``test_result_stem``).
 
     A run with a result is skipped; an interrupted one resumes from its latest checkpoint; a
     work dir trained with another config (its ``config_hash``) stops the run with one line
@@ -49,7 +50,7 @@ def train_and_test(cfg, title=None):
     if osp.isfile(osp.join(work_dir, 'last_checkpoint')):
         cfg.resume, cfg.load_from = True, None
     cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='TrainStatsHook')]
-    prepare_runtime(cfg)
+    prepare_runtime(cfg, splits=('train', 'val', 'test'))
     runner = Runner.from_cfg(cfg)
     runner.train()
     barrier()  # rank 0 may still be writing the checkpoints
@@ -60,8 +61,8 @@ def train_and_test(cfg, title=None):
                   evaluated_on=describe_dataset(runner.test_dataloader.dataset),
                   train_stats=runner.message_hub.get_info('train_stats'))
     if is_main_process():
-        stem = osp.splitext(osp.basename(checkpoint))[0]
-        write_metrics(dict(metrics, evaluated_on=result['evaluated_on']), osp.join(work_dir, f'test_{stem}'),
+        stem = test_result_stem(work_dir, osp.basename(osp.normpath(work_dir)), checkpoint)
+        write_metrics(dict(metrics, evaluated_on=result['evaluated_on']), stem,
                       f'{title or osp.basename(work_dir)} — {osp.basename(checkpoint)} — {result["evaluated_on"]}')
         write_json(result, result_file, indent=2)  # last: its presence means done
     barrier()

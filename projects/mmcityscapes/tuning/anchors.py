@@ -11,7 +11,7 @@ import os.path as osp
 import numpy as np
 
 from ..utils.io import DatasetError, read_json
-from ..utils.runtime import innermost_dataset
+from ..utils.config import innermost_dataset
 
 STRIDES = (4, 8, 16, 32, 64)
 DEFAULT = dict(scales=[8.0], ratios=[0.5, 1.0, 2.0])  # mmdet's Mask R-CNN anchors

@@ -1,5 +1,6 @@
 """Metric tables: markdown for people, JSON and CSV for tools."""
 import numbers
+import os.path as osp
 
 from prettytable import PrettyTable, TableStyle
 
@@ -48,6 +49,13 @@ def metrics_rows(metrics):
     """One ``metric, class, value`` row per value; ``class`` is empty for the summary metrics."""
     return [dict(zip(('metric', 'class'), key.split('.', 1) if '.' in key else (key, '')), value=value)
             for key, value in metrics.items()]
+
+
+def test_result_stem(work_dir, config, checkpoint):
+    """``<work_dir>/test_<config>_<checkpoint>`` (names without folder and extension): where a
+    test's tables go, so that two configs tested on one checkpoint never overwrite each other."""
+    name = lambda path: osp.splitext(osp.basename(path))[0]  # noqa: E731
+    return osp.join(work_dir, f'test_{name(config)}_{name(checkpoint)}')
 
 
 def write_metrics(metrics, out_stem, title=None):

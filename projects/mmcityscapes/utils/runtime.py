@@ -1,29 +1,19 @@
 """Runtime set-up shared by the tools: checkpoint loading on torch >= 2.6, CPU-only DDP, one
 training per work dir, and workers that die with their process."""
-import ast
 import ctypes
-import difflib
 import fcntl
 import os
 import os.path as osp
-import re
 import signal
 import socket
 import sys
 
 import torch
 import torch.distributed as torch_dist
-from mmengine.config import Config
 from mmengine.dist import init_dist
 
 from .checkpoint import allow_mmengine_checkpoints, latest_valid_checkpoint, resolve_checkpoint
-
-
-def innermost_dataset(dataset_cfg):
-    """The dataset inside wrappers such as RepeatDataset."""
-    while 'dataset' in dataset_cfg:
-        dataset_cfg = dataset_cfg['dataset']
-    return dataset_cfg
+from .config import check_dataset_files, check_hook_arguments
 
 
 def _replace_sync_bn(node):
@@ -65,9 +55,11 @@ def init_distributed(cfg):
         init_dist(launcher, **cfg.get('env_cfg', {}).get('dist_cfg', {}))
 
 
-def prepare_runtime(cfg):
+def prepare_runtime(cfg, splits=('train', 'val')):
     """Adapt ``cfg`` to this machine before the Runner is built.
 
+    * the annotation files and folders of ``splits`` exist, and every hook argument is one the hook
+      takes (``check_dataset_files``, ``check_hook_arguments``); otherwise one line;
     * mmengine checkpoints (resume, ``load_from``) load with torch's ``weights_only`` loader;
     * forked workers die with this process (``die_with_parent``);
     * ``load_from`` may name a training work dir: its best checkpoint (``resolve_checkpoint``);
@@ -78,6 +70,8 @@ def prepare_runtime(cfg):
     * ``--launcher pytorch`` without CUDA runs DDP on gloo: DDP gets no ``device_ids`` and
       SyncBN (CUDA-only) becomes BN.
     """
+    check_dataset_files(cfg, splits)
+    check_hook_arguments(cfg)
     allow_mmengine_checkpoints()
     die_with_parent()
     if not any(hook['type'] == 'ResumeValidationHook' for hook in cfg.get('custom_hooks', [])):
@@ -123,44 +117,3 @@ def lock_work_dir(work_dir):
     lock.write(f'process {os.getpid()} on {socket.gethostname()}\n')
     lock.flush()
     return lock
-
-
-class ConfigError(Exception):
-    """A config that cannot be read; the message names the file (and line) and fits on one line."""
-
-
-def config_keys(node, prefix=''):
-    """Every dotted key path of a config's nested dicts."""
-    keys = []
-    for key, value in node.items():
-        keys.append(prefix + key)
-        if isinstance(value, dict):
-            keys += config_keys(value, f'{prefix}{key}.')
-    return keys
-
-
-def load_config(path, options=None):
-    """``Config.fromfile(path)`` with ``--cfg-options`` merged. A syntax error (in the config or
-    a base) stops with one line naming file and line; an option key that matches nothing in the
-    config is merged as mmengine does, with a warning naming the closest existing key (not for
-    runner configs, whose options go to the configs they run)."""
-    if not osp.isfile(path):
-        raise ConfigError(f'config not found: {path}')
-    try:
-        cfg = Config.fromfile(path)
-    except SyntaxError as e:  # mmengine parses the source without its file name
-        try:
-            with open(path) as f:
-                ast.parse(f.read(), filename=path)
-        except SyntaxError as own:
-            raise ConfigError(f'{path}:{own.lineno}: {own.msg}') from None
-        raise ConfigError(f'{path} (in one of its _base_ files): {e}') from None
-    if options:
-        existing = set(config_keys(cfg._cfg_dict))
-        for key in options:
-            if 'runner_type' not in cfg and key not in existing and not re.search(r'\.\d+(\.|$)', key):
-                closest = difflib.get_close_matches(key, existing, n=1)
-                hint = f'; did you mean {closest[0]}?' if closest else ''
-                print(f'warning: --cfg-options {key} matches no key of {path}, it is added{hint}', file=sys.stderr)
-        cfg.merge_from_dict(options)
-    return cfg

@@ -1,0 +1,120 @@
+"""Reading and checking configs: one line naming the file, line or key for each mistake."""
+import ast
+import difflib
+import inspect
+import os.path as osp
+import re
+import sys
+
+from mmengine.config import Config
+from mmengine.hooks import CheckpointHook
+from mmengine.registry import HOOKS
+from mmengine.runner import Runner
+
+from .io import DatasetError
+
+
+class ConfigError(Exception):
+    """A config that cannot be read; the message names the file (and line) and fits on one line."""
+
+
+def config_keys(node, prefix=''):
+    """Every dotted key path of a config's nested dicts."""
+    keys = []
+    for key, value in node.items():
+        keys.append(prefix + key)
+        if isinstance(value, dict):
+            keys += config_keys(value, f'{prefix}{key}.')
+    return keys
+
+
+def load_config(path, options=None):
+    """``Config.fromfile(path)`` with ``--cfg-options`` merged. A syntax error (in the config or
+    a base) stops with one line naming file and line; an option key that matches nothing in the
+    config is merged as mmengine does, with a warning naming the closest existing key (not for
+    runner configs, whose options go to the configs they run)."""
+    if not osp.isfile(path):
+        raise ConfigError(f'config not found: {path}')
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as e:  # mmengine parses the source without its file name
+        try:
+            with open(path) as f:
+                ast.parse(f.read(), filename=path)
+        except SyntaxError as own:
+            raise ConfigError(f'{path}:{own.lineno}: {own.msg}') from None
+        raise ConfigError(f'{path} (in one of its _base_ files): {e}') from None
+    if options:
+        existing = set(config_keys(cfg._cfg_dict))
+        for key in options:
+            if 'runner_type' not in cfg and key not in existing and not re.search(r'\.\d+(\.|$)', key):
+                closest = difflib.get_close_matches(key, existing, n=1)
+                hint = f'; did you mean {closest[0]}?' if closest else ''
+                print(f'warning: --cfg-options {key} matches no key of {path}, it is added{hint}', file=sys.stderr)
+        cfg.merge_from_dict(options)
+    return cfg
+
+
+def innermost_dataset(dataset_cfg):
+    """The dataset inside wrappers such as RepeatDataset."""
+    while 'dataset' in dataset_cfg:
+        dataset_cfg = dataset_cfg['dataset']
+    return dataset_cfg
+
+def dataset_paths(dataset_cfg):
+    """(kind, path, data_root) of every annotation file and folder a dataset config reads,
+    wrappers included."""
+    if 'datasets' in dataset_cfg:  # ConcatDataset
+        return [path for part in dataset_cfg['datasets'] for path in dataset_paths(part)]
+    if 'dataset' in dataset_cfg:  # RepeatDataset and the like
+        return dataset_paths(dataset_cfg['dataset'])
+    root = dataset_cfg.get('data_root') or ''
+    paths = [('annotation file', dataset_cfg['ann_file'])] if dataset_cfg.get('ann_file') else []
+    paths += [('folder', prefix) for prefix in (dataset_cfg.get('data_prefix') or {}).values() if prefix]
+    return [(kind, osp.join(root, path), root) for kind, path in paths]
+
+
+def check_dataset_files(cfg, splits):
+    """Stop with one line naming the first missing annotation file or folder that the ``splits``'
+    dataloaders and evaluators read, before anything is built (mmdet/mmseg would fail later, in a
+    traceback or, for an empty split, deep inside mmengine)."""
+    for split in splits:
+        loader, evaluators = cfg.get(f'{split}_dataloader'), cfg.get(f'{split}_evaluator') or []
+        if not loader:
+            continue
+        paths = dataset_paths(loader['dataset'])
+        paths += [('annotation file', e['ann_file'], paths[0][2] if paths else '') for e in
+                  (evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]) if e.get('ann_file')]
+        for kind, path, root in paths:
+            if not (osp.isfile(path) if kind == 'annotation file' else osp.isdir(path)):
+                hint = (f'`python tools/dataset_converters/cityscapes.py {root}` writes it or says why it cannot'
+                        if osp.isdir(osp.join(root, 'leftImg8bit')) else
+                        f'no Cityscapes at {root!r}: set CITYSCAPES_ROOT or see data/README.md')
+                raise DatasetError(f'{split}_dataloader: missing {kind} {path} ({hint})')
+
+
+def check_hook_arguments(cfg):
+    """Stop with one line on a hook argument the hook does not take, before training starts
+    (mmengine's CheckpointHook hands unknown ones to ``Runner.save_checkpoint``, which fails at
+    the first checkpoint)."""
+    hooks = [(f'default_hooks.{name}', hook) for name, hook in (cfg.get('default_hooks') or {}).items()]
+    hooks += [(f'custom_hooks[{i}]', hook) for i, hook in enumerate(cfg.get('custom_hooks') or [])]
+    with HOOKS.switch_scope_and_registry(cfg.get('default_scope')) as registry:
+        for where, hook in hooks:
+            if not isinstance(hook, dict):  # None disables a default hook; a built hook is checked by Python
+                continue
+            hook_class = hook['type'] if inspect.isclass(hook['type']) else registry.get(hook['type'])
+            if hook_class is None:
+                raise ConfigError(f'{where}: unknown hook type {hook["type"]!r}')
+            parameters = inspect.signature(hook_class).parameters
+            accepted = {'type', 'priority', '_scope_'} | {name for name, p in parameters.items() if p.kind not in (
+                p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+            if issubclass(hook_class, CheckpointHook):
+                accepted |= set(inspect.signature(Runner.save_checkpoint).parameters) - {'self'}
+            elif any(p.kind == p.VAR_KEYWORD for p in parameters.values()):
+                continue  # passes its extra arguments on, e.g. EMAHook to its averaged model
+            for key in hook:
+                if key not in accepted:
+                    closest = difflib.get_close_matches(key, accepted, n=1)
+                    hint = f'; did you mean {closest[0]}?' if closest else ''
+                    raise ConfigError(f'{where}: {hook_class.__name__} takes no argument {key!r}{hint}')
