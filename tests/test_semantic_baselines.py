@@ -46,6 +46,38 @@ def test_unet_decodes_to_input_resolution(config, channels):
     assert logits.shape == (2, 19, 64, 128)
 
 
+def test_deeplabv3_tv_is_torchvision_s_network(tmp_path):
+    """configs/deeplabv3_r50_tv.py is torchvision's deeplabv3_resnet50 with its auxiliary head:
+    torchvision weights, converted by the tool, load with every key and give the same outputs.
+    mmseg's R50-D8 has other tensors."""
+    from mmseg.models.utils import resize
+    from mmengine.model import revert_sync_batchnorm
+    from torchvision.models.segmentation import deeplabv3_resnet50
+    torch.manual_seed(0)
+    reference = deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=19, aux_loss=True).eval()
+    for bn in (m for m in reference.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # not the identity
+        bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2), bn.weight.data.uniform_(0.5, 1.5)
+    torch.save(reference.state_dict(), tmp_path / 'torchvision.pth')
+    run_tool('tools/model_converters/torchvision_deeplabv3.py', str(tmp_path / 'torchvision.pth'),
+             str(tmp_path / 'converted.pth'))
+    init_default_scope('mmseg')
+    models = {}
+    for config in ('configs/deeplabv3_r50_tv.py', 'configs/deeplabv3_r50.py'):
+        cfg = Config.fromfile(osp.join(REPO, config))
+        cfg.model.pretrained, cfg.model.backbone.init_cfg = None, None
+        models[config] = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
+    converted = torch.load(tmp_path / 'converted.pth', weights_only=True)['state_dict']
+    assert models['configs/deeplabv3_r50.py'].state_dict().keys() != converted.keys()
+    ours = models['configs/deeplabv3_r50_tv.py']
+    ours.load_state_dict(converted, strict=True)
+    x = torch.randn(1, 3, 64, 128)
+    with torch.no_grad():
+        expected, features = reference(x), ours.extract_feat(x)
+        for head, key in ((ours.decode_head, 'out'), (ours.auxiliary_head, 'aux')):
+            logits = resize(head(features), x.shape[2:], mode='bilinear', align_corners=False)
+            assert torch.allclose(logits, expected[key], atol=1e-4), key
+
+
 def _samples(rng, n, num_classes=5, shape=(20, 30)):
     samples = []
     for _ in range(n):

@@ -6,7 +6,8 @@ unpickler.
 """
 from .evaluation import ClasswiseCocoMetric, CityscapesInstanceMetric, SegmentationMetric
 from .hooks import CoarsePretrainHook, ResumeValidationHook, TrainStatsHook, ValLossHook
-from .models import UNetHead
+from .models import (DeviceMaxIoUAssigner, DeviceRandomSampler, DeviceTargetFCNMaskHead, Float32RoIExtractor,
+                     TorchvisionASPPHead, UNetHead)
 from .runners import CrossValidationRunner, StagedRunner
 from .utils.checkpoint import allow_mmengine_checkpoints
 from .visualization import OverlayHook
@@ -14,5 +15,7 @@ from .visualization import OverlayHook
 allow_mmengine_checkpoints()
 
 __all__ = ['ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
-           'OverlayHook', 'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner', 'TrainStatsHook', 'UNetHead',
+           'DeviceMaxIoUAssigner', 'DeviceRandomSampler', 'DeviceTargetFCNMaskHead', 'Float32RoIExtractor',
+           'OverlayHook', 'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner', 'TorchvisionASPPHead',
+           'TrainStatsHook', 'UNetHead',
            'ValLossHook']

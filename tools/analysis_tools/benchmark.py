@@ -1,7 +1,7 @@
 """Speed and memory of a config's model, optionally against the model the seed projects used.
 
     python tools/analysis_tools/benchmark.py CONFIG [--train | --infer] [--shape 1024 2048] [--batch 2]
-        [--iters 10] [--warmup 3] [--vs] [--amp] [--channels-last]
+        [--iters 10] [--warmup 3] [--vs] [--amp] [--channels-last] [--profile OUT.md [--top 15]]
     python tools/analysis_tools/benchmark.py CONFIG --data [--samples 50]
 
 Model mode feeds the same seeded random batches (images and, for --train, labels: a random label
@@ -12,7 +12,9 @@ seeds' model: torchvision ``maskrcnn_resnet50_fpn`` (instance configs), torchvis
 encoder (``UNetHead``; ``pip install -r requirements/optional.txt``). Weights are random: speed
 does not depend on them. Inputs are not resized or padded: the data preprocessor's ``size`` is set
 to ``--shape``. Reports images/s and the peak memory of the timed iterations beyond what is
-allocated before them (``PeakMemory``).
+allocated before them (``PeakMemory``). ``--profile`` then runs the timed batches once more under the
+torch profiler, per model, and writes host-device synchronisations and kernel launches per step
+and the top operators by device and by host time to a markdown file.
 
 Data mode times the config's train pipeline on its train dataset (``$CITYSCAPES_ROOT``): samples
 per second in one process, i.e. per dataloader worker.
@@ -35,6 +37,8 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapper  # noqa: E402
 from mmengine.registry import init_default_scope  # noqa: E402
 
 from projects.mmcityscapes.utils.config import innermost_dataset  # noqa: E402
+from projects.mmcityscapes.utils.io import write_text  # noqa: E402
+from projects.mmcityscapes.utils.profiling import profile_steps  # noqa: E402
 
 SMP_ENCODERS = {('ResNet', 34): 'resnet34', ('ResNeXt', 50): 'resnext50_32x4d', ('MobileNetV2', None): 'mobilenet_v2'}
 
@@ -55,6 +59,8 @@ def parse_args():
     model.add_argument('--amp', action='store_true', help='autocast (float16 on CUDA, bfloat16 on CPU)')
     model.add_argument('--channels-last', action='store_true')
     model.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    model.add_argument('--profile', metavar='OUT.md', help='also profile the timed batches into this file')
+    model.add_argument('--top', type=int, default=15, help='operators per profile table')
     data = parser.add_argument_group('data mode')
     data.add_argument('--samples', type=int, default=50)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
@@ -168,7 +174,7 @@ def reference_model(cfg, task, num_classes, shape, batch, train):
         return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes + 1,
                                      min_size=min(shape), max_size=max(shape)), 'torchvision maskrcnn_resnet50_fpn'
     head, backbone = cfg.model.decode_head.type, cfg.model.backbone
-    if head == 'ASPPHead':
+    if head in ('ASPPHead', 'TorchvisionASPPHead'):
         if train and batch < 2:
             sys.exit('error: torchvision deeplabv3_resnet50 cannot train on batches of 1 (BatchNorm on its '
                      'pooled ASPP branch): use --batch 2 or more')
@@ -216,21 +222,24 @@ def build_reference(cfg, task, num_classes, shape, batch, train, device):
     return model, step, name
 
 
-def run(step, batches, warmup, train, device, amp):
-    """(images/s, peak memory in bytes) of ``step`` over ``batches`` after ``warmup`` of them."""
-    def call(images, labels):
-        with torch.autocast(torch.device(device).type, dtype=torch.float16 if 'cuda' in device else torch.bfloat16,
-                            enabled=amp):
-            step(images, labels, train)
-    for images, labels in batches[:warmup]:
-        call(images, labels)
-    sync = torch.cuda.synchronize if 'cuda' in device else (lambda: None)
-    sync()
+def steps_runner(step, train, device, amp):
+    """A function running ``step`` over batches (autocast with ``amp``) until the device is done."""
+    def run_steps(batches):
+        for images, labels in batches:
+            with torch.autocast(torch.device(device).type,
+                                dtype=torch.float16 if 'cuda' in device else torch.bfloat16, enabled=amp):
+                step(images, labels, train)
+        if 'cuda' in device:
+            torch.cuda.synchronize()
+    return run_steps
+
+
+def run(run_steps, batches, warmup, device):
+    """(images/s, peak memory in bytes) of ``run_steps`` over ``batches`` after ``warmup`` of them."""
+    run_steps(batches[:warmup])
     with PeakMemory(device) as memory:
         start = time.perf_counter()
-        for images, labels in batches[warmup:]:
-            call(images, labels)
-        sync()
+        run_steps(batches[warmup:])
         elapsed = time.perf_counter() - start
     return sum(len(images) for images, _ in batches[warmup:]) / elapsed, memory.peak
 
@@ -272,16 +281,23 @@ def main():
           f'{args.warmup}, {device}{", AMP" if args.amp else ""}{", channels-last" if args.channels_last else ""}, '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads')
     print('| model | parameters (M) | images/s | peak memory (MiB) |\n| --- | ---: | ---: | ---: |')
-    speeds = []
+    speeds, profiles = [], []
     for name, model, step in models:
         if args.channels_last:
             model.to(memory_format=torch.channels_last)
-        speed, memory = run(step, batches, args.warmup, train, device, args.amp)
+        run_steps = steps_runner(step, train, device, args.amp)
+        speed, memory = run(run_steps, batches, args.warmup, device)
         speeds.append(speed)
         parameters = sum(p.numel() for p in model.parameters()) / 1e6
         print(f'| {name} | {parameters:.1f} | {speed:.2f} | {memory / 2 ** 20:.0f} |')
+        if args.profile:
+            profiles.append(profile_steps(lambda: run_steps(batches[args.warmup:]), args.iters, f'{name}, {mode}',
+                                          'cuda' in device, args.top))
     if args.vs:
         print(f'speed ratio (ours / seed model): {speeds[0] / speeds[1]:.2f}x')
+    if args.profile:
+        write_text('\n\n'.join(profiles), args.profile)
+        print(f'profile: {args.profile}')
 
 
 if __name__ == '__main__':

@@ -1,0 +1,41 @@
+"""Convert torchvision ``deeplabv3_resnet50`` weights for configs/deeplabv3_r50_tv.py.
+
+    python tools/model_converters/torchvision_deeplabv3.py deeplabv3_resnet50_coco-cd0a2569.pth \
+        checkpoints/deeplabv3_r50_tv_coco.pth
+    python tools/train.py configs/deeplabv3_r50_tv.py --cfg-options load_from=checkpoints/deeplabv3_r50_tv_coco.pth
+
+The seed project fine-tunes torchvision's COCO-trained weights
+(https://download.pytorch.org/models/deeplabv3_resnet50_coco-cd0a2569.pth); their 21-class
+classifiers do not fit Cityscapes' 19 classes, so training skips them with mmengine's size-mismatch
+warning and starts them from scratch. The output is an mmengine checkpoint (``state_dict``, ``meta``).
+"""
+import argparse
+import os.path as osp
+import sys
+
+import torch
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+from projects.mmcityscapes.models.torchvision_aspp_head import convert_torchvision_deeplabv3  # noqa: E402
+from projects.mmcityscapes.utils.io import atomic_output  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('src', help='torchvision state dict (.pth)')
+    parser.add_argument('dst', help='mmengine checkpoint to write')
+    args = parser.parse_args()
+    if osp.exists(args.dst):
+        sys.exit(f'error: {args.dst} exists; remove it or choose another name')
+    try:
+        state_dict = torch.load(args.src, map_location='cpu', weights_only=True)
+        state_dict = convert_torchvision_deeplabv3(state_dict.get('model', state_dict))
+    except (OSError, RuntimeError, KeyError, AttributeError) as e:
+        sys.exit(f'error: cannot convert {args.src}: {str(e).splitlines()[0]}')
+    with atomic_output(args.dst) as tmp:
+        torch.save(dict(state_dict=state_dict, meta=dict(converted_from=osp.abspath(args.src))), tmp)
+    print(f'{len(state_dict)} tensors written to {args.dst}')
+
+
+if __name__ == '__main__':
+    main()
