@@ -191,10 +191,12 @@ def reference_model(cfg, task, num_classes, shape, batch, train):
     sys.exit(f'error: --vs has no seed model for decode_head {head} on {backbone.type}')
 
 
-def build_reference(cfg, task, num_classes, shape, batch, train, device):
+def build_reference(cfg, task, num_classes, shape, batch, train, device, amp):
     model, name = reference_model(cfg, task, num_classes, shape, batch, train)
     model = model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    # with AMP on CUDA, loss scaling as torchvision's reference scripts train (and as ours does)
+    scaler = torch.amp.GradScaler('cuda', enabled=amp and 'cuda' in device)
     preprocessor = cfg.model.data_preprocessor  # the same normalisation as ours
     mean = torch.tensor(preprocessor.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(preprocessor.std, device=device).view(1, 3, 1, 1)
@@ -217,8 +219,9 @@ def build_reference(cfg, task, num_classes, shape, batch, train, device):
                     loss = F.cross_entropy(out, target)
             if train:
                 optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
     return model, step, name
 
 
@@ -274,7 +277,7 @@ def main():
     batches = [random_batch(task, num_classes, args.shape, args.batch, seed=i) for i in range(args.warmup + args.iters)]
     models = [('mmcityscapes ' + osp.basename(args.config), *build_ours(cfg, task, device, args.amp))]
     if args.vs:
-        model, step, name = build_reference(cfg, task, num_classes, args.shape, args.batch, train, device)
+        model, step, name = build_reference(cfg, task, num_classes, args.shape, args.batch, train, device, args.amp)
         models.append((name, model, step))
     mode = 'train' if train else 'inference'
     print(f'{mode}, batch {args.batch} of {args.shape[0]}x{args.shape[1]}, {args.iters} timed iterations after '
