@@ -1,6 +1,7 @@
 """tools/train.py, tools/test.py and tools/dist_train.sh on the generated dataset."""
 import csv
 import glob
+import hashlib
 import json
 import os
 import os.path as osp
@@ -15,8 +16,10 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from conftest import PY, REPO, run_tool
+from projects.mmcityscapes.utils.checkpoint import allow_mmengine_checkpoints, load_weights
 
 SEMANTIC = 'configs/mini/deeplabv3_r18-d8_mini.py'
 INSTANCE = 'configs/mini/mask-rcnn_r18_fpn_mini.py'
@@ -281,6 +284,25 @@ def test_config_errors_name_the_file(mini_env, tmp_path):
                     'default_hooks.loger.interval=1', env=mini_env, check=False)
     assert (f'warning: --cfg-options default_hooks.loger.interval matches no key of {SEMANTIC}, it is added; '
             'did you mean default_hooks.logger.interval?') in proc.stderr
+
+
+def test_publish_model_and_print_config(semantic_run, tmp_path):
+    """publish_model.py keeps weights and meta under a sha256-suffixed name, once; print_config.py
+    shows the config with --cfg-options applied."""
+    allow_mmengine_checkpoints()
+    checkpoint = semantic_run / 'iter_4.pth'
+    for _ in range(2):
+        proc = run_tool('tools/model_converters/publish_model.py', str(checkpoint), str(tmp_path / 'semantic.pth'))
+    (published,) = tmp_path.glob('semantic-*.pth')
+    assert published.name == f'semantic-{hashlib.sha256(published.read_bytes()).hexdigest()[:8]}.pth'
+    assert proc.stdout.strip() == f'{published} is already published'
+    assert set(torch.load(published, weights_only=True)) == {'meta', 'state_dict'}
+    assert 'optimizer' in torch.load(checkpoint, weights_only=True)
+    (state, meta), (original, original_meta) = load_weights(str(published)), load_weights(str(checkpoint))
+    assert meta == original_meta and state.keys() == original.keys()
+    assert all(torch.equal(state[k], original[k]) for k in state)
+    proc = run_tool('tools/analysis_tools/print_config.py', SEMANTIC, '--cfg-options', 'train_cfg.max_iters=7')
+    assert 'max_iters=7' in proc.stdout and "type='EncoderDecoder'" in proc.stdout  # from the bases
 
 
 def test_missing_checkpoint_is_one_line(mini_env):

@@ -17,6 +17,7 @@ import torch
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 from projects.mmcityscapes.models.torchvision_aspp_head import convert_torchvision_deeplabv3  # noqa: E402
+from projects.mmcityscapes.utils.checkpoint import CheckpointError, load_weights  # noqa: E402
 from projects.mmcityscapes.utils.io import atomic_output  # noqa: E402
 
 
@@ -28,10 +29,11 @@ def main():
     if osp.exists(args.dst):
         sys.exit(f'error: {args.dst} exists; remove it or choose another name')
     try:
-        state_dict = torch.load(args.src, map_location='cpu', weights_only=True)
-        state_dict = convert_torchvision_deeplabv3(state_dict.get('model', state_dict))
-    except (OSError, RuntimeError, KeyError, AttributeError) as e:
-        sys.exit(f'error: cannot convert {args.src}: {str(e).splitlines()[0]}')
+        state_dict = convert_torchvision_deeplabv3(load_weights(args.src)[0])
+    except CheckpointError as e:
+        sys.exit(f'error: {e}')
+    except KeyError as e:
+        sys.exit(f'error: cannot convert {args.src}: {e.args[0]}')
     with atomic_output(args.dst) as tmp:
         torch.save(dict(state_dict=state_dict, meta=dict(converted_from=osp.abspath(args.src))), tmp)
     print(f'{len(state_dict)} tensors written to {args.dst}')
