@@ -34,7 +34,7 @@ def short_run(iters, interval=None):
 @pytest.fixture(scope='module')
 def semantic_run(mini_env, tmp_path_factory):
     work_dir = tmp_path_factory.mktemp('semantic')
-    run_tool('tools/train.py', SEMANTIC, '--work-dir', str(work_dir), *short_run(4), env=mini_env)
+    run_tool('tools/train.py', SEMANTIC, '--work-dir', str(work_dir), '--tensorboard', *short_run(4), env=mini_env)
     return work_dir
 
 
@@ -79,6 +79,20 @@ def test_semantic_train_and_test_table(semantic_run, semantic_tested, mini_root)
     assert '| metric | value |' in stdout
     assert float(csv_values(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.csv')[('mIoU', '')]) == pytest.approx(metrics['mIoU'])
     assert_overlays(show_dir, mini_root, prediction_drawn=True)
+
+
+def test_tensorboard_logs_what_scalars_json_logs(semantic_run):
+    """--tensorboard: the TensorBoard event file holds every loss and validation value of the run."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    (events,) = glob.glob(str(semantic_run / '*' / 'vis_data' / 'events.out.tfevents.*'))
+    accumulator = EventAccumulator(events)
+    accumulator.Reload()
+    (scalars,) = glob.glob(str(semantic_run / '*' / 'vis_data' / 'scalars.json'))
+    logged = [json.loads(line) for line in open(scalars)]
+    losses = [entry['loss'] for entry in logged if 'loss' in entry]
+    assert len(losses) == 4
+    assert [round(e.value, 4) for e in accumulator.Scalars('loss')] == [round(v, 4) for v in losses]
+    assert accumulator.Scalars('mIoU')[-1].value == pytest.approx(logged[-1]['mIoU'], abs=1e-4)
 
 
 @pytest.fixture(scope='module')

@@ -3,6 +3,7 @@
     python tools/train.py configs/deeplabv3_r50.py
     python tools/train.py CONFIG --work-dir work_dirs/x --cfg-options train_cfg.max_iters=500
     python tools/train.py CONFIG --resume                   # latest checkpoint in the work dir
+    python tools/train.py CONFIG --tensorboard              # + TensorBoard logs: tensorboard --logdir work_dirs
     bash tools/dist_train.sh CONFIG 8                        # 8 GPUs (gloo on CPU-only machines)
 
 Runs go to ``work_dirs/<config name>/`` unless ``--work-dir`` is given. Configs may set
@@ -41,6 +42,8 @@ def parse_args():
     speed.add_argument('--amp', action='store_true', help='automatic mixed precision')
     speed.add_argument('--auto-scale-lr', action='store_true',
                        help='scale the lr by total batch size / auto_scale_lr.base_batch_size')
+    run.add_argument('--tensorboard', action='store_true',
+                     help='also log to TensorBoard (tensorboard --logdir WORK_DIR)')
     dist = parser.add_argument_group('distributed')
     dist.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     dist.add_argument('--local_rank', '--local-rank', type=int, default=0)
@@ -72,6 +75,9 @@ def train(args):
                              cfg.get('optim_wrapper', {}).get('loss_scale', 'dynamic')})
     if args.auto_scale_lr:
         cfg.merge_from_dict({'auto_scale_lr.enable': True})
+    if args.tensorboard:
+        backends = cfg.get('visualizer', {}).get('vis_backends') or [dict(type='LocalVisBackend')]
+        cfg.merge_from_dict({'visualizer.vis_backends': [*backends, dict(type='TensorboardVisBackend')]})
     if args.resume == 'auto':
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
