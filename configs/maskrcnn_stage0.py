@@ -1,3 +1,4 @@
+# deeplabv3_r50 coarse pretraining (stage 0), 1x4 images, 12 epochs, 512x1024 crops, Cityscapes coarse.
 # Stage 0: pretrain the Mask R-CNN backbone on Cityscapes coarse labels (seed: 4120 train_extra
 # images, 12 epochs, cross-entropy, Adam, ReduceLROnPlateau), initialised from torchvision's
 # DeepLabv3-ResNet50. A plain-stem ResNet-50 with mmdet's parameter names and shapes, so that

@@ -1,3 +1,4 @@
+# mask-rcnn_r50_fpn stage 1 (frozen backbone), 8x1 images, 4 epochs, 800-1024 scale, Cityscapes fine.
 # Stage 1: mmdet's Cityscapes Mask R-CNN with the stage-0 backbone, frozen (all four stages and
 # BN statistics); FPN, RPN and RoI heads train for 4 epochs on the full train split.
 _base_ = '_base_/mask-rcnn_r50_fpn_cityscapes.py'

@@ -1,3 +1,4 @@
+# mask-rcnn_r50_fpn stage 2 (tuned anchors, IoUs), 8x1 images, 6 epochs, 800-1024 scale, Cityscapes fine.
 # Stage 2: stage 1 + k-means anchors + Optuna-tuned IoU thresholds and FPN gradient flow, 6 epochs
 # from the stage-1 weights with the backbone still frozen. By hand it takes the values of
 # configs/_base_/tuned/ (mmdet's defaults until you copy tuned ones there); configs/maskrcnn_staged.py

@@ -1,3 +1,4 @@
+# mask-rcnn_r50_fpn stage 3 (all layers, lr/10), 8x1 images, 4 epochs, 800-1024 scale, Cityscapes fine.
 # Stage 3: every layer trainable (the backbone too) at a tenth of the learning rate, from the
 # stage-2 weights. BN statistics stay frozen: 1-4 images per GPU are too few to estimate them.
 _base_ = './maskrcnn_stage2.py'
