@@ -29,3 +29,24 @@ def test_first_line_states_the_recipe():
             assert first.startswith('# mask-rcnn_r50_fpn staged fine-tuning: stages 0-3'), first
         else:
             assert recipe.match(first), f'{config}: {first}'
+
+
+def test_every_path_follows_cityscapes_root(monkeypatch, tmp_path):
+    """With $CITYSCAPES_ROOT set, every annotation file and folder that a config's dataloaders and
+    evaluators read lies under it (none falls back to mmdet's/mmseg's data/cityscapes/), and the
+    evaluators are the plugin's."""
+    from projects.mmcityscapes.utils.config import dataset_paths, load_config
+    root = str(tmp_path / 'my root')
+    monkeypatch.setenv('CITYSCAPES_ROOT', root)
+    configs = [c for c in CONFIGS + sorted(osp.relpath(p, REPO) for p in glob.glob(f'{REPO}/configs/mini/*.py'))
+               if 'staged' not in c]  # the staged configs name stage configs, checked themselves
+    for config in configs:
+        cfg = load_config(osp.join(REPO, config))
+        for split in ('train', 'val', 'test'):
+            paths = [path for _, path, _ in dataset_paths(cfg[f'{split}_dataloader']['dataset'])]
+            evaluators = cfg.get(f'{split}_evaluator', [])
+            for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:
+                assert evaluator['type'] in ('ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'SegmentationMetric',
+                                             'IoUMetric'), (config, evaluator['type'])
+                paths += [evaluator['ann_file']] if 'ann_file' in evaluator else []
+            assert paths and all(path.startswith(root) for path in paths), (config, split, paths)

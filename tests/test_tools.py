@@ -125,6 +125,24 @@ def test_instance_train_and_test_table(instance_run, instance_tested, mini_root)
     assert_overlays(instance_tested, mini_root, prediction_drawn=False)  # no box above 0.3 after 2 iterations
 
 
+def test_test_out_dumps_raw_predictions(instance_run, mini_env, mini_root, tmp_path):
+    """--out FILE.pkl: one entry per val image with its predicted instances (RLE masks), as mmdet's
+    --out writes them; a name that is not .pkl is refused before anything runs."""
+    import pickle
+    out = tmp_path / 'predictions.pkl'
+    run_tool('tools/test.py', INSTANCE, str(instance_run / 'iter_2.pth'), '--work-dir', str(tmp_path), '--out', str(out),
+             '--cfg-options', 'model.test_cfg.rcnn.score_thr=0', env=mini_env)
+    predictions = pickle.load(open(out, 'rb'))
+    images = sorted(glob.glob(f'{mini_root}/leftImg8bit/val/*/*.png'))
+    assert sorted(p['img_path'] for p in predictions) == images
+    instances = predictions[0]['pred_instances']
+    assert len(instances['scores']) == len(instances['masks']) > 0 and 'counts' in instances['masks'][0]
+    assert not glob.glob(str(tmp_path / '.tmp*'))
+    proc = run_tool('tools/test.py', INSTANCE, str(instance_run / 'iter_2.pth'), '--out', str(tmp_path / 'p.json'),
+                    env=mini_env, check=False)
+    assert proc.returncode == 2 and 'the file name must end with .pkl' in proc.stderr
+
+
 def test_infer_semantic_official_format(semantic_run, semantic_tested, mini_env, mini_root, tmp_path):
     """infer.py's label-id PNGs, scored by eval_cityscapes.py, give test.py's mIoU; overlays have 3 panels."""
     checkpoint = str(semantic_run / 'iter_4.pth')

@@ -4,13 +4,15 @@
     bash tools/dist_test.sh CONFIG CHECKPOINT 8
 
 Prints a markdown table of every metric and writes it to the work dir as
-``test_<config>_<checkpoint>.{md,json,csv}``, saying which images the numbers were computed on. ``--show-dir DIR`` also
+``test_<config>_<checkpoint>.{md,json,csv}``, saying which images the numbers were computed on.
+``--out FILE.pkl`` also dumps the raw predictions, as mmdet's and mmseg's ``--out`` do. ``--show-dir DIR`` also
 writes one overlay per image (image | ground truth | prediction) into DIR.
 """
 import argparse
 import os
 import os.path as osp
 import sys
+from contextlib import ExitStack
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 from mmengine.config import DictAction  # noqa: E402
@@ -19,7 +21,7 @@ from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights  # noqa: E402
-from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
+from projects.mmcityscapes.utils.io import DatasetError, atomic_output  # noqa: E402
 from projects.mmcityscapes.utils.report import describe_dataset, test_result_stem, write_metrics  # noqa: E402
 from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
 from projects.mmcityscapes.utils.runtime import prepare_runtime  # noqa: E402
@@ -31,11 +33,14 @@ def parse_args():
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--work-dir', help='where the log and tables go (default: work_dirs/<config>)')
     parser.add_argument('--show-dir', help='write image | ground truth | prediction overlays here')
+    parser.add_argument('--out', help="also dump the raw predictions to this .pkl (mmdet's/mmseg's --out)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. test_dataloader.batch_size=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
     args = parser.parse_args()
+    if args.out and not args.out.endswith(('.pkl', '.pickle')):
+        parser.error(f'--out {args.out}: the file name must end with .pkl')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
@@ -58,10 +63,17 @@ def evaluate(args):
     if args.show_dir:
         cfg.custom_hooks = cfg.get('custom_hooks', []) + [dict(type='OverlayHook', out_dir=args.show_dir)]
     prepare_runtime(cfg, splits=('test',))
-    runner = Runner.from_cfg(cfg)
-    check_fits(runner.model.module if is_model_wrapper(runner.model) else runner.model, args.checkpoint, *weights)
-    del weights  # the runner loads the checkpoint into the model itself
-    metrics = runner.test()
+    with ExitStack() as outputs:
+        if args.out:  # written whole or not at all, by the main process (the one that evaluates)
+            evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+            dump = 'DumpDetResults' if cfg.get('default_scope') == 'mmdet' else 'DumpResults'
+            out_file = outputs.enter_context(atomic_output(args.out)) if is_main_process() else args.out
+            cfg.test_evaluator = [*evaluators, dict(type=dump, out_file_path=out_file)]
+        runner = Runner.from_cfg(cfg)
+        check_fits(runner.model.module if is_model_wrapper(runner.model) else runner.model, args.checkpoint,
+                   *weights)
+        del weights  # the runner loads the checkpoint into the model itself
+        metrics = runner.test()
     if is_main_process():
         evaluated_on = describe_dataset(runner.test_dataloader.dataset)
         title = f'{osp.basename(args.config)} — {osp.basename(args.checkpoint)} — {evaluated_on}'

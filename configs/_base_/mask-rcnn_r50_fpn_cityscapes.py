@@ -8,6 +8,12 @@ data_root = r"""{{$CITYSCAPES_ROOT:data/cityscapes}}"""  # any path: quotes, wit
 train_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root)))
 val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
+val_evaluator = [
+    dict(type='ClasswiseCocoMetric', metric=['bbox', 'segm'],
+         ann_file=data_root + '/annotations/instancesonly_filtered_gtFine_val.json'),
+    dict(type='CityscapesInstanceMetric'),
+]
+test_evaluator = val_evaluator
 # The plugin's assigner, sampler and mask head give mmdet's assignments, samples and mask targets
 # without host-device round trips; its RoI extractors pool in float32 under AMP, as torchvision
 # does (tests/test_device_train_step.py).
