@@ -61,6 +61,7 @@ def innermost_dataset(dataset_cfg):
         dataset_cfg = dataset_cfg['dataset']
     return dataset_cfg
 
+
 def dataset_paths(dataset_cfg):
     """(kind, path, data_root) of every annotation file and folder a dataset config reads,
     wrappers included."""
