@@ -8,9 +8,9 @@ from mmengine.dist import barrier, is_main_process
 from mmengine.runner import Runner
 
 from ..utils.checkpoint import best_checkpoint
+from ..utils.config import ConfigError
 from ..utils.io import read_json, write_json, write_text
 from ..utils.report import describe_dataset, test_result_stem, write_metrics
-from ..utils.config import ConfigError
 from ..utils.runtime import prepare_runtime
 
 # Keys that change between launches of the same experiment; not part of its identity.
