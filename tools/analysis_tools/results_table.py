@@ -4,8 +4,8 @@
 
 Rows, found recursively:
 
-* ``test_<checkpoint>.json`` written by tools/test.py, and by the cross-validation and staged
-  runners for each fold and stage (source ``test``);
+* ``test_<config>_<checkpoint>.json`` written by tools/test.py, and by the cross-validation and
+  staged runners for each fold and stage (source ``test``);
 * ``cv_results.json``, the mean ± std over cross-validation folds (``cv mean ± std``);
 * a work dir with none of these but a training log: its last validation entry (``last val``).
 
