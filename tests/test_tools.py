@@ -337,6 +337,23 @@ def test_publish_model_and_print_config(semantic_run, tmp_path):
     assert 'max_iters=7' in proc.stdout and "type='EncoderDecoder'" in proc.stdout  # from the bases
 
 
+def test_browse_dataset_draws_ground_truth_for_both_families(mini_env, tmp_path):
+    """--max samples (also through the instance config's RepeatDataset), each image | ground truth
+    at the pipeline's output size, the ground truth drawn."""
+    for config, split, shape in ((INSTANCE, 'train', None), (SEMANTIC, 'val', (256, 512))):
+        out = tmp_path / split
+        proc = run_tool('tools/analysis_tools/browse_dataset.py', config, '--split', split, '--max', '3',
+                        '--out-dir', str(out), env=mini_env)
+        assert f'3 {split} samples drawn into {out}' in proc.stdout
+        drawn = sorted(out.iterdir())
+        assert [p.name[:5] for p in drawn] == ['0000_', '0001_', '0002_']
+        for path in drawn:
+            picture = cv2.imread(str(path)).astype(int)
+            height, width = picture.shape[0], picture.shape[1] // 2
+            assert picture.shape[1] == 2 * width and (shape is None or (height, width) == shape)
+            assert np.abs(picture[:, :width] - picture[:, width:]).mean() > 1
+
+
 def test_missing_checkpoint_is_one_line(mini_env):
     proc = run_tool('tools/test.py', SEMANTIC, 'no/such.pth', env=mini_env, check=False)
     assert proc.returncode != 0

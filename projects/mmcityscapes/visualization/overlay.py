@@ -21,11 +21,13 @@ def quiet_visualizer(visualizer_type, dataset_meta, name):
 
 
 def overlay_panels(visualizer, image, data_sample):
-    """``image | ground truth | prediction`` (RGB), drawn by an mmdet/mmseg visualizer; without
-    ground truth in ``data_sample``, ``image | prediction``."""
+    """``image | ground truth | prediction`` (RGB), drawn by an mmdet/mmseg visualizer, with the
+    panels ``data_sample`` has: no ground truth, ``image | prediction``; no prediction (a dataset
+    sample), ``image | ground truth``."""
     has_gt = 'gt_sem_seg' in data_sample or 'gt_instances' in data_sample
+    has_pred = 'pred_sem_seg' in data_sample or 'pred_instances' in data_sample
     panels = [image]
-    for draw_gt in ((True, False) if has_gt else (False,)):
+    for draw_gt in [flag for flag, present in ((True, has_gt), (False, has_pred)) if present]:
         visualizer.add_datasample('overlay', image, data_sample, draw_gt=draw_gt, draw_pred=not draw_gt)
         panels.append(visualizer.get_image())
     return np.concatenate(panels, axis=1)

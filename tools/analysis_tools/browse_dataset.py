@@ -1,0 +1,60 @@
+"""Draw a config's samples as its pipeline delivers them to the model: image | ground truth PNGs.
+
+    python tools/analysis_tools/browse_dataset.py CONFIG [--split train|val|test] [--max 20] [--out-dir DIR]
+
+For both model families (the config's own mmdet or mmseg visualizer). It stops after ``--max``
+samples, also on a RepeatDataset; files go to ``work_dirs/browse_<config>/`` unless ``--out-dir``.
+"""
+import argparse
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+import numpy as np  # noqa: E402
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope  # noqa: E402
+
+import projects.mmcityscapes  # noqa: E402,F401 (registers the plugin's components)
+from projects.mmcityscapes.utils.config import ConfigError, check_dataset_files, load_config  # noqa: E402
+from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
+from projects.mmcityscapes.visualization.overlay import quiet_visualizer, write_overlay  # noqa: E402
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('--split', choices=['train', 'val', 'test'], default='train')
+    parser.add_argument('--max', type=int, default=20, help='samples to draw')
+    parser.add_argument('--out-dir', help='default: work_dirs/browse_<config>')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
+    args = parser.parse_args()
+    try:
+        cfg = load_config(args.config, args.cfg_options)
+        check_dataset_files(cfg, (args.split,))
+    except (ConfigError, DatasetError) as e:
+        sys.exit(f'error: {e}')
+    init_default_scope(cfg.get('default_scope'))
+    dataset = DATASETS.build(cfg[f'{args.split}_dataloader'].dataset)
+    with VISUALIZERS.switch_scope_and_registry(cfg.get('default_scope')) as visualizers:
+        visualizer = quiet_visualizer(visualizers.get(cfg.visualizer.type), dataset.metainfo, 'browse_dataset')
+    out_dir = args.out_dir or osp.join('work_dirs', 'browse_' + osp.splitext(osp.basename(args.config))[0])
+    count = min(args.max, len(dataset))
+    for i in range(count):
+        item = dataset[i]
+        sample = item['data_samples']
+        if 'gt_instances' in sample:  # the forms mmdet's visualizer draws, as its browse_dataset.py makes them
+            from mmdet.structures.bbox import BaseBoxes
+            from mmdet.models.utils import mask2ndarray
+            gt = sample.gt_instances
+            if isinstance(gt.get('bboxes'), BaseBoxes):
+                gt.bboxes = gt.bboxes.tensor
+            if 'masks' in gt:
+                gt.masks = mask2ndarray(gt.masks).astype(bool)
+        image = np.ascontiguousarray(item['inputs'].permute(1, 2, 0).numpy()[..., ::-1])  # BGR -> RGB
+        name = f'{i:04d}_{osp.splitext(osp.basename(sample.img_path))[0]}.png'
+        write_overlay(visualizer, sample, osp.join(out_dir, name), image=image)
+    print(f'{count} {args.split} samples drawn into {out_dir}')
+
+
+if __name__ == '__main__':
+    main()
