@@ -354,6 +354,25 @@ def test_browse_dataset_draws_ground_truth_for_both_families(mini_env, tmp_path)
             assert np.abs(picture[:, :width] - picture[:, width:]).mean() > 1
 
 
+def test_get_flops_both_families():
+    """Parameters exactly the built model's; a fully convolutional model's FLOPs grow with the
+    image area; Mask R-CNN (RPN and RoI heads included) is counted too."""
+    from mmengine.registry import MODELS, init_default_scope
+    from mmengine.config import Config
+
+    def flops(config, *shape):
+        out = run_tool('tools/analysis_tools/get_flops.py', config, '--shape', *map(str, shape)).stdout
+        match = re.search(r'at \d+x\d+: ([\d.]+)([GM]) FLOPs, .* \((\d+) exactly\)', out)
+        return float(match.group(1)) * (1e9 if match.group(2) == 'G' else 1e6), int(match.group(3))
+
+    (small, params), (large, _) = flops(SEMANTIC, 128, 256), flops(SEMANTIC, 256, 512)
+    init_default_scope('mmseg')
+    model = MODELS.build(Config.fromfile(osp.join(REPO, SEMANTIC)).model)
+    assert params == sum(p.numel() for p in model.parameters())
+    assert large / small == pytest.approx(4, rel=0.05)
+    assert flops(INSTANCE, 128, 256)[0] > 1e9
+
+
 def test_missing_checkpoint_is_one_line(mini_env):
     proc = run_tool('tools/test.py', SEMANTIC, 'no/such.pth', env=mini_env, check=False)
     assert proc.returncode != 0
