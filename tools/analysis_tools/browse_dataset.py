@@ -38,13 +38,14 @@ def main():
     with VISUALIZERS.switch_scope_and_registry(cfg.get('default_scope')) as visualizers:
         visualizer = quiet_visualizer(visualizers.get(cfg.visualizer.type), dataset.metainfo, 'browse_dataset')
     out_dir = args.out_dir or osp.join('work_dirs', 'browse_' + osp.splitext(osp.basename(args.config))[0])
+    if cfg.get('default_scope') == 'mmdet':
+        from mmdet.models.utils import mask2ndarray
+        from mmdet.structures.bbox import BaseBoxes
     count = min(args.max, len(dataset))
     for i in range(count):
         item = dataset[i]
         sample = item['data_samples']
         if 'gt_instances' in sample:  # the forms mmdet's visualizer draws, as its browse_dataset.py makes them
-            from mmdet.structures.bbox import BaseBoxes
-            from mmdet.models.utils import mask2ndarray
             gt = sample.gt_instances
             if isinstance(gt.get('bboxes'), BaseBoxes):
                 gt.bboxes = gt.bboxes.tensor
