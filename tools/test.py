@@ -5,8 +5,8 @@
 
 Prints a markdown table of every metric and writes it to the work dir as
 ``test_<config>_<checkpoint>.{md,json,csv}``, saying which images the numbers were computed on.
-``--out FILE.pkl`` also dumps the raw predictions, as mmdet's and mmseg's ``--out`` do. ``--show-dir DIR`` also
-writes one overlay per image (image | ground truth | prediction) into DIR.
+``--out FILE.pkl`` also dumps the raw predictions, as mmdet's and mmseg's ``--out`` do;
+``--show-dir DIR`` writes one overlay per image (image | ground truth | prediction) into DIR.
 """
 import argparse
 import os
@@ -21,9 +21,9 @@ from mmengine.model import is_model_wrapper  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
 from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights  # noqa: E402
+from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
 from projects.mmcityscapes.utils.io import DatasetError, atomic_output  # noqa: E402
 from projects.mmcityscapes.utils.report import describe_dataset, test_result_stem, write_metrics  # noqa: E402
-from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
 from projects.mmcityscapes.utils.runtime import prepare_runtime  # noqa: E402
 
 
