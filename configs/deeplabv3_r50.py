@@ -1,7 +1,7 @@
 # deeplabv3_r50-d8, 4x2 images, 80k iterations, 512x1024 crops, Cityscapes fine.
 # mmseg's own config (79.3 mIoU in mmseg's model zoo) with this project's metric set and validation loss.
 _base_ = 'mmseg::deeplabv3/deeplabv3_r50-d8_4xb2-80k_cityscapes-512x1024.py'
-custom_imports = dict(imports=['projects.mmcityscapes'], allow_failed_imports=False)
+custom_imports = dict(imports=['projects.mmcityscapes.components'], allow_failed_imports=False)
 
 data_root = r"""{{$CITYSCAPES_ROOT:data/cityscapes}}"""  # any path: quotes, with or without a final /
 train_dataloader = dict(dataset=dict(data_root=data_root))

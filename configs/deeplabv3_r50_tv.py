@@ -1,5 +1,5 @@
 # deeplabv3_r50 in torchvision's shape, 4x2 images, 80k iterations, 512x1024 crops, Cityscapes fine.
-# The network seed 003 fine-tunes: torchvision deeplabv3_resnet50 with its auxiliary head, 42.0M
+# The network the DeepLabv3 fine-tuning recipe fine-tunes: torchvision deeplabv3_resnet50 with its auxiliary head, 42.0M
 # parameters. Against configs/deeplabv3_r50.py (mmseg's R50-D8, 68.1M): a plain
 # ResNet-50 (torchvision's, stride in the 3x3 conv) and a 256-channel ASPP projected by 1x1 conv +
 # dropout 0.5 + 3x3 conv. The seed fine-tunes torchvision's COCO weights: convert them with

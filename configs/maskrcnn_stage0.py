@@ -7,7 +7,7 @@ _base_ = [
     '_base_/datasets/cityscapes_semantic.py', 'mmseg::_base_/default_runtime.py',
     '_base_/schedules/adam_10e.py'
 ]
-custom_imports = dict(imports=['projects.mmcityscapes'], allow_failed_imports=False)
+custom_imports = dict(imports=['projects.mmcityscapes.components'], allow_failed_imports=False)
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(

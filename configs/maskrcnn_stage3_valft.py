@@ -1,5 +1,5 @@
 # mask-rcnn_r50_fpn stage 3 + val fine-tuning, 8x1 images, 4 epochs, 800-1024 scale, Cityscapes fine.
-# Stage 3 with the seed's fine-tuning on validation data, made explicit: it also trains on the
+# Stage 3 with the staged recipe's fine-tuning on validation data, made explicit: it also trains on the
 # val images of splits/val_finetune.txt (by default half of val, chosen by the data preparation)
 # and is evaluated ONLY on the other half (splits/val_holdout.txt), never on images it trained on.
 # Its numbers are therefore not comparable with the full-val numbers of the other stages; every

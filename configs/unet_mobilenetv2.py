@@ -1,5 +1,5 @@
 # unet_mobilenetv2, 1x4 images, 10 epochs, 512x1024 crops, Cityscapes fine.
-# The same U-Net decoder on mmseg's ImageNet-pretrained MobileNetV2 (seed 004's encoder comparison).
+# The same U-Net decoder on mmseg's ImageNet-pretrained MobileNetV2 (athar-usama/semantic's encoder comparison).
 _base_ = './unet_r34.py'
 model = dict(
     backbone=dict(

@@ -1,5 +1,5 @@
 # unet_r34 (U-Net decoder, ResNet-34 encoder), 1x4 images, 10 epochs, 512x1024 crops, Cityscapes fine.
-# The seed's recipe (seed 002: 66.8 mIoU on val): Adam lr 1e-4, cross-entropy ignoring 255.
+# The U-Net CV recipe (configs/README.md, References: 66.8 mIoU on val): Adam lr 1e-4, cross-entropy ignoring 255.
 _base_ = [
     '_base_/models/unet_r34.py', '_base_/datasets/cityscapes_semantic.py',
     'mmseg::_base_/default_runtime.py', '_base_/schedules/adam_10e.py'

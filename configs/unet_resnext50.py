@@ -1,5 +1,5 @@
 # unet_resnext50-32x4d, 1x4 images, 10 epochs, 512x1024 crops, Cityscapes fine.
-# The same U-Net decoder on an ImageNet-pretrained ResNeXt-50 (32x4d) (seed 004's encoder comparison).
+# The same U-Net decoder on an ImageNet-pretrained ResNeXt-50 (32x4d) (athar-usama/semantic's encoder comparison).
 _base_ = './unet_r34.py'
 model = dict(
     backbone=dict(

@@ -1,13 +1,13 @@
 """Shared fixtures: one generated and prepared mini-Cityscapes for the whole session."""
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
 PY = sys.executable
 MINI_COUNTS = dict(train=10, val=4, test=2, extra=4)
 
@@ -19,6 +19,13 @@ def run_tool(*args, env=None, check=True, timeout=900):
     if check and proc.returncode != 0:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
     return proc
+
+
+def table_rows(markdown):
+    """{first cell: the other cells} of every row of the markdown tables in ``markdown`` (header
+    rows included, alignment rows left out)."""
+    rows = [[c.strip() for c in line.strip().split('|')[1:-1]] for line in markdown.splitlines() if line.startswith('|')]
+    return {row[0]: row[1:] for row in rows if not all(re.fullmatch(':?-+:?', c) for c in row)}
 
 
 def generate_mini(out, seed=0, **counts):
@@ -46,4 +53,4 @@ def mini_root(tmp_path_factory):
 @pytest.fixture(scope='session')
 def mini_env(mini_root):
     """Environment that points the configs at the prepared mini dataset."""
-    return dict(os.environ, CITYSCAPES_ROOT=osp.join(str(mini_root), ''), PYTHONPATH=REPO)
+    return dict(os.environ, CITYSCAPES_ROOT=osp.join(str(mini_root), ''))

@@ -1,34 +1,33 @@
-"""tools/analysis_tools/benchmark.py: the config's model against the seeds' model, and the data pipeline."""
+"""tools/analysis_tools/benchmark.py: the config's model against the reproduced projects' model, and the data pipeline."""
 import importlib.util
 import re
 
 import pytest
 
-from conftest import run_tool
+from conftest import run_tool, table_rows
 
 TOOL = 'tools/analysis_tools/benchmark.py'
 
 
 def table(stdout):
     """{model: (parameters M, images/s, peak MiB)} and the printed ratio."""
-    rows = {m[0]: tuple(map(float, m[1:])) for m in re.findall(r'^\| (.+?) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$',
-                                                                  stdout, re.M)}
-    ratio = re.search(r'speed ratio \(ours / seed model\): ([\d.]+)x', stdout)
+    rows = {name: tuple(map(float, cells)) for name, cells in table_rows(stdout).items() if name != 'model'}
+    ratio = re.search(r'speed ratio \(ours / reference model\): ([\d.]+)x', stdout)
     return rows, ratio and float(ratio.group(1))
 
 
-@pytest.mark.parametrize('config, mode, seed_model, parameters', [
+@pytest.mark.parametrize('config, mode, reference_model, parameters', [
     ('configs/maskrcnn_stage3.py', '--train', 'torchvision maskrcnn_resnet50_fpn', (44.0, 44.0)),
     ('configs/deeplabv3_r50.py', '--infer', 'torchvision deeplabv3_resnet50', (68.1, 42.0)),
     ('configs/deeplabv3_r50_tv.py', '--infer', 'torchvision deeplabv3_resnet50', (42.0, 42.0)),
 ])
-def test_model_vs_seed_model(config, mode, seed_model, parameters):
+def test_model_vs_reference_model(config, mode, reference_model, parameters):
     proc = run_tool(TOOL, config, mode, '--shape', '128', '256', '--batch', '1', '--iters', '1', '--warmup', '1', '--vs')
     rows, ratio = table(proc.stdout)
     ours = rows[f'mmcityscapes {config.split("/")[-1]}']
-    assert (ours[0], rows[seed_model][0]) == parameters  # the models the configs and the seeds define
-    assert ours[1] > 0 and rows[seed_model][1] > 0
-    (o, s), half = (ours[1], rows[seed_model][1]), 0.005  # the table rounds to 2 decimals
+    assert (ours[0], rows[reference_model][0]) == parameters  # the models the configs and the reproduced projects define
+    assert ours[1] > 0 and rows[reference_model][1] > 0
+    (o, s), half = (ours[1], rows[reference_model][1]), 0.005  # the table rounds to 2 decimals
     assert (o - half) / (s + half) - half <= ratio <= (o + half) / (s - half) + half
 
 

@@ -4,19 +4,16 @@ import json
 import os
 import os.path as osp
 import shutil
-import sys
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, run_tool
-from projects.mmcityscapes.evaluation import CityscapesInstanceMetric
-
-sys.path.insert(0, osp.join(REPO, 'tools', 'analysis_tools'))
-from benchmark_eval import (  # noqa: E402
-    CLASSES, THING_IDS, official_semantic, same_scores, write_label_predictions, write_predictions)
+from conftest import run_tool
+from projects.mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
+from projects.mmcityscapes.testing import (CLASSES, THING_IDS, official_semantic, same_scores, write_label_predictions,
+                                           write_predictions)
 
 
 @pytest.fixture(scope='module')

@@ -12,7 +12,7 @@ from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks, mask_target
 
-import projects.mmcityscapes  # noqa: F401
+import projects.mmcityscapes.components  # noqa: F401
 from conftest import REPO
 
 INSTANCE = 'configs/mini/mask-rcnn_r18_fpn_mini.py'

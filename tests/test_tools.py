@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import PY, REPO, run_tool
+from conftest import PY, REPO, run_tool, table_rows
 from projects.mmcityscapes.utils.checkpoint import allow_mmengine_checkpoints, load_weights
 
 SEMANTIC = 'configs/mini/deeplabv3_r18-d8_mini.py'
@@ -75,8 +75,9 @@ def test_semantic_train_and_test_table(semantic_run, semantic_tested, mini_root)
     assert {'aAcc', 'mIoU', 'mAcc'} <= set(metrics)
     assert 0 <= metrics['mIoU'] <= 100
     table = open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.md').read()
-    assert f'| mIoU | {metrics["mIoU"]:.4f} |' in table
-    assert '| metric | value |' in stdout
+    assert table_rows(table)['mIoU'] == [f'{metrics["mIoU"]:.4f}']
+    assert_picture(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.png', (400, 300))  # per-class IoU bars
+    assert table_rows(stdout)['metric'] == ['value']
     assert float(csv_values(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.csv')[('mIoU', '')]) == pytest.approx(metrics['mIoU'])
     assert_overlays(show_dir, mini_root, prediction_drawn=True)
 
@@ -119,8 +120,8 @@ def test_instance_train_and_test_table(instance_run, instance_tested, mini_root)
     assert {f'coco/{m}_AP.{c}' for m in ('bbox', 'segm') for c in classes} <= set(metrics)
     values = csv_values(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.csv')
     assert values[('coco/segm_AP', 'car')] == str(metrics['coco/segm_AP.car'])
-    assert '| class | coco/bbox_AP | coco/segm_AP | cityscapes/AP | cityscapes/AP50 |' in \
-        open(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.md').read()
+    assert table_rows(open(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.md').read())['class'] == [
+        'coco/bbox_AP', 'coco/segm_AP', 'cityscapes/AP', 'cityscapes/AP50']
     assert not osp.exists(osp.join(REPO, 'matches.json'))
     assert_overlays(instance_tested, mini_root, prediction_drawn=False)  # no box above 0.3 after 2 iterations
 
@@ -141,6 +142,57 @@ def test_test_out_dumps_raw_predictions(instance_run, mini_env, mini_root, tmp_p
     proc = run_tool('tools/test.py', INSTANCE, str(instance_run / 'iter_2.pth'), '--out', str(tmp_path / 'p.json'),
                     env=mini_env, check=False)
     assert proc.returncode == 2 and 'the file name must end with .pkl' in proc.stderr
+
+    # the confusion matrix of those predictions: with no detection kept, every ground-truth box of
+    # the val annotations (crowd regions aside) is a miss, in its class's background column
+    run_tool('tools/analysis_tools/confusion_matrix.py', INSTANCE, str(out), '--score-thr', '1.1', env=mini_env)
+    result = json.load(open(tmp_path / 'confusion_matrix.json'))
+    coco = json.load(open(mini_root / 'annotations' / 'instancesonly_filtered_gtFine_val.json'))
+    names = {c['id']: c['name'] for c in coco['categories']}
+    boxes = [names[a['category_id']] for a in coco['annotations'] if not a['iscrowd']]
+    counts = np.array(result['counts'])
+    assert result['labels'][-1] == 'background' and counts.shape == (9, 9) and len(boxes) > 0
+    assert counts[:, -1].tolist() == [boxes.count(c) for c in result['labels'][:-1]] + [0]
+    assert counts[:, :-1].sum() == 0
+    run_tool('tools/analysis_tools/confusion_matrix.py', INSTANCE, str(out), '--score-thr', '0', '--out-dir',
+             str(tmp_path / 'kept'), env=mini_env)
+    assert np.array(json.load(open(tmp_path / 'kept' / 'confusion_matrix.json'))['counts'])[:, :-1].sum() > 0
+    assert_picture(tmp_path / 'kept' / 'confusion_matrix.png', (300, 300))
+
+
+def test_semantic_confusion_matrix_holds_the_test_pixels(semantic_run, mini_env, tmp_path):
+    """tools/test.py --out, then confusion_matrix.py: 19x19 pixel counts whose diagonal over their
+    sum is the test's aAcc; a file that is not a predictions dump is one line."""
+    out = tmp_path / 'predictions.pkl'
+    run_tool('tools/test.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--work-dir', str(tmp_path), '--out',
+             str(out), env=mini_env)
+    metrics = json.load(open(tmp_path / 'test_deeplabv3_r18-d8_mini_iter_4.json'))
+    proc = run_tool('tools/analysis_tools/confusion_matrix.py', SEMANTIC, str(out), env=mini_env)
+    counts = np.array(json.load(open(tmp_path / 'confusion_matrix.json'))['counts'])
+    assert counts.shape == (19, 19) and '4 images (pixels)' in proc.stdout
+    assert round(100 * np.trace(counts) / counts.sum(), 2) == pytest.approx(metrics['aAcc'], abs=0.006)
+    assert_picture(tmp_path / 'confusion_matrix.png', (400, 400))
+    (tmp_path / 'bad.pkl').write_bytes(b'not a pickle')
+    proc = run_tool('tools/analysis_tools/confusion_matrix.py', SEMANTIC, str(tmp_path / 'bad.pkl'), env=mini_env,
+                    check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().startswith(f'error: cannot read predictions {tmp_path}/bad.pkl')
+
+
+def test_tta_of_one_view_equals_the_plain_test(semantic_run, semantic_tested, mini_env, tmp_path):
+    """--tta runs the config's SegTTAModel: on a tta_pipeline of the test view alone it scores exactly
+    the plain test, into its own table; a config without TTA (Mask R-CNN) is refused in one line."""
+    config = tmp_path / 'one_view_tta.py'
+    config.write_text(f"_base_ = {osp.join(REPO, SEMANTIC)!r}\n"
+                      "tta_pipeline = [dict(type='LoadImageFromFile'), dict(type='TestTimeAug', transforms=[\n"
+                      "    [dict(type='Resize', scale=(512, 256), keep_ratio=True)], [dict(type='LoadAnnotations')],\n"
+                      "    [dict(type='PackSegInputs')]])]\n")
+    run_tool('tools/test.py', str(config), str(semantic_run / 'iter_4.pth'), '--tta', '--work-dir', str(tmp_path),
+             env=mini_env)
+    tta = json.load(open(tmp_path / 'test_one_view_tta_iter_4_tta.json'))
+    plain = json.load(open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'))
+    assert {k: v for k, v in tta.items() if k != 'evaluated_on'} == {k: v for k, v in plain.items() if k != 'evaluated_on'}
+    proc = run_tool('tools/test.py', INSTANCE, str(semantic_run / 'iter_4.pth'), '--tta', env=mini_env, check=False)
+    assert proc.returncode == 1 and proc.stderr.strip().startswith(f'error: --tta: {INSTANCE} defines no tta_model')
 
 
 def test_infer_semantic_official_format(semantic_run, semantic_tested, mini_env, mini_root, tmp_path):
@@ -512,12 +564,12 @@ def test_results_table_gathers_tests_and_logs(semantic_run, semantic_tested, ins
     training_log = next(p for p in semantic_run.iterdir() if (p / 'vis_data' / 'scalars.json').is_file())
     shutil.copytree(training_log, logs_only / '20260101_000000')
     run_tool('tools/analysis_tools/results_table.py', str(runs), '--out', str(tmp_path / 'table'))
-    rows = {line.split(' | ')[0][2:]: line for line in open(tmp_path / 'table.md') if line.startswith('| runs/')}
+    rows = table_rows(open(tmp_path / 'table.md').read())
     semantic = json.load(open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'))
     instance = json.load(open(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.json'))
-    assert f'| test | {semantic["mIoU"]:.2f} |' in rows['runs/semantic/deeplabv3_r18-d8_mini_iter_4']
+    assert rows['runs/semantic/deeplabv3_r18-d8_mini_iter_4'][:2] == ['test', f'{semantic["mIoU"]:.2f}']
     assert f'{100 * instance["cityscapes/mAP"]:.2f}' in rows['runs/instance/mask-rcnn_r18_fpn_mini_iter_2']
     last_val = [json.loads(line) for line in open(next(logs_only.glob('*/vis_data/scalars.json')))
                 if 'lr' not in json.loads(line)][-1]
-    assert f'| last val | {last_val["mIoU"]:.2f} |' in rows['runs/logs_only']
+    assert rows['runs/logs_only'][:2] == ['last val', f'{last_val["mIoU"]:.2f}']
     assert_picture(tmp_path / 'table.png', (200, 500))

@@ -17,22 +17,22 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-import mmcv  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from cityscapesscripts.helpers.labels import id2label, name2label  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.dataset import Compose, pseudo_collate  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
-from mmengine.structures import InstanceData, PixelData  # noqa: E402
-from mmengine.utils import ProgressBar  # noqa: E402
+import mmcv
+import numpy as np
+import torch
+from cityscapesscripts.helpers.labels import name2label
+from mmengine.config import DictAction
+from mmengine.dataset import Compose, pseudo_collate
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData, PixelData
+from mmengine.utils import ProgressBar
 
-from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights  # noqa: E402
-from projects.mmcityscapes.utils.io import (  # noqa: E402
+from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights
+from projects.mmcityscapes.utils.io import (
     DatasetError, atomic_output, gt_fine_path, read_label_png, write_lines)
-from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
-from projects.mmcityscapes.visualization import quiet_visualizer, write_overlay  # noqa: E402
+from projects.mmcityscapes.utils.config import ConfigError, load_config
+from projects.mmcityscapes.utils.labels import class_indices, is_instance, label_id
+from projects.mmcityscapes.visualization import quiet_visualizer, write_overlay
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
 
@@ -97,15 +97,6 @@ def ground_truth_path(image_path, suffix):
     return path if path and osp.isfile(path) else None
 
 
-def class_indices(classes):
-    """Cityscapes label id -> index in the model's classes (255: not one of them)."""
-    lut = np.full(256, 255, np.uint8)
-    for i, label in id2label.items():
-        if label.name in classes:
-            lut[i] = classes.index(label.name)
-    return lut
-
-
 def attach_ground_truth(sample, image_path, task, class_of_label):
     """Add the official ground truth of an image (if present) in the model's classes."""
     if task == 'semantic':
@@ -117,12 +108,12 @@ def attach_ground_truth(sample, image_path, task, class_of_label):
     path = ground_truth_path(image_path, 'instanceIds')
     if path:
         ids = read_label_png(path)
-        instances = [i for i in np.unique(ids) if i >= 1000 and class_of_label[i // 1000] != 255]
+        instances = [i for i in np.unique(ids) if is_instance(i) and class_of_label[label_id(i)] != 255]
         masks = np.stack([ids == i for i in instances]) if instances else np.zeros((0, *ids.shape), bool)
         boxes = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] for ys, xs in (np.nonzero(m) for m in masks)]
         sample.gt_instances = InstanceData(
             masks=torch.from_numpy(masks), bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
-            labels=torch.tensor([class_of_label[i // 1000] for i in instances], dtype=torch.long))
+            labels=torch.tensor([class_of_label[label_id(i)] for i in instances], dtype=torch.long))
 
 
 def write_result(sample, name, results_dir, task, label_ids):

@@ -6,7 +6,9 @@
 Prints a markdown table of every metric and writes it to the work dir as
 ``test_<config>_<checkpoint>.{md,json,csv}``, saying which images the numbers were computed on.
 ``--out FILE.pkl`` also dumps the raw predictions, as mmdet's and mmseg's ``--out`` do;
-``--show-dir DIR`` writes one overlay per image (image | ground truth | prediction) into DIR.
+``--show-dir DIR`` writes one overlay per image (image | ground truth | prediction) into DIR;
+``--tta`` tests the config's ``tta_model`` over its ``tta_pipeline`` (mmseg's SegTTAModel: every
+scale and flip of mmseg's Cityscapes base), into ``test_<config>_<checkpoint>_tta.*``.
 """
 import argparse
 import os
@@ -14,17 +16,17 @@ import os.path as osp
 import sys
 from contextlib import ExitStack
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.dist import is_main_process  # noqa: E402
-from mmengine.model import is_model_wrapper  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.config import DictAction
+from mmengine.dist import is_main_process
+from mmengine.model import BaseTTAModel, is_model_wrapper
+from mmengine.runner import Runner
 
-from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights  # noqa: E402
-from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
-from projects.mmcityscapes.utils.io import DatasetError, atomic_output  # noqa: E402
-from projects.mmcityscapes.utils.report import describe_dataset, test_result_stem, write_metrics  # noqa: E402
-from projects.mmcityscapes.utils.runtime import prepare_runtime  # noqa: E402
+from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights
+from projects.mmcityscapes.utils.config import ConfigError, load_config
+from projects.mmcityscapes.utils.io import DatasetError, atomic_output
+from projects.mmcityscapes.utils.report import describe_dataset, test_result_stem, write_metrics
+from projects.mmcityscapes.utils.runtime import prepare_runtime
+from projects.mmcityscapes.visualization import OverlayHook
 
 
 def parse_args():
@@ -34,6 +36,8 @@ def parse_args():
     parser.add_argument('--work-dir', help='where the log and tables go (default: work_dirs/<config>)')
     parser.add_argument('--show-dir', help='write image | ground truth | prediction overlays here')
     parser.add_argument('--out', help="also dump the raw predictions to this .pkl (mmdet's/mmseg's --out)")
+    parser.add_argument('--tta', action='store_true', help="test-time augmentation: the config's tta_model and "
+                        'tta_pipeline')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config keys, e.g. test_dataloader.batch_size=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -53,6 +57,17 @@ def main():
         sys.exit(f'error: {e}')
 
 
+def use_tta(cfg, config):
+    """Test ``cfg.tta_model`` wrapping the model, on ``cfg.tta_pipeline``, as mmseg's/mmdet's ``--tta``."""
+    missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
+    if missing:
+        raise ConfigError(f'--tta: {config} defines no {" and no ".join(missing)} (mmdet\'s DetTTAModel cannot '
+                          'merge instance masks, so the Mask R-CNN configs define none)')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
+
+
 def evaluate(args):
     weights = load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
     cfg = load_config(args.config, args.cfg_options)
@@ -60,8 +75,10 @@ def evaluate(args):
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    if args.tta:
+        use_tta(cfg, args.config)
     if args.show_dir:
-        cfg.custom_hooks = cfg.get('custom_hooks', []) + [dict(type='OverlayHook', out_dir=args.show_dir)]
+        cfg.custom_hooks = cfg.get('custom_hooks', []) + [dict(type=OverlayHook.__name__, out_dir=args.show_dir)]
     prepare_runtime(cfg, splits=('test',))
     with ExitStack() as outputs:
         if args.out:  # written whole or not at all, by the main process (the one that evaluates)
@@ -70,15 +87,17 @@ def evaluate(args):
             out_file = outputs.enter_context(atomic_output(args.out)) if is_main_process() else args.out
             cfg.test_evaluator = [*evaluators, dict(type=dump, out_file_path=out_file)]
         runner = Runner.from_cfg(cfg)
-        check_fits(runner.model.module if is_model_wrapper(runner.model) else runner.model, args.checkpoint,
-                   *weights)
+        model = runner.model
+        while is_model_wrapper(model) or isinstance(model, BaseTTAModel):  # DDP, TTA: the checkpoint's model inside
+            model = model.module
+        check_fits(model, args.checkpoint, *weights)
         del weights  # the runner loads the checkpoint into the model itself
         metrics = runner.test()
     if is_main_process():
         evaluated_on = describe_dataset(runner.test_dataloader.dataset)
         title = f'{osp.basename(args.config)} — {osp.basename(args.checkpoint)} — {evaluated_on}'
-        print(write_metrics(dict(metrics, evaluated_on=evaluated_on),
-                            test_result_stem(cfg.work_dir, args.config, args.checkpoint), title))
+        stem = test_result_stem(cfg.work_dir, args.config, args.checkpoint) + ('_tta' if args.tta else '')
+        print(write_metrics(dict(metrics, evaluated_on=evaluated_on), stem, title + (' — TTA' if args.tta else '')))
 
 
 if __name__ == '__main__':

@@ -17,15 +17,14 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.registry import RUNNERS  # noqa: E402
-from mmengine.runner import Runner  # noqa: E402
+from mmengine.config import DictAction
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
-from projects.mmcityscapes.utils.checkpoint import CheckpointError  # noqa: E402
-from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
-from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
-from projects.mmcityscapes.utils.runtime import (  # noqa: E402
+from projects.mmcityscapes.utils.checkpoint import CheckpointError
+from projects.mmcityscapes.utils.io import DatasetError
+from projects.mmcityscapes.utils.config import ConfigError, load_config
+from projects.mmcityscapes.utils.runtime import (
     WorkDirInUse, init_distributed, lock_work_dir, prepare_runtime)
 
 

@@ -16,13 +16,12 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
-from mmengine.config import DictAction  # noqa: E402
+from mmengine.config import DictAction
 
-from projects.mmcityscapes.tuning import search, write_tuned  # noqa: E402
-from projects.mmcityscapes.utils.checkpoint import CheckpointError  # noqa: E402
-from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
-from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
+from projects.mmcityscapes.tuning import search, write_tuned
+from projects.mmcityscapes.utils.checkpoint import CheckpointError
+from projects.mmcityscapes.utils.io import DatasetError
+from projects.mmcityscapes.utils.config import ConfigError, load_config
 
 
 def parse_args():

@@ -1,4 +1,4 @@
-"""Speed and memory of a config's model, optionally against the model the seed projects used.
+"""Speed and memory of a config's model, optionally against the model the reproduced projects used (configs/README.md, References).
 
     python tools/analysis_tools/benchmark.py CONFIG [--train | --infer] [--shape 1024 2048] [--batch 2]
         [--iters 10] [--warmup 3] [--vs] [--amp] [--channels-last] [--profile OUT.md [--top 15]]
@@ -30,15 +30,15 @@ import time
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmengine.config import Config, DictAction  # noqa: E402
-from mmengine.model import revert_sync_batchnorm  # noqa: E402
-from mmengine.optim import AmpOptimWrapper, OptimWrapper  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
+from mmengine.config import Config, DictAction
+from mmengine.model import revert_sync_batchnorm
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.registry import init_default_scope
 
-from projects.mmcityscapes.utils.config import innermost_dataset  # noqa: E402
-from projects.mmcityscapes.utils.io import write_text  # noqa: E402
-from projects.mmcityscapes.utils.profiling import profile_steps  # noqa: E402
+from projects.mmcityscapes.utils.config import innermost_dataset
+from projects.mmcityscapes.utils.io import write_text
+from projects.mmcityscapes.utils.profiling import profile_steps
+from projects.mmcityscapes.utils.report import markdown_table
 
 SMP_ENCODERS = {('ResNet', 34): 'resnet34', ('ResNeXt', 50): 'resnext50_32x4d', ('MobileNetV2', None): 'mobilenet_v2'}
 
@@ -55,7 +55,7 @@ def parse_args():
     model.add_argument('--batch', type=int, default=2)
     model.add_argument('--iters', type=int, default=10, help='timed iterations')
     model.add_argument('--warmup', type=int, default=3, help='untimed iterations first')
-    model.add_argument('--vs', action='store_true', help="also run the seeds' model on the same inputs")
+    model.add_argument('--vs', action='store_true', help="also run the reproduced projects' model on the same inputs")
     model.add_argument('--amp', action='store_true', help='autocast (float16 on CUDA, bfloat16 on CPU)')
     model.add_argument('--channels-last', action='store_true')
     model.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
@@ -168,7 +168,7 @@ def build_ours(cfg, task, device, amp):
 
 
 def reference_model(cfg, task, num_classes, shape, batch, train):
-    """The seeds' model for this config, and its name."""
+    """The reproduced project's model for this config, and its name."""
     if task == 'instance':
         from torchvision.models.detection import maskrcnn_resnet50_fpn
         return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes + 1,
@@ -188,7 +188,7 @@ def reference_model(cfg, task, num_classes, shape, batch, train):
         except ImportError:
             sys.exit('error: --vs for U-Net needs segmentation-models-pytorch: pip install -r requirements/optional.txt')
         return smp.Unet(encoder, encoder_weights=None, classes=num_classes), f"segmentation-models-pytorch Unet('{encoder}')"
-    sys.exit(f'error: --vs has no seed model for decode_head {head} on {backbone.type}')
+    sys.exit(f'error: --vs has no reference model for decode_head {head} on {backbone.type}')
 
 
 def build_reference(cfg, task, num_classes, shape, batch, train, device, amp):
@@ -283,8 +283,7 @@ def main():
     print(f'{mode}, batch {args.batch} of {args.shape[0]}x{args.shape[1]}, {args.iters} timed iterations after '
           f'{args.warmup}, {device}{", AMP" if args.amp else ""}{", channels-last" if args.channels_last else ""}, '
           f'torch {torch.__version__}, {torch.get_num_threads()} threads')
-    print('| model | parameters (M) | images/s | peak memory (MiB) |\n| --- | ---: | ---: | ---: |')
-    speeds, profiles = [], []
+    speeds, profiles, rows = [], [], []
     for name, model, step in models:
         if args.channels_last:
             model.to(memory_format=torch.channels_last)
@@ -292,12 +291,13 @@ def main():
         speed, memory = run(run_steps, batches, args.warmup, device)
         speeds.append(speed)
         parameters = sum(p.numel() for p in model.parameters()) / 1e6
-        print(f'| {name} | {parameters:.1f} | {speed:.2f} | {memory / 2 ** 20:.0f} |')
+        rows.append((name, f'{parameters:.1f}', f'{speed:.2f}', f'{memory / 2 ** 20:.0f}'))
         if args.profile:
             profiles.append(profile_steps(lambda: run_steps(batches[args.warmup:]), args.iters, f'{name}, {mode}',
                                           'cuda' in device, args.top))
+    print(markdown_table(['model', 'parameters (M)', 'images/s', 'peak memory (MiB)'], rows))
     if args.vs:
-        print(f'speed ratio (ours / seed model): {speeds[0] / speeds[1]:.2f}x')
+        print(f'speed ratio (ours / reference model): {speeds[0] / speeds[1]:.2f}x')
     if args.profile:
         write_text('\n\n'.join(profiles), args.profile)
         print(f'profile: {args.profile}')

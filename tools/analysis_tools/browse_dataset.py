@@ -9,15 +9,13 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import numpy as np  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope  # noqa: E402
+import numpy as np
+from mmengine.config import DictAction
+from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope
 
-import projects.mmcityscapes  # noqa: E402,F401 (registers the plugin's components)
-from projects.mmcityscapes.utils.config import ConfigError, check_dataset_files, load_config  # noqa: E402
-from projects.mmcityscapes.utils.io import DatasetError  # noqa: E402
-from projects.mmcityscapes.visualization.overlay import quiet_visualizer, write_overlay  # noqa: E402
+from projects.mmcityscapes.utils.config import ConfigError, check_dataset_files, load_config
+from projects.mmcityscapes.utils.io import DatasetError
+from projects.mmcityscapes.visualization.overlay import quiet_visualizer, write_overlay
 
 
 def main():

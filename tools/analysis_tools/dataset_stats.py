@@ -1,4 +1,4 @@
-"""Object-size and class distribution of Cityscapes instances, as the seed reports show them.
+"""Object-size and class distribution of Cityscapes instances, as the staged Mask R-CNN project's README shows them.
 
     python tools/analysis_tools/dataset_stats.py data/cityscapes --split train val
     python tools/analysis_tools/dataset_stats.py data/cityscapes --out-dir work_dirs/dataset_stats
@@ -14,12 +14,11 @@ import sys
 import matplotlib
 
 matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from projects.mmcityscapes.utils.io import (DatasetError, atomic_output, read_json,  # noqa: E402
-                                            write_text)
+from projects.mmcityscapes.utils.io import DatasetError, read_json, write_text
+from projects.mmcityscapes.utils.report import markdown_table, save_figure
 
 SIZES = ('small', 'medium', 'large')
 
@@ -47,25 +46,17 @@ def count_instances(coco):
 
 
 def markdown(stats):
-    lines = []
+    sections = []
     for split, counts in stats.items():
         total = {k: sum(c[k] for c in counts.values()) for k in SIZES + ('crowd',)}
-        n = sum(total[k] for k in SIZES)
-        lines += [f'### {split}: {n} instances', '',
-                  '| class | instances | small | medium | large | crowd regions |',
-                  '| --- | ---: | ---: | ---: | ---: | ---: |']
+        rows = []
         for name, c in list(counts.items()) + [('**all**', total)]:
             k = sum(c[s] for s in SIZES)
             share = lambda s: f'{c[s]} ({100 * c[s] / k:.0f}%)' if k else '0'  # noqa: E731
-            lines.append(f'| {name} | {k} | {share("small")} | {share("medium")} | {share("large")} | {c["crowd"]} |')
-        lines.append('')
-    return '\n'.join(lines)
-
-
-def save(fig, path):
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=120, bbox_inches='tight')
-    plt.close(fig)
+            rows.append((name, k, share('small'), share('medium'), share('large'), c['crowd']))
+        sections.append(f'### {split}: {sum(total[k] for k in SIZES)} instances\n\n' + markdown_table(
+            ['class', 'instances', 'small', 'medium', 'large', 'crowd regions'], rows))
+    return '\n'.join(sections)
 
 
 def plot(stats, out_dir):
@@ -79,7 +70,7 @@ def plot(stats, out_dir):
     ax.set_ylabel('instances')
     ax.set_title('Instances per class')
     ax.legend()
-    save(fig, osp.join(out_dir, 'class_dist_objects.png'))
+    save_figure(fig, osp.join(out_dir, 'class_dist_objects.png'), dpi=120, bbox_inches='tight')
 
     fig, axes = plt.subplots(1, len(stats), figsize=(6 * len(stats), 4), squeeze=False)
     for ax, (split, counts) in zip(axes[0], stats.items()):
@@ -91,7 +82,7 @@ def plot(stats, out_dir):
         ax.set_title(f'Object sizes ({split})')
         ax.tick_params(axis='x', rotation=30)
         ax.legend()
-    save(fig, osp.join(out_dir, 'size_dist_objects.png'))
+    save_figure(fig, osp.join(out_dir, 'size_dist_objects.png'), dpi=120, bbox_inches='tight')
 
 
 def main():

@@ -10,15 +10,13 @@ import argparse
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-import torch  # noqa: E402
-from mmengine.analysis import get_model_complexity_info  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.model import revert_sync_batchnorm  # noqa: E402
-from mmengine.registry import MODELS, init_default_scope  # noqa: E402
+import torch
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import DictAction
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import MODELS, init_default_scope
 
-import projects.mmcityscapes  # noqa: E402,F401 (registers the plugin's components)
-from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
+from projects.mmcityscapes.utils.config import ConfigError, load_config
 
 
 def data_samples(scope, height, width):

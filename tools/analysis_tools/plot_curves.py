@@ -8,17 +8,16 @@ validation entries against the epoch (epoch-based runs) or the iteration.
 """
 import argparse
 import glob
-import json
 import os.path as osp
 import sys
 
 import matplotlib
 
 matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from projects.mmcityscapes.utils.io import atomic_output  # noqa: E402
+from projects.mmcityscapes.utils.io import DatasetError
+from projects.mmcityscapes.utils.report import read_scalars, save_figure
 
 NOT_PLOTTED = ('time', 'data_time', 'memory', 'step', 'iter', 'epoch', 'lr', 'base_lr')
 
@@ -29,22 +28,6 @@ def parse_args():
     parser.add_argument('--out', help='PNG path (default: <work_dir>/curves.png)')
     parser.add_argument('--metrics', nargs='+', help='validation metrics to plot (default: all summary metrics)')
     return parser.parse_args()
-
-
-def read_logs(work_dir):
-    """(training entries, validation entries) of every run in the work dir, in time order."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        sys.exit(f'error: no */vis_data/scalars.json under {work_dir} (not an mmengine work dir?)')
-    entries = []
-    for path in files:
-        with open(path) as f:
-            try:
-                entries += [json.loads(line) for line in f if line.strip()]
-            except json.JSONDecodeError as e:
-                sys.exit(f'error: cannot parse {path}: {e}')
-    train = [e for e in entries if 'lr' in e]
-    return train, [e for e in entries if 'lr' not in e]
 
 
 def series(entries, key, x):
@@ -72,15 +55,18 @@ def plot(train, val, metrics, out):
     for ax in axes:
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_output(out) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, out)
     return losses, metrics
 
 
 def main():
     args = parse_args()
-    train, val = read_logs(args.work_dir)
+    if not glob.glob(osp.join(args.work_dir, '*', 'vis_data', 'scalars.json')):
+        sys.exit(f'error: no */vis_data/scalars.json under {args.work_dir} (not an mmengine work dir?)')
+    try:
+        train, val = read_scalars(args.work_dir)
+    except DatasetError as e:
+        sys.exit(f'error: {e}')
     if not train:
         sys.exit(f'error: no training entries in the logs of {args.work_dir}')
     out = args.out or osp.join(args.work_dir, 'curves.png')

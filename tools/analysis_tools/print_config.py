@@ -3,13 +3,11 @@
     python tools/analysis_tools/print_config.py configs/maskrcnn_stage2.py [--cfg-options k=v ...]
 """
 import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from mmengine.config import DictAction  # noqa: E402
+from mmengine.config import DictAction
 
-from projects.mmcityscapes.utils.config import ConfigError, load_config  # noqa: E402
+from projects.mmcityscapes.utils.config import ConfigError, load_config
 
 
 def main():

@@ -14,21 +14,19 @@ are shown in %, like mIoU.
 """
 import argparse
 import glob
-import json
 import os.path as osp
 import sys
 
 import matplotlib
 
 matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from projects.mmcityscapes.utils.io import DatasetError, atomic_output, read_json, write_text  # noqa: E402
+from projects.mmcityscapes.utils.io import DatasetError, read_json, write_text
+from projects.mmcityscapes.utils.report import FRACTIONS, markdown_table, percent, read_scalars, save_figure
 
 HEADLINE = ['mIoU', 'aAcc', 'mF1', 'coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'cityscapes/mAP',
             'cityscapes/AP50']
-FRACTIONS = ('coco/', 'cityscapes/')  # metrics logged as fractions
 
 
 def parse_args():
@@ -37,17 +35,6 @@ def parse_args():
     parser.add_argument('--out', help='output stem (default: <first work dir>/results)')
     parser.add_argument('--metrics', nargs='+', default=HEADLINE, help='columns, where present')
     return parser.parse_args()
-
-
-def percent(metric, value):
-    return 100 * value if metric.startswith(FRACTIONS) else value
-
-
-def last_validation(scalars_files):
-    """The last log entry with no learning rate (a validation entry) over a work dir's runs."""
-    entries = [json.loads(line) for path in sorted(scalars_files) for line in open(path) if line.strip()]
-    validation = [e for e in entries if 'lr' not in e]
-    return validation[-1] if validation else None
 
 
 def collect(root):
@@ -69,9 +56,9 @@ def collect(root):
         if work_dir in reported:
             continue
         reported.add(work_dir)
-        entry = last_validation(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-        if entry:
-            rows.append((osp.relpath(work_dir, base), 'last val', entry))
+        _, validation = read_scalars(work_dir)
+        if validation:
+            rows.append((osp.relpath(work_dir, base), 'last val', validation[-1]))
     return rows
 
 
@@ -84,12 +71,9 @@ def cell(metric, value):
 
 
 def markdown(rows, metrics):
-    lines = ['| run | source | ' + ' | '.join(metrics) + ' | evaluated on |',
-             '| --- | --- |' + ' ---: |' * len(metrics) + ' --- |']
-    for run, source, values in rows:
-        lines.append(f'| {run} | {source} | ' + ' | '.join(cell(m, values.get(m)) for m in metrics) +
-                     f' | {values.get("evaluated_on", "")} |')
-    return '\n'.join(lines) + '\n'
+    return markdown_table(['run', 'source', *metrics, 'evaluated on'],
+                          [(run, source, *(cell(m, values.get(m)) for m in metrics), values.get('evaluated_on', ''))
+                           for run, source, values in rows], align_left=2)
 
 
 def chart(rows, metrics, path):
@@ -108,9 +92,7 @@ def chart(rows, metrics, path):
         ax.set_xlim(0, max(m + e for m, e in zip(means, errors)) * 1.15 or 1)
         ax.set_title(metric + (' (AP, %)' if metric.startswith(FRACTIONS) else ''), fontsize=9, loc='left')
     fig.tight_layout()
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def main():

@@ -34,11 +34,10 @@ from cityscapesscripts.helpers.annotation import Annotation
 from cityscapesscripts.helpers.labels import id2label, labels, name2label
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from projects.mmcityscapes.utils.io import (DatasetError, atomic_output, is_complete_png,  # noqa: E402
-                                            is_up_to_date, read_json, read_png,
-                                            remove_stale_temporaries, write_json, write_lines)
-from projects.mmcityscapes.utils.parallel import track_parallel  # noqa: E402
+from projects.mmcityscapes.utils.io import (DatasetError, atomic_output, is_complete_png, is_up_to_date, read_json,
+                                            read_png, remove_stale_temporaries, write_json, write_lines)
+from projects.mmcityscapes.utils.labels import TRAIN_ID_OF_LABEL, is_instance, label_id
+from projects.mmcityscapes.utils.parallel import track_parallel
 
 IMG_SUFFIX = '_leftImg8bit.png'
 COCO_SPLITS = ('train', 'val')
@@ -87,12 +86,6 @@ def load_polygons(json_path):
     return annotation
 
 
-TRAIN_ID_OF_LABEL = np.full(256, 255, np.uint8)  # label id -> train id (255: ignored)
-for _label in labels:
-    if 0 <= _label.id < 256:
-        TRAIN_ID_OF_LABEL[_label.id] = _label.trainId if 0 <= _label.trainId < 255 else 255
-
-
 def make_train_ids(source):
     """``*_labelTrainIds.png`` from a ``*_polygons.json`` (as cityscapesscripts draws it) or, for
     annotations without polygons, from the ``*_labelIds.png`` (the same pixels: both are drawn
@@ -138,16 +131,15 @@ def instance_annotations(task):
         raise DatasetError(f'{inst_path}: expected a single-channel instance-id PNG')
     anns = []
     for inst_id in np.unique(instances):
-        label_id = int(inst_id) // 1000 if inst_id >= 1000 else int(inst_id)
-        if label_id not in id2label:
-            raise DatasetError(f'{inst_path}: unknown label id {label_id} (pixel value {inst_id})')
-        label = id2label[label_id]
+        label = id2label.get(label_id(inst_id))
+        if label is None:
+            raise DatasetError(f'{inst_path}: unknown label id {label_id(inst_id)} (pixel value {inst_id})')
         if inst_id < 24 or not label.hasInstances or label.ignoreInEval:
             continue
         rle = mask_util.encode(np.asarray(instances == inst_id, np.uint8, order='F')[:, :, None])[0]
         bbox, area = mask_util.toBbox(rle), mask_util.area(rle)
         rle['counts'] = rle['counts'].decode()
-        anns.append(dict(iscrowd=int(inst_id < 1000), category_id=label.id,
+        anns.append(dict(iscrowd=int(not is_instance(inst_id)), category_id=label.id,
                          bbox=bbox.tolist(), area=area.tolist(), segmentation=rle))
     city = osp.dirname(stem)
     image = dict(file_name=osp.join(city, osp.basename(img_path)), height=instances.shape[0],

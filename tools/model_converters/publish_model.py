@@ -13,9 +13,8 @@ import sys
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from projects.mmcityscapes.utils.checkpoint import CheckpointError, load_weights  # noqa: E402
-from projects.mmcityscapes.utils.io import atomic_output  # noqa: E402
+from projects.mmcityscapes.utils.checkpoint import CheckpointError, load_weights
+from projects.mmcityscapes.utils.io import atomic_output
 
 
 def main():

@@ -15,10 +15,9 @@ import sys
 
 import torch
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
-from projects.mmcityscapes.models.torchvision_aspp_head import convert_torchvision_deeplabv3  # noqa: E402
-from projects.mmcityscapes.utils.checkpoint import CheckpointError, load_weights  # noqa: E402
-from projects.mmcityscapes.utils.io import atomic_output  # noqa: E402
+from projects.mmcityscapes.models.torchvision_aspp_head import convert_torchvision_deeplabv3
+from projects.mmcityscapes.utils.checkpoint import CheckpointError, load_weights
+from projects.mmcityscapes.utils.io import atomic_output
 
 
 def main():

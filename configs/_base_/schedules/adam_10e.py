@@ -1,6 +1,6 @@
 # The seed U-Net recipe: Adam at a constant lr of 1e-4 for 10 epochs, validated every epoch
 # (leaf configs also set an epoch sampler and log_processor = dict(by_epoch=True)).
-# The best checkpoint is kept by val mIoU; the seed kept it by val loss, which ValLossHook
+# The best checkpoint is kept by val mIoU; the U-Net CV recipe kept it by val loss, which ValLossHook
 # provides: default_hooks.checkpoint.save_best='loss', default_hooks.checkpoint.rule='less'.
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='Adam', lr=1e-4))
 param_scheduler = []

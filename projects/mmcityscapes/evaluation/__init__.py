@@ -1,5 +1,7 @@
-from .cityscapes_instance_metric import CityscapesInstanceMetric
-from .coco_metric import ClasswiseCocoMetric
-from .segmentation_metric import SegmentationMetric
+"""Cityscapes evaluation.
 
-__all__ = ['CityscapesInstanceMetric', 'ClasswiseCocoMetric', 'SegmentationMetric']
+Light (numpy, OpenCV, cityscapesscripts; no torch): ``cityscapes_semantic`` and
+``cityscapes_instance`` (the official scores, computed fast) and ``result_files`` (the same on
+prediction files in the official format). The mmengine metrics built on them
+(``*_metric.py``, ``coco_metric.py``) are registered by ``projects.mmcityscapes.components``.
+"""

@@ -7,20 +7,19 @@ ground-truth ids under a mask gives all of that mask's intersections and its voi
 once (``match_image``). The scoring (``evaluate``) is the official procedure on those counts:
 the same overlaps (0.5:0.95:0.05), minimum region size (100 px), group and void handling,
 duplicate handling and step-wise precision-recall integration. It works on predictions in
-memory, and tools/analysis_tools/eval_cityscapes.py applies it to files in the official format.
+memory; ``result_files`` applies it to files in the official format.
 """
 import numpy as np
 from cityscapesscripts.helpers.labels import id2label, labels
+
+from ..utils.labels import is_instance, label_name
+from ..utils.report import markdown_table
 
 # args.instLabels of the official script, in its order
 INSTANCE_LABELS = [l.name for l in labels if l.id >= 0 and l.hasInstances and not l.ignoreInEval]
 VOID_IDS = np.array([l.id for l in labels if l.ignoreInEval])
 OVERLAPS = np.arange(0.5, 1., 0.05)
 MIN_REGION_SIZE = 100
-
-
-def label_of(instance_id):
-    return id2label[int(instance_id) // 1000 if instance_id >= 1000 else int(instance_id)].name
 
 
 def match_image(gt_ids, predictions):
@@ -39,7 +38,7 @@ def match_image(gt_ids, predictions):
     result = {name: dict(gt=[], pred=[]) for name in INSTANCE_LABELS}
     gt_index = {}
     for instance_id, count in zip(ids.tolist(), counts.tolist()):
-        name = label_of(instance_id)
+        name = label_name(instance_id)
         if name in result:
             gt_index[instance_id] = len(result[name]['gt'])
             result[name]['gt'].append((instance_id, count))
@@ -53,7 +52,7 @@ def match_image(gt_ids, predictions):
         values, inter = np.unique(under, return_counts=True)
         void = int(inter[np.isin(values, VOID_IDS)].sum())
         matches = [(gt_index[v], int(n)) for v, n in zip(values.tolist(), inter.tolist())
-                   if v in gt_index and label_of(v) == name]
+                   if v in gt_index and label_name(v) == name]
         result[name]['pred'].append(dict(score=float(score), pixels=int(under.size), void=void,
                                          matches=matches))
     return result
@@ -94,7 +93,7 @@ def class_ap(images, name, threshold):
     have_gt = have_pred = False
     for image in images:
         gts, preds = image[name]['gt'], image[name]['pred']
-        kept = [i for i, (inst, pixels) in enumerate(gts) if inst >= 1000 and pixels >= MIN_REGION_SIZE]
+        kept = [i for i, (inst, pixels) in enumerate(gts) if is_instance(inst) and pixels >= MIN_REGION_SIZE]
         have_gt |= bool(kept)
         have_pred |= bool(preds)
         matched_scores = {i: [] for i in kept}
@@ -115,7 +114,7 @@ def class_ap(images, name, threshold):
                 continue
             ignored = pred['void']
             for i, inter in pred['matches']:
-                ignored += inter * ((gts[i][0] < 1000) + (gts[i][1] < MIN_REGION_SIZE))
+                ignored += inter * ((not is_instance(gts[i][0])) + (gts[i][1] < MIN_REGION_SIZE))
             if float(ignored) / pred['pixels'] <= threshold:
                 y_true.append(0)
                 y_score.append(pred['score'])
@@ -134,3 +133,11 @@ def evaluate(images):
         result[f'AP.{name}'] = float(np.average(row))
         result[f'AP50.{name}'] = float(np.average(row[at50]))
     return result
+
+
+def markdown(result):
+    """Per-class and mean AP / AP50 (in %) of an ``evaluate`` result."""
+    rows = [(name, f'{100 * result[f"AP.{name}"]:.1f}', f'{100 * result[f"AP50.{name}"]:.1f}')
+            for name in INSTANCE_LABELS]
+    rows.append(('**mean**', f'{100 * result["mAP"]:.1f}', f'{100 * result["AP50"]:.1f}'))
+    return markdown_table(['class', 'AP', 'AP50'], rows)

@@ -14,8 +14,9 @@ import numpy as np
 import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as official
 from cityscapesscripts.helpers.labels import id2label, labels
 
-NUM_IDS = max(l.id for l in labels) + 1
-INSTANCE_OFFSET = 1000  # instance id = label id * 1000 + index
+from ..utils.labels import INSTANCE_OFFSET, NUM_LABEL_IDS as NUM_IDS, label_id
+from ..utils.report import markdown_table
+
 CATEGORY_NAMES = sorted({l.category for l in labels})
 CATEGORY_LUT = np.zeros(256, np.uint8)  # label id -> 1 + category index; 0 for other values
 CATEGORY_LUT[:NUM_IDS] = [1 + CATEGORY_NAMES.index(id2label[i].category) for i in range(NUM_IDS)]
@@ -48,7 +49,7 @@ def count_image(pred, gt, instances):
     pred, gt = pred.astype(np.uint8, copy=False), gt.astype(np.uint8, copy=False)
     instances = instances.astype(np.uint16, copy=False)
     confusion = cv2.calcHist([gt, pred], [0, 1], None, [NUM_IDS, NUM_IDS], [0, NUM_IDS, 0, NUM_IDS])
-    label = (instances // INSTANCE_OFFSET).astype(np.uint8)
+    label = (instances // INSTANCE_OFFSET).astype(np.uint8)  # the label id of every instance pixel
     size = _histogram(instances)
     tp = _histogram(instances, label == pred)
     category_tp = _histogram(instances, cv2.LUT(label, CATEGORY_LUT) == cv2.LUT(pred, CATEGORY_LUT))
@@ -77,7 +78,7 @@ def evaluate(images):
         confusion += image['confusion'].astype(confusion.dtype)
         for inst_id, size, tp, category_tp in zip(image['ids'].tolist(), image['size'].tolist(),
                                                   image['tp'].tolist(), image['category_tp'].tolist()):
-            label = id2label[inst_id // INSTANCE_OFFSET]
+            label = id2label[label_id(inst_id)]
             if label.ignoreInEval:
                 continue
             weight = args.avgClassSize[label.name] / float(size)
@@ -103,14 +104,14 @@ def markdown(result):
     """Tables of class and category IoU / iIoU (in %) of an ``evaluate`` result, as the official
     script prints them."""
     shown = lambda v: '' if np.isnan(v) else f'{100 * v:.1f}'  # noqa: E731
-    lines = []
+    tables = []
     for kind, scores, inst_scores, average, inst_average in (
             ('class', 'classScores', 'classInstScores', 'averageScoreClasses', 'averageScoreInstClasses'),
             ('category', 'categoryScores', 'categoryInstScores', 'averageScoreCategories',
              'averageScoreInstCategories')):
         names = [n for n, v in result[scores].items() if not np.isnan(v) or
                  (kind == 'class' and not official.name2label[n].ignoreInEval)]
-        lines += [f'| {kind} | IoU | iIoU |', '| --- | ---: | ---: |']
-        lines += [f'| {n} | {shown(result[scores][n])} | {shown(result[inst_scores][n])} |' for n in names]
-        lines += [f'| **mean** | {shown(result[average])} | {shown(result[inst_average])} |', '']
-    return '\n'.join(lines)
+        rows = [(n, shown(result[scores][n]), shown(result[inst_scores][n])) for n in names]
+        rows.append(('**mean**', shown(result[average]), shown(result[inst_average])))
+        tables.append(markdown_table([kind, 'IoU', 'iIoU'], rows))
+    return '\n'.join(tables)

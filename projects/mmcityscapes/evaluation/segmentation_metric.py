@@ -1,4 +1,4 @@
-"""Semantic segmentation metrics from the confusion counts (seed 004's full metric set)."""
+"""Semantic segmentation metrics from the confusion counts (the metric set of the U-Net encoder comparison, athar-usama/semantic)."""
 import warnings
 from collections import OrderedDict
 

@@ -13,7 +13,7 @@ class ValLossHook(Hook):
 
     The mean is logged as ``val/loss`` and added to the epoch's metrics as ``loss``, so
     ``default_hooks.checkpoint.save_best='loss', rule='less'`` keeps the checkpoint with the
-    lowest validation loss (the seed U-Net's criterion).
+    lowest validation loss (the criterion of the U-Net CV recipe, configs/README.md).
     """
 
     priority = 'NORMAL'  # before LoggerHook and CheckpointHook read the metrics

@@ -1,4 +1,4 @@
-"""K-fold cross-validation as an mmengine runner (the seed U-Net-R34 protocol)."""
+"""K-fold cross-validation as an mmengine runner (the protocol of the U-Net CV recipe, configs/README.md)."""
 import copy
 import os.path as osp
 
@@ -7,6 +7,7 @@ from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 
 from ..utils.io import write_csv, write_json, write_text
+from ..utils.report import markdown_table
 from ..utils.config import innermost_dataset
 from .sequence import train_and_test
 
@@ -90,13 +91,12 @@ class CrossValidationRunner:
         write_json(rows, out + '.json', indent=2)
         write_csv(rows, out + '.csv')
         header = ['metric', *folds, 'mean ± std'] + (['final (val)'] if final else [])
-        lines = [f'### {len(folds)}-fold cross-validation: {osp.basename(self.cfg.work_dir)}', '',
-                 '| ' + ' | '.join(header) + ' |', '|' + ' --- |' + ' ---: |' * (len(header) - 1)]
+        cells = []
         for row in rows:
-            cells = [f'{row[f]:.2f}' for f in folds] + [f'{row["mean"]:.2f} ± {row["std"]:.2f}']
+            cells.append([row['metric'], *(f'{row[f]:.2f}' for f in folds), f'{row["mean"]:.2f} ± {row["std"]:.2f}'])
             if final:
-                cells.append(f'{row["final (val)"]:.2f}' if row['final (val)'] is not None else '')
-            lines.append(f'| {row["metric"]} | ' + ' | '.join(cells) + ' |')
-        table = '\n'.join(lines) + '\n'
+                cells[-1].append(f'{row["final (val)"]:.2f}' if row['final (val)'] is not None else '')
+        table = (f'### {len(folds)}-fold cross-validation: {osp.basename(self.cfg.work_dir)}\n\n'
+                 + markdown_table(header, cells))
         write_text(table, out + '.md')
         return table

@@ -7,6 +7,7 @@ import os.path as osp
 from mmengine.dist import barrier, is_main_process
 from mmengine.runner import Runner
 
+from ..hooks import train_stats_hook  # noqa: F401 (registers the hook every run gets)
 from ..utils.checkpoint import best_checkpoint
 from ..utils.config import ConfigError
 from ..utils.io import read_json, write_json, write_text

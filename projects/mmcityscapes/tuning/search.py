@@ -1,4 +1,4 @@
-"""Optuna search of stage 2's IoU thresholds and FPN gradient flow (the seed's stage-2 tuning).
+"""Optuna search of stage 2's IoU thresholds and FPN gradient flow (stage 2 of the staged Mask R-CNN recipe).
 
 Search space: RoI-head foreground IoU threshold, RPN positive and negative IoU thresholds and
 FPN gradient flow (trainable / reduced lr / frozen). Each trial trains the stage-2 config for a
@@ -24,7 +24,6 @@ import time
 import matplotlib
 
 matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
 import optuna  # noqa: E402
 import sqlalchemy  # noqa: E402
 from mmengine.dist import broadcast_object_list, is_main_process  # noqa: E402
@@ -34,6 +33,7 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_s
 from optuna.trial import TrialState  # noqa: E402
 
 from ..utils.config import innermost_dataset  # noqa: E402
+from ..utils.report import save_figure  # noqa: E402
 from ..utils.runtime import prepare_runtime  # noqa: E402
 from .values import FPN_FLOW, apply_tuned  # noqa: E402
 
@@ -187,11 +187,9 @@ def best_values(study, ann_file):
 
 def plot(study, work_dir):
     """Optimisation history and, once the objective varies, parameter importances, as PNGs."""
-    optuna.visualization.matplotlib.plot_optimization_history(study).figure.savefig(
-        osp.join(work_dir, 'history.png'), dpi=100, bbox_inches='tight')
-    plt.close('all')
+    save_figure(optuna.visualization.matplotlib.plot_optimization_history(study).figure,
+                osp.join(work_dir, 'history.png'), bbox_inches='tight')
     values = {t.value for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE}
     if len(values) > 1:
-        optuna.visualization.matplotlib.plot_param_importances(study).figure.savefig(
-            osp.join(work_dir, 'importances.png'), dpi=100, bbox_inches='tight')
-        plt.close('all')
+        save_figure(optuna.visualization.matplotlib.plot_param_importances(study).figure,
+                    osp.join(work_dir, 'importances.png'), bbox_inches='tight')

@@ -1,7 +1,7 @@
 """A parallel map with a progress bar that never leaves a half-written file behind."""
 import multiprocessing
 
-from mmengine.utils import ProgressBar
+from tqdm import tqdm
 
 
 def _guarded(job):
@@ -20,7 +20,7 @@ def track_parallel(func, tasks, nproc):
     error does) would leave temporary files behind, and a dangling pool prints tracebacks at
     exit after the one-line error.
     """
-    results, error, bar = [], None, ProgressBar(len(tasks))
+    results, error, bar = [], None, tqdm(total=len(tasks), unit='task', mininterval=1)
     with multiprocessing.get_context('fork').Pool(max(1, nproc)) as pool:
         jobs = [(func, task) for task in tasks]
         for ok, value in pool.imap(_guarded, jobs, chunksize=max(1, len(tasks) // (8 * max(1, nproc)))):
@@ -31,7 +31,7 @@ def track_parallel(func, tasks, nproc):
             bar.update()
         pool.close()
         pool.join()
-    print()
+    bar.close()
     if error is not None:
         raise error
     return results

@@ -1,10 +1,20 @@
-"""Metric tables: markdown for people, JSON and CSV for tools."""
+"""Metric tables (markdown for people, JSON and CSV for tools), figures, and training logs."""
+import glob
+import json
 import numbers
 import os.path as osp
 
 from prettytable import PrettyTable, TableStyle
 
-from .io import write_csv, write_json, write_text
+from .io import DatasetError, atomic_output, write_csv, write_json, write_text
+
+FRACTIONS = ('coco/', 'cityscapes/')  # metric prefixes of values logged as fractions, not percent
+CHARTED = ('IoU', 'AP')  # per-class metrics (names ending so) that write_metrics draws
+
+
+def percent(metric, value):
+    """A metric's value in percent (mmdet's metrics log fractions, mmseg's percent)."""
+    return 100 * value if metric.startswith(FRACTIONS) else value
 
 
 def markdown_table(header, rows, align_left=1):
@@ -26,15 +36,13 @@ def metrics_markdown(metrics, title=None):
         if '.' in key:
             metric, cls = key.split('.', 1)
             per_class.setdefault(cls, {})[metric] = value
-    lines = [f'### {title}', ''] if title else []
-    lines += ['| metric | value |', '| --- | ---: |']
-    lines += [f'| {name} | {shown(value)} |' for name, value in summary.items()]
+    text = f'### {title}\n\n' if title else ''
+    text += markdown_table(['metric', 'value'], [(name, shown(value)) for name, value in summary.items()])
     if per_class:
         columns = list(next(iter(per_class.values())))
-        lines += ['', '| class | ' + ' | '.join(columns) + ' |', '| --- |' + ' ---: |' * len(columns)]
-        lines += [f'| {cls} | ' + ' | '.join(shown(values.get(c)) for c in columns) + ' |'
-                  for cls, values in per_class.items()]
-    return '\n'.join(lines) + '\n'
+        text += '\n' + markdown_table(['class', *columns], [(cls, *(shown(values.get(c)) for c in columns))
+                                                            for cls, values in per_class.items()])
+    return text
 
 
 def describe_dataset(dataset):
@@ -58,11 +66,63 @@ def test_result_stem(work_dir, config, checkpoint):
     return osp.join(work_dir, f'test_{name(config)}_{name(checkpoint)}')
 
 
+def per_class_chart(metrics, path, title=None):
+    """Horizontal bars of every per-class IoU / AP metric (``<metric>.<class>`` keys), one panel
+    each, in percent; a class without a value (NaN: no ground truth) has no bar. Returns whether
+    there was anything to draw."""
+    from matplotlib.figure import Figure
+    panels = {}
+    for key, value in metrics.items():
+        metric, _, cls = key.partition('.')
+        if cls and metric.endswith(CHARTED) and isinstance(value, numbers.Real):
+            panels.setdefault(metric, {})[cls] = percent(metric, float(value))
+    if not panels:
+        return False
+    n_classes = max(len(values) for values in panels.values())
+    fig = Figure(figsize=(4 * len(panels), 1 + 0.28 * n_classes))
+    for ax, (metric, values) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+        classes = list(values)
+        bars = ax.barh(range(len(classes)), [0 if v != v else v for v in values.values()], color='tab:blue')
+        ax.bar_label(bars, labels=['n/a' if v != v else f'{v:.1f}' for v in values.values()], fontsize=7, padding=2)
+        ax.set_yticks(range(len(classes)), classes, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, 105)
+        ax.set_title(f'{metric} (%)', fontsize=9, loc='left')
+    if title:
+        fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path)
+    return True
+
+
 def write_metrics(metrics, out_stem, title=None):
-    """Write ``<out_stem>.md``, ``.json`` and ``.csv``; return the markdown."""
+    """Write ``<out_stem>.md``, ``.json``, ``.csv`` and, for per-class IoU / AP, ``.png``
+    (``per_class_chart``); return the markdown."""
     table = metrics_markdown(metrics, title)
+    per_class_chart(metrics, out_stem + '.png', title)
     write_text(table, out_stem + '.md')
     write_csv(metrics_rows(metrics), out_stem + '.csv')
     write_json({k: float(v) if isinstance(v, numbers.Real) else v for k, v in metrics.items()},
                out_stem + '.json', indent=2)
     return table
+
+
+def save_figure(fig, path, dpi=100, **kwargs):
+    """Write a matplotlib figure atomically (``Figure.savefig`` keywords) and close it."""
+    import matplotlib.pyplot as plt
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, **kwargs)
+    plt.close(fig)
+
+
+def read_scalars(work_dir):
+    """(training entries, validation entries) of every run's ``<timestamp>/vis_data/scalars.json``
+    in an mmengine work dir, in time order; training entries are those with a learning rate."""
+    entries = []
+    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(path) as f:
+            try:
+                entries += [json.loads(line) for line in f if line.strip()]
+            except json.JSONDecodeError as e:
+                raise DatasetError(f'cannot parse {path}: {e}') from None
+    return [e for e in entries if 'lr' in e], [e for e in entries if 'lr' not in e]

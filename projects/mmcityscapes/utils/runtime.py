@@ -12,6 +12,7 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.dist import init_dist
 
+from ..hooks import resume_validation_hook  # noqa: F401 (registers the hook prepare_runtime adds)
 from .checkpoint import allow_mmengine_checkpoints, latest_valid_checkpoint, resolve_checkpoint
 from .config import check_dataset_files, check_hook_arguments
 

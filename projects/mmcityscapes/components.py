@@ -1,0 +1,23 @@
+"""Every registered component of the plugin, and the checkpoint allow-list.
+
+Configs load it with ``custom_imports = dict(imports=['projects.mmcityscapes.components'],
+allow_failed_imports=False)``: importing it registers the metrics, hooks, models and runners
+into the mmengine/mmdet/mmseg registries, and lets mmengine checkpoints load with torch's safe
+``weights_only`` unpickler.
+"""
+from .evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
+from .evaluation.coco_metric import ClasswiseCocoMetric
+from .evaluation.segmentation_metric import SegmentationMetric
+from .hooks import CoarsePretrainHook, ResumeValidationHook, TrainStatsHook, ValLossHook
+from .models import (DeviceMaxIoUAssigner, DeviceRandomSampler, DeviceTargetFCNMaskHead, Float32RoIExtractor,
+                     TorchvisionASPPHead, UNetHead)
+from .runners import CrossValidationRunner, StagedRunner
+from .utils.checkpoint import allow_mmengine_checkpoints
+from .visualization import OverlayHook
+
+allow_mmengine_checkpoints()
+
+__all__ = ['ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
+           'DeviceMaxIoUAssigner', 'DeviceRandomSampler', 'DeviceTargetFCNMaskHead', 'Float32RoIExtractor',
+           'OverlayHook', 'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner', 'TorchvisionASPPHead',
+           'TrainStatsHook', 'UNetHead', 'ValLossHook']

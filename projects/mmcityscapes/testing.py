@@ -1,0 +1,102 @@
+"""Seeded noisy predictions of generated Cityscapes ground truth, in the official result format,
+and cityscapesscripts' evaluators run on them: the fixtures that ``tests/`` and
+``tools/analysis_tools/benchmark_eval.py`` share. Light: no torch."""
+import copy
+import os.path as osp
+
+import cv2
+import numpy as np
+from cityscapesscripts.helpers.labels import labels, name2label
+
+from .evaluation.cityscapes_instance import INSTANCE_LABELS
+from .utils.labels import label_id
+
+CLASSES = tuple(INSTANCE_LABELS)  # the 8 evaluated instance classes
+THING_IDS = [name2label[name].id for name in CLASSES]
+
+
+def noisy_predictions(gt, rng, n_masks=0):
+    """Detections of a ground-truth instance map: misses, shifted borders, wrong labels,
+    duplicates, false positives (at least ``n_masks`` in all), a hit on the void ego vehicle
+    and an empty mask."""
+    kernel = np.ones((3, 3), np.uint8)
+    preds = []
+    for inst in np.unique(gt):
+        label = label_id(inst)
+        if label not in THING_IDS or rng.random() < 0.2:
+            continue
+        mask = (gt == inst).astype(np.uint8)
+        mask = cv2.dilate(mask, kernel) if rng.random() < 0.5 else cv2.erode(mask, kernel)
+        label = label if rng.random() > 0.1 else int(rng.choice(THING_IDS))
+        preds.append((mask.astype(bool), int(label), float(rng.random())))
+        if rng.random() < 0.2:
+            preds.append((np.roll(mask, 2, axis=1).astype(bool), int(label), float(rng.random())))
+    side = max(8, gt.shape[0] // 8)
+    target = max(n_masks - 2, len(preds) + 3)  # at least three false positives
+    while len(preds) < target:
+        mask = np.zeros(gt.shape, bool)
+        y, x = rng.integers(0, gt.shape[0] - side), rng.integers(0, gt.shape[1] - side)
+        mask[y:y + side, x:x + side] = True
+        preds.append((mask, int(rng.choice(THING_IDS)), float(rng.random())))
+    preds.append((gt == 1, 26, 0.5))  # on the ego vehicle: void
+    preds.append((np.zeros(gt.shape, bool), 26, 0.9))  # empty: skipped
+    return preds
+
+
+def write_predictions(gt_files, pred_dir, n_masks, seed=0):
+    """Official-format instance prediction files of ``*_gtFine_instanceIds.png`` files; returns
+    ``{gt file: [(mask, label id, score)]}``, the same predictions in memory."""
+    rng = np.random.default_rng(seed)
+    in_memory = {}
+    for gt_path in gt_files:
+        stem = osp.basename(gt_path)[:-len('_gtFine_instanceIds.png')]
+        preds = noisy_predictions(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng, n_masks)
+        lines = []
+        for i, (mask, label, score) in enumerate(preds):
+            cv2.imwrite(osp.join(pred_dir, f'{stem}_{i}.png'), mask.astype(np.uint8) * 255)
+            lines.append(f'{stem}_{i}.png {label} {score!r}\n')
+        with open(osp.join(pred_dir, f'{stem}_pred.txt'), 'w') as f:
+            f.writelines(lines)
+        in_memory[gt_path] = preds
+    return in_memory
+
+
+def noisy_labels(gt, rng):
+    """A label-id prediction of a ``*_gtFine_labelIds.png``: shifted, two classes swapped, blobs
+    of random evaluated labels, and void ground truth predicted as road."""
+    pred = np.roll(gt, (int(rng.integers(-3, 4)), int(rng.integers(-3, 4))), axis=(0, 1))
+    evaluated = [label.id for label in labels if label.id >= 0 and not label.ignoreInEval]
+    a, b = rng.choice(evaluated, 2, replace=False)
+    pred = np.where(pred == a, b, np.where(pred == b, a, pred))
+    height, width = gt.shape
+    for _ in range(20):
+        y, x = rng.integers(0, height - height // 8), rng.integers(0, width - width // 8)
+        pred[y:y + height // 8, x:x + width // 8] = rng.choice(evaluated)
+    pred[pred < 7] = name2label['road'].id
+    return pred.astype(np.uint8)
+
+
+def write_label_predictions(gt_files, pred_dir, seed=0):
+    """``<stem>_pred.png`` label-id predictions of ``*_gtFine_labelIds.png`` files."""
+    rng = np.random.default_rng(seed)
+    for gt_path in gt_files:
+        stem = osp.basename(gt_path)[:-len('_gtFine_labelIds.png')]
+        cv2.imwrite(osp.join(pred_dir, f'{stem}_pred.png'), noisy_labels(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng))
+
+
+def official_semantic(gt_files, pred_dir):
+    """cityscapesscripts' evalPixelLevelSemanticLabeling result, quiet and without its JSON file."""
+    import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as cs
+    args = copy.copy(cs.args)
+    args.predictionPath, args.predictionWalk = osp.abspath(pred_dir), None
+    args.quiet, args.JSONOutput = True, False
+    return cs.evaluateImgLists([cs.getPrediction(args, gt) for gt in gt_files], gt_files, args)
+
+
+def same_scores(ours, official):
+    """Whether two pixel-level result dictionaries (in any key order: the official JSON export
+    sorts its keys) hold the same confusion matrix and scores."""
+    keys = ('classScores', 'classInstScores', 'categoryScores', 'categoryInstScores')
+    flat = lambda r: [r[k][name] for k in keys for name in sorted(r[k])]  # noqa: E731
+    return ours['confMatrix'] == official['confMatrix'] and np.allclose(
+        flat(ours), flat(official), rtol=0, atol=1e-12, equal_nan=True)

@@ -1,0 +1,75 @@
+"""The plugin as a package: installable, registration only through custom_imports, light modules
+and tools that start without torch."""
+import os.path as osp
+import subprocess
+import sys
+
+import pytest
+
+from conftest import PY, REPO
+
+HEAVY = ('torch', 'torchvision', 'mmengine', 'mmcv', 'mmdet', 'mmseg')
+LIGHT_MODULES = ['projects.mmcityscapes', 'projects.mmcityscapes.evaluation.cityscapes_semantic',
+                 'projects.mmcityscapes.evaluation.cityscapes_instance', 'projects.mmcityscapes.evaluation.result_files',
+                 'projects.mmcityscapes.utils.io', 'projects.mmcityscapes.utils.labels',
+                 'projects.mmcityscapes.utils.report', 'projects.mmcityscapes.utils.parallel',
+                 'projects.mmcityscapes.testing']
+LIGHT_TOOLS = ['tools/analysis_tools/eval_cityscapes.py', 'tools/dataset_converters/cityscapes.py',
+               'tools/misc/synthetic_cityscapes.py', 'tools/analysis_tools/dataset_stats.py',
+               'tools/analysis_tools/plot_curves.py', 'tools/analysis_tools/results_table.py']
+HEAVY_LOADED = f'print(sorted({{m.split(".")[0] for m in sys.modules}} & {set(HEAVY)!r}))'
+
+
+def python(code, cwd):
+    return subprocess.run([PY, '-c', code], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_plugin_installs_in_a_fresh_venv_and_imports_from_anywhere(tmp_path):
+    """``pip install -e .`` into a venv that has nothing but pip (the build backend comes from the
+    package index, as for any user), then the package imports from another folder, from this
+    checkout: it needs no dependency to import."""
+    venv = tmp_path / 'venv'
+    base = subprocess.run([PY, '-c', 'import sys; print(sys.base_prefix)'], capture_output=True, text=True).stdout.strip()
+    subprocess.run([osp.join(base, 'bin', 'python3'), '-m', 'venv', str(venv)], check=True, timeout=300)
+    install = subprocess.run([str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '--no-deps', '-e', REPO],
+                             capture_output=True, text=True, timeout=300)
+    assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+    proc = subprocess.run([str(venv / 'bin' / 'python'), '-c', 'import projects.mmcityscapes as p; print(p.__file__)'],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == osp.join(REPO, 'projects', 'mmcityscapes', '__init__.py')
+
+
+def test_installed_plugin_registers_through_custom_imports(tmp_path):
+    """From outside the repository, a config's custom_imports registers the components, and
+    importing the package alone registers none."""
+    config = tmp_path / 'uses_plugin.py'
+    config.write_text("custom_imports = dict(imports=['projects.mmcityscapes.components'], allow_failed_imports=False)\n")
+    code = ('import projects.mmcityscapes\n'
+            'from mmseg.registry import MODELS\n'
+            'before = MODELS.get("UNetHead")\n'
+            'from mmengine.config import Config\n'
+            f'Config.fromfile({str(config)!r})\n'
+            'print(before, MODELS.get("UNetHead").__module__)')
+    proc = python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ['None', 'projects.mmcityscapes.models.unet_head']
+
+
+@pytest.mark.parametrize('module', LIGHT_MODULES)
+def test_light_module_imports_without_torch(module, tmp_path):
+    proc = python(f'import sys, {module}\n{HEAVY_LOADED}', tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == '[]'
+
+
+def test_light_tools_start_without_torch():
+    """Each light tool's ``--help``, run as a script, loads none of torch/OpenMMLab."""
+    for tool in LIGHT_TOOLS:
+        code = (f'import runpy, sys\nsys.argv = [{tool!r}, "--help"]\n'
+                f'try:\n    runpy.run_path({tool!r}, run_name="__main__")\nexcept SystemExit:\n    pass\n'
+                f'{HEAVY_LOADED}')
+        proc = python(code, REPO)
+        assert proc.returncode == 0, (tool, proc.stderr[-3000:])
+        assert proc.stdout.strip().splitlines()[-1] == '[]', tool
+        assert 'usage:' in proc.stdout, tool
