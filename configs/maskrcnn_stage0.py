@@ -1,12 +1,9 @@
 # deeplabv3_r50 coarse pretraining (stage 0), 1x4 images, 12 epochs, 512x1024 crops, Cityscapes coarse.
-# Stage 0: pretrain the Mask R-CNN backbone on Cityscapes coarse labels (seed: 4120 train_extra
+# Stage 0: pretrain the Mask R-CNN backbone on Cityscapes coarse labels (the staged recipe: 4120 train_extra
 # images, 12 epochs, cross-entropy, Adam, ReduceLROnPlateau), initialised from torchvision's
 # DeepLabv3-ResNet50. A plain-stem ResNet-50 with mmdet's parameter names and shapes, so that
 # CoarsePretrainHook loads it into Mask R-CNN (stage 1); dilation changes no weight shape.
-_base_ = [
-    '_base_/datasets/cityscapes_semantic.py', 'mmseg::_base_/default_runtime.py',
-    '_base_/schedules/adam_10e.py'
-]
+_base_ = '_base_/schedules/adam_10e.py'
 custom_imports = dict(imports=['projects.mmcityscapes.components'], allow_failed_imports=False)
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
@@ -30,15 +27,12 @@ model = dict(
 
 # coarse labels of the train_extra subset chosen by the data preparation (splits/coarse_pretrain.txt)
 train_dataloader = dict(
-    batch_size=4,  # seed: 4 images per batch
-    sampler=dict(type='DefaultSampler', shuffle=True),
+    batch_size=4,  # the staged recipe's 4 images per batch
     dataset=dict(
         ann_file='splits/coarse_pretrain.txt', seg_map_suffix='_gtCoarse_labelTrainIds.png',
         data_prefix=dict(img_path='leftImg8bit/train_extra', seg_map_path='gtCoarse/train_extra')))
-val_evaluator = dict(_delete_=True, type='SegmentationMetric', per_class=False)  # on fine val labels
-test_evaluator = val_evaluator
+test_evaluator = dict(_delete_=True, type='SegmentationMetric', per_class=False)  # validated on fine val labels
 
 param_scheduler = [  # ReduceLROnPlateau on the validation loss (ValLossHook)
     dict(type='ReduceOnPlateauLR', monitor='loss', rule='less', factor=0.1, patience=2, by_epoch=True)]
 train_cfg = dict(max_epochs=12)
-log_processor = dict(by_epoch=True)

@@ -1,5 +1,6 @@
 # mask-rcnn_r50_fpn staged fine-tuning: stages 0-3 with their own recipes as one run, Cityscapes.
-# The staged Mask R-CNN fine-tuning recipe (configs/README.md, References) as one run (tools/train.py, tools/dist_train.sh):
+# The staged Mask R-CNN fine-tuning recipe (configs/README.md, References) as one run
+# (tools/train.py, tools/dist_train.sh):
 # stage 0 -> stage 1 -> k-means anchors -> Optuna search -> stage 2 -> stage 3, each stage from the
 # previous one's best checkpoint. Stages in work_dirs/maskrcnn_staged/<stage config>/, tuned values
 # in work_dirs/maskrcnn_staged/tuned/, the table in work_dirs/maskrcnn_staged/staged_results.md.

@@ -1,10 +1,4 @@
 # unet_r34 (U-Net decoder, ResNet-34 encoder), 1x4 images, 10 epochs, 512x1024 crops, Cityscapes fine.
 # The U-Net CV recipe (configs/README.md, References: 66.8 mIoU on val): Adam lr 1e-4, cross-entropy ignoring 255.
-_base_ = [
-    '_base_/models/unet_r34.py', '_base_/datasets/cityscapes_semantic.py',
-    'mmseg::_base_/default_runtime.py', '_base_/schedules/adam_10e.py'
-]
-train_dataloader = dict(batch_size=4, sampler=dict(type='DefaultSampler', shuffle=True))
-log_processor = dict(by_epoch=True)
-val_evaluator = dict(_delete_=True, type='SegmentationMetric', per_class=False)  # compact logs
-test_evaluator = dict(_delete_=True, type='SegmentationMetric')  # + per-class values in the tables
+_base_ = ['_base_/models/unet_r34.py', '_base_/schedules/adam_10e.py']
+train_dataloader = dict(batch_size=4)

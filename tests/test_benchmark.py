@@ -34,11 +34,11 @@ def test_model_vs_reference_model(config, mode, reference_model, parameters):
 def test_profile_tables(tmp_path):
     """--profile writes, per model, synchronisations and launches per step and the top operators."""
     out = tmp_path / 'profile.md'
-    proc = run_tool(TOOL, 'configs/mini/mask-rcnn_r18_fpn_mini.py', '--shape', '128', '256', '--batch', '1',
+    proc = run_tool(TOOL, 'configs/mini/maskrcnn_r18_mini.py', '--shape', '128', '256', '--batch', '1',
                     '--iters', '2', '--warmup', '1', '--profile', str(out), '--top', '5')
     text = out.read_text()
     assert f'profile: {out}' in proc.stdout
-    assert text.startswith('### mmcityscapes mask-rcnn_r18_fpn_mini.py, train\n')
+    assert text.startswith('### mmcityscapes maskrcnn_r18_mini.py, train\n')
     assert '2 steps; per step: 0 host-device synchronisations' in text  # none on a CPU
     rows = re.findall(r'^\| (aten::\S+|\w+) +\| +([\d.]+) \| +([\d.]+) \|$', text, re.M)
     assert len(rows) == 5 and 'aten::convolution_backward' in [r[0] for r in rows]
@@ -57,6 +57,6 @@ def test_unet_vs_segmentation_models_pytorch():
 
 
 def test_data_pipeline_throughput(mini_env):
-    proc = run_tool(TOOL, 'configs/mini/deeplabv3_r18-d8_mini.py', '--data', '--samples', '8', env=mini_env)
+    proc = run_tool(TOOL, 'configs/mini/deeplabv3_r18_mini.py', '--data', '--samples', '8', env=mini_env)
     speed = re.search(r'8 samples in [\d.]+ s = ([\d.]+) samples/s per worker \(first output 128x256\)', proc.stdout)
     assert speed and float(speed.group(1)) > 0

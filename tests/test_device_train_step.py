@@ -15,7 +15,7 @@ from mmdet.structures.mask import BitmapMasks, mask_target
 import projects.mmcityscapes.components  # noqa: F401
 from conftest import REPO
 
-INSTANCE = 'configs/mini/mask-rcnn_r18_fpn_mini.py'
+INSTANCE = 'configs/mini/maskrcnn_r18_mini.py'
 
 
 def _sampler(kind):

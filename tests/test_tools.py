@@ -21,8 +21,8 @@ import torch
 from conftest import PY, REPO, run_tool, table_rows
 from projects.mmcityscapes.utils.checkpoint import allow_mmengine_checkpoints, load_weights
 
-SEMANTIC = 'configs/mini/deeplabv3_r18-d8_mini.py'
-INSTANCE = 'configs/mini/mask-rcnn_r18_fpn_mini.py'
+SEMANTIC = 'configs/mini/deeplabv3_r18_mini.py'
+INSTANCE = 'configs/mini/maskrcnn_r18_mini.py'
 
 
 def short_run(iters, interval=None):
@@ -71,14 +71,14 @@ def test_semantic_train_and_test_table(semantic_run, semantic_tested, mini_root)
     checkpoint = semantic_run / 'iter_4.pth'
     assert open(semantic_run / 'last_checkpoint').read().strip() == str(checkpoint)
     stdout, show_dir = semantic_tested
-    metrics = json.load(open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'))
+    metrics = json.load(open(semantic_run / 'test_deeplabv3_r18_mini_iter_4.json'))
     assert {'aAcc', 'mIoU', 'mAcc'} <= set(metrics)
     assert 0 <= metrics['mIoU'] <= 100
-    table = open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.md').read()
+    table = open(semantic_run / 'test_deeplabv3_r18_mini_iter_4.md').read()
     assert table_rows(table)['mIoU'] == [f'{metrics["mIoU"]:.4f}']
-    assert_picture(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.png', (400, 300))  # per-class IoU bars
+    assert_picture(semantic_run / 'test_deeplabv3_r18_mini_iter_4.png', (400, 300))  # per-class IoU bars
     assert table_rows(stdout)['metric'] == ['value']
-    assert float(csv_values(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.csv')[('mIoU', '')]) == pytest.approx(metrics['mIoU'])
+    assert float(csv_values(semantic_run / 'test_deeplabv3_r18_mini_iter_4.csv')[('mIoU', '')]) == pytest.approx(metrics['mIoU'])
     assert_overlays(show_dir, mini_root, prediction_drawn=True)
 
 
@@ -113,14 +113,14 @@ def instance_tested(instance_run, mini_env, tmp_path_factory):
 
 
 def test_instance_train_and_test_table(instance_run, instance_tested, mini_root):
-    metrics = json.load(open(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.json'))
+    metrics = json.load(open(instance_run / 'test_maskrcnn_r18_mini_iter_2.json'))
     assert {'coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'coco/segm_mAP_s'} <= set(metrics)
     assert {'cityscapes/mAP', 'cityscapes/AP50', 'cityscapes/AP.car'} <= set(metrics)
     classes = ('person', 'rider', 'car', 'truck', 'bus', 'train', 'motorcycle', 'bicycle')
     assert {f'coco/{m}_AP.{c}' for m in ('bbox', 'segm') for c in classes} <= set(metrics)
-    values = csv_values(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.csv')
+    values = csv_values(instance_run / 'test_maskrcnn_r18_mini_iter_2.csv')
     assert values[('coco/segm_AP', 'car')] == str(metrics['coco/segm_AP.car'])
-    assert table_rows(open(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.md').read())['class'] == [
+    assert table_rows(open(instance_run / 'test_maskrcnn_r18_mini_iter_2.md').read())['class'] == [
         'coco/bbox_AP', 'coco/segm_AP', 'cityscapes/AP', 'cityscapes/AP50']
     assert not osp.exists(osp.join(REPO, 'matches.json'))
     assert_overlays(instance_tested, mini_root, prediction_drawn=False)  # no box above 0.3 after 2 iterations
@@ -166,7 +166,7 @@ def test_semantic_confusion_matrix_holds_the_test_pixels(semantic_run, mini_env,
     out = tmp_path / 'predictions.pkl'
     run_tool('tools/test.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--work-dir', str(tmp_path), '--out',
              str(out), env=mini_env)
-    metrics = json.load(open(tmp_path / 'test_deeplabv3_r18-d8_mini_iter_4.json'))
+    metrics = json.load(open(tmp_path / 'test_deeplabv3_r18_mini_iter_4.json'))
     proc = run_tool('tools/analysis_tools/confusion_matrix.py', SEMANTIC, str(out), env=mini_env)
     counts = np.array(json.load(open(tmp_path / 'confusion_matrix.json'))['counts'])
     assert counts.shape == (19, 19) and '4 images (pixels)' in proc.stdout
@@ -189,7 +189,7 @@ def test_tta_of_one_view_equals_the_plain_test(semantic_run, semantic_tested, mi
     run_tool('tools/test.py', str(config), str(semantic_run / 'iter_4.pth'), '--tta', '--work-dir', str(tmp_path),
              env=mini_env)
     tta = json.load(open(tmp_path / 'test_one_view_tta_iter_4_tta.json'))
-    plain = json.load(open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'))
+    plain = json.load(open(semantic_run / 'test_deeplabv3_r18_mini_iter_4.json'))
     assert {k: v for k, v in tta.items() if k != 'evaluated_on'} == {k: v for k, v in plain.items() if k != 'evaluated_on'}
     proc = run_tool('tools/test.py', INSTANCE, str(semantic_run / 'iter_4.pth'), '--tta', env=mini_env, check=False)
     assert proc.returncode == 1 and proc.stderr.strip().startswith(f'error: --tta: {INSTANCE} defines no tta_model')
@@ -198,7 +198,7 @@ def test_tta_of_one_view_equals_the_plain_test(semantic_run, semantic_tested, mi
 def test_infer_semantic_official_format(semantic_run, semantic_tested, mini_env, mini_root, tmp_path):
     """infer.py's label-id PNGs, scored by eval_cityscapes.py, give test.py's mIoU; overlays have 3 panels."""
     checkpoint = str(semantic_run / 'iter_4.pth')
-    miou = json.load(open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'))['mIoU']
+    miou = json.load(open(semantic_run / 'test_deeplabv3_r18_mini_iter_4.json'))['mIoU']
     run_tool('tools/infer.py', SEMANTIC, checkpoint, str(mini_root / 'leftImg8bit' / 'val'), '--out',
              str(tmp_path / 'out'), env=mini_env)
     results = sorted(glob.glob(str(tmp_path / 'out' / 'results' / '*.png')))
@@ -214,7 +214,7 @@ def test_infer_instance_official_format(instance_run, mini_env, mini_root, tmp_p
     """infer.py's instance files, scored by eval_cityscapes.py, give test.py's in-memory Cityscapes AP."""
     checkpoint, keep_all = str(instance_run / 'iter_2.pth'), ('--cfg-options', 'model.test_cfg.rcnn.score_thr=0')
     run_tool('tools/test.py', INSTANCE, checkpoint, '--work-dir', str(tmp_path), *keep_all, env=mini_env)
-    metrics = json.load(open(tmp_path / 'test_mask-rcnn_r18_fpn_mini_iter_2.json'))
+    metrics = json.load(open(tmp_path / 'test_maskrcnn_r18_mini_iter_2.json'))
     run_tool('tools/infer.py', INSTANCE, checkpoint, str(mini_root / 'leftImg8bit' / 'val'), '--out',
              str(tmp_path / 'out'), *keep_all, env=mini_env)
     txt_files = sorted(glob.glob(str(tmp_path / 'out' / 'results' / '*_pred.txt')))
@@ -333,7 +333,7 @@ def test_resume_skips_a_truncated_latest_checkpoint(mini_env, tmp_path):
 def test_default_work_dir_is_named_after_the_config(mini_env, tmp_path):
     subprocess.run([PY, osp.join(REPO, 'tools/train.py'), osp.join(REPO, SEMANTIC), *short_run(1)],
                    cwd=tmp_path, env=mini_env, check=True, capture_output=True)
-    assert osp.isfile(tmp_path / 'work_dirs' / 'deeplabv3_r18-d8_mini' / 'iter_1.pth')
+    assert osp.isfile(tmp_path / 'work_dirs' / 'deeplabv3_r18_mini' / 'iter_1.pth')
 
 
 @pytest.mark.parametrize('root', ['/data/cityscapes', "/data/it's here/cityscapes/"])
@@ -458,7 +458,7 @@ def test_tables_named_after_config_and_checkpoint_in_the_work_dir(semantic_run, 
     checkpoints = tmp_path / 'checkpoints'
     checkpoints.mkdir()
     shutil.copy(semantic_run / 'iter_4.pth', checkpoints)
-    first = semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'
+    first = semantic_run / 'test_deeplabv3_r18_mini_iter_4.json'
     written = os.stat(first).st_mtime_ns
     run_tool('tools/test.py', str(other), str(checkpoints / 'iter_4.pth'), '--work-dir', str(tmp_path / 'work'),
              env=mini_env)
@@ -474,7 +474,7 @@ def test_checkpoint_of_another_model_or_truncated_is_refused(semantic_run, seman
     """A semantic checkpoint under a Mask R-CNN config would load with a warning and score 0;
     a truncated one would end in torch's advice to unpickle unsafely. Both: one line, no table."""
     checkpoint = semantic_run / 'iter_4.pth'
-    table = semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'  # the semantic config's, from semantic_tested
+    table = semantic_run / 'test_deeplabv3_r18_mini_iter_4.json'  # the semantic config's, from semantic_tested
     written = os.stat(table).st_mtime_ns
     truncated = tmp_path / 'truncated.pth'
     truncated.write_bytes(checkpoint.read_bytes()[:100000])
@@ -484,7 +484,7 @@ def test_checkpoint_of_another_model_or_truncated_is_refused(semantic_run, seman
         proc = run_tool(tool, INSTANCE, str(checkpoint), *images, *out, env=mini_env, check=False)
         error = proc.stderr.strip().splitlines()[-1]
         assert proc.returncode == 1 and error.startswith(f'error: {checkpoint} does not fit this model: ') and \
-            'trained as deeplabv3_r18-d8_mini_' in error, proc.stderr[-2000:]
+            'trained as deeplabv3_r18_mini_' in error, proc.stderr[-2000:]
         proc = run_tool(tool, SEMANTIC, str(truncated), *images, *out, env=mini_env, check=False)
         error = proc.stderr.strip().splitlines()[-1]
         assert proc.returncode == 1 and error.startswith(f'error: cannot read checkpoint {truncated}: ')
@@ -565,10 +565,10 @@ def test_results_table_gathers_tests_and_logs(semantic_run, semantic_tested, ins
     shutil.copytree(training_log, logs_only / '20260101_000000')
     run_tool('tools/analysis_tools/results_table.py', str(runs), '--out', str(tmp_path / 'table'))
     rows = table_rows(open(tmp_path / 'table.md').read())
-    semantic = json.load(open(semantic_run / 'test_deeplabv3_r18-d8_mini_iter_4.json'))
-    instance = json.load(open(instance_run / 'test_mask-rcnn_r18_fpn_mini_iter_2.json'))
-    assert rows['runs/semantic/deeplabv3_r18-d8_mini_iter_4'][:2] == ['test', f'{semantic["mIoU"]:.2f}']
-    assert f'{100 * instance["cityscapes/mAP"]:.2f}' in rows['runs/instance/mask-rcnn_r18_fpn_mini_iter_2']
+    semantic = json.load(open(semantic_run / 'test_deeplabv3_r18_mini_iter_4.json'))
+    instance = json.load(open(instance_run / 'test_maskrcnn_r18_mini_iter_2.json'))
+    assert rows['runs/semantic/deeplabv3_r18_mini_iter_4'][:2] == ['test', f'{semantic["mIoU"]:.2f}']
+    assert f'{100 * instance["cityscapes/mAP"]:.2f}' in rows['runs/instance/maskrcnn_r18_mini_iter_2']
     last_val = [json.loads(line) for line in open(next(logs_only.glob('*/vis_data/scalars.json')))
                 if 'lr' not in json.loads(line)][-1]
     assert rows['runs/logs_only'][:2] == ['last val', f'{last_val["mIoU"]:.2f}']

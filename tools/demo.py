@@ -15,7 +15,7 @@ import sys
 import time
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = ['configs/mini/deeplabv3_r18-d8_mini.py', 'configs/mini/mask-rcnn_r18_fpn_mini.py']
+CONFIGS = ['configs/mini/deeplabv3_r18_mini.py', 'configs/mini/maskrcnn_r18_mini.py']
 GENERATED_MARKER = '.synthetic_cityscapes.json'
 
 

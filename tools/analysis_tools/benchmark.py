@@ -1,4 +1,5 @@
-"""Speed and memory of a config's model, optionally against the model the reproduced projects used (configs/README.md, References).
+"""Speed and memory of a config's model, optionally against the model the reproduced projects
+used (configs/README.md, References).
 
     python tools/analysis_tools/benchmark.py CONFIG [--train | --infer] [--shape 1024 2048] [--batch 2]
         [--iters 10] [--warmup 3] [--vs] [--amp] [--channels-last] [--profile OUT.md [--top 15]]

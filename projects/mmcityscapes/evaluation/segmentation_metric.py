@@ -1,4 +1,5 @@
-"""Semantic segmentation metrics from the confusion counts (the metric set of the U-Net encoder comparison, athar-usama/semantic)."""
+"""Semantic segmentation metrics from the confusion counts: the metric set of the U-Net encoder
+comparison (athar-usama/semantic, configs/README.md)."""
 import warnings
 from collections import OrderedDict
 
@@ -34,16 +35,18 @@ class SegmentationMetric(IoUMetric):
 
     @staticmethod
     def confusion_metrics(tp, union, predicted, labelled):
-        """Per-class metrics (fractions) and aAcc from the accumulated counts."""
-        tp, union, predicted, labelled = (np.asarray(x, np.float64) for x in (tp, union, predicted, labelled))
-        valid = labelled.sum()
+        """Per-class metrics (fractions) and aAcc from the accumulated counts: mmseg's
+        ``total_area_to_metrics`` (IoU, Dice as F1, precision, recall; in float64) plus specificity."""
+        areas = [torch.as_tensor(np.asarray(x, np.float64)) for x in (tp, union, predicted, labelled)]
+        mmseg = IoUMetric.total_area_to_metrics(*areas, metrics=['mIoU', 'mDice', 'mFscore'])
+        tp, _, predicted, labelled = (area.numpy() for area in areas)
         fp, fn = predicted - tp, labelled - tp
-        tn = valid - tp - fp - fn
+        tn = labelled.sum() - tp - fp - fn
         with np.errstate(divide='ignore', invalid='ignore'):  # 0 / 0: NaN, the metric is undefined
-            per_class = OrderedDict(
-                IoU=tp / union, F1=2 * tp / (predicted + labelled), Precision=tp / predicted,
-                Recall=tp / labelled, Specificity=tn / (tn + fp))
-        return per_class, tp.sum() / valid
+            specificity = tn / (tn + fp)
+        per_class = OrderedDict(IoU=mmseg['IoU'], F1=mmseg['Dice'], Precision=mmseg['Precision'],
+                                Recall=mmseg['Recall'], Specificity=specificity)
+        return per_class, mmseg['aAcc']
 
     def compute_metrics(self, results):
         counts = [torch.stack(r).sum(0).cpu().numpy() for r in zip(*results)]

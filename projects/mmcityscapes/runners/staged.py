@@ -1,5 +1,5 @@
-"""The staged Mask R-CNN fine-tuning recipe (configs/README.md, References) as one run: stage 0 -> stage 1 -> k-means anchors ->
-Optuna search -> stage 2 -> stage 3."""
+"""The staged Mask R-CNN fine-tuning recipe (configs/README.md, References) as one run:
+stage 0 -> stage 1 -> k-means anchors -> Optuna search -> stage 2 -> stage 3."""
 import copy
 import datetime
 import os.path as osp
