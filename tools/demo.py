@@ -4,19 +4,27 @@
 
 Uses real Cityscapes when ``data/cityscapes`` holds them. Otherwise it generates the mini
 dataset in ``data/cityscapes_mini`` (never inside ``data/cityscapes``). It prepares the data,
-trains the two ``configs/mini`` models into ``work_dirs/demo/``, tests their final checkpoints
-and prints the mIoU and mAP tables. Re-running resumes finished or interrupted runs.
+trains the two ``configs/mini`` models into ``work_dirs/demo/<config>/``, tests their final
+checkpoints and prints the mIoU and mAP tables, all in this process (the plugin's generator,
+converter and ``train_and_test``, the unit of the staged and cross-validation runners).
+Re-running skips finished runs and resumes an interrupted one.
 """
 import argparse
 import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
+from projects.mmcityscapes.datasets import cityscapes, synthetic
+from projects.mmcityscapes.utils.checkpoint import CheckpointError
+from projects.mmcityscapes.utils.config import ConfigError, load_config
+from projects.mmcityscapes.utils.io import DatasetError
+from projects.mmcityscapes.utils.report import test_result_stem
+from projects.mmcityscapes.utils.runtime import WorkDirInUse, lock_work_dir
+
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = ['configs/mini/deeplabv3_r18_mini.py', 'configs/mini/maskrcnn_r18_mini.py']
-GENERATED_MARKER = '.synthetic_cityscapes.json'
+MINI_COUNTS = dict(train=48, val=12, test=2, train_extra=8)
 
 
 def parse_args():
@@ -29,40 +37,37 @@ def parse_args():
     return parser.parse_args()
 
 
-def run(cmd, **kwargs):
-    print('$', ' '.join(cmd), flush=True)
-    subprocess.run(cmd, check=True, cwd=REPO, **kwargs)
+def demo(args):
+    real = osp.isdir(osp.join(args.data_root, 'leftImg8bit')) and not osp.isfile(
+        osp.join(args.data_root, synthetic.MARKER))
+    root = args.data_root if real else args.mini_root
+    if real:
+        print(f'using real Cityscapes in {root}')
+    else:
+        print(f'no Cityscapes in {args.data_root}: generating the mini dataset in {root}')
+        synthetic.generate(root, MINI_COUNTS, height=256, width=512, seed=0, nproc=args.nproc)
+    cityscapes.prepare(root, args.nproc)
+    os.environ['CITYSCAPES_ROOT'] = osp.join(osp.abspath(root), '')  # read by the configs when they load
+    from projects.mmcityscapes.runners.sequence import train_and_test  # torch: after the data, which needs none
+    tables = []
+    for config in CONFIGS:
+        cfg = load_config(osp.join(REPO, config))
+        cfg.work_dir = osp.join(args.work_dir, osp.splitext(osp.basename(config))[0])
+        lock = lock_work_dir(cfg.work_dir)  # noqa: F841 (held until the next run's lock replaces it)
+        result = train_and_test(cfg)
+        with open(test_result_stem(cfg.work_dir, cfg.work_dir, result['checkpoint']) + '.md') as f:
+            tables.append(f.read())
+    print(f'\n## Results on {"real" if real else "generated"} Cityscapes ({root}, val split)\n')
+    print('\n'.join(tables))
 
 
 def main():
     args = parse_args()
     start = time.time()
-    py = sys.executable
-    real = osp.isdir(osp.join(REPO, args.data_root, 'leftImg8bit')) and not osp.isfile(
-        osp.join(REPO, args.data_root, GENERATED_MARKER))
-    if real:
-        root = args.data_root
-        print(f'using real Cityscapes in {root}')
-    else:
-        root = args.mini_root
-        print(f'no Cityscapes in {args.data_root}: generating the mini dataset in {root}')
-        run([py, 'tools/misc/synthetic_cityscapes.py', root, '--train', '48', '--val', '12',
-             '--test', '2', '--extra', '8', '--nproc', str(args.nproc)])
-    run([py, 'tools/dataset_converters/cityscapes.py', root, '--nproc', str(args.nproc)])
-
-    env = dict(os.environ, CITYSCAPES_ROOT=osp.join(root, ''))
-    tables = []
-    for config in CONFIGS:
-        work_dir = osp.join(args.work_dir, osp.splitext(osp.basename(config))[0])
-        run([py, 'tools/train.py', config, '--work-dir', work_dir, '--resume'], env=env)
-        with open(osp.join(REPO, work_dir, 'last_checkpoint')) as f:
-            checkpoint = f.read().strip()
-        run([py, 'tools/test.py', config, checkpoint, '--work-dir', work_dir], env=env)
-        table = f'test_{osp.splitext(osp.basename(config))[0]}_{osp.splitext(osp.basename(checkpoint))[0]}.md'
-        with open(osp.join(REPO, work_dir, table)) as f:  # tools/test.py's name for it
-            tables.append(f.read())
-    print(f'\n## Results on {"real" if real else "generated"} Cityscapes ({root}, val split)\n')
-    print('\n'.join(tables))
+    try:
+        demo(args)
+    except (CheckpointError, ConfigError, DatasetError, WorkDirInUse) as e:
+        sys.exit(f'error: {e}')
     print(f'total time: {(time.time() - start) / 60:.1f} min')
 
 

@@ -12,10 +12,8 @@ from .hooks import CoarsePretrainHook, ResumeValidationHook, TrainStatsHook, Val
 from .models import (DeviceMaxIoUAssigner, DeviceRandomSampler, DeviceTargetFCNMaskHead, Float32RoIExtractor,
                      TorchvisionASPPHead, UNetHead)
 from .runners import CrossValidationRunner, StagedRunner
-from .utils.checkpoint import allow_mmengine_checkpoints
+from .utils.checkpoint import allow_mmengine_checkpoints  # noqa: F401 (installs the allow-list)
 from .visualization import OverlayHook
-
-allow_mmengine_checkpoints()
 
 __all__ = ['ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
            'DeviceMaxIoUAssigner', 'DeviceRandomSampler', 'DeviceTargetFCNMaskHead', 'Float32RoIExtractor',

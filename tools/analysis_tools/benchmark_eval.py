@@ -4,7 +4,7 @@ against tools/analysis_tools/eval_cityscapes.py.
     python tools/analysis_tools/benchmark_eval.py --task instance --images 100 --masks 57 --nproc 2
     python tools/analysis_tools/benchmark_eval.py --task semantic --images 100 --nproc 2
 
-Generates ``--images`` val scenes at 1024x2048 (tools/misc/synthetic_cityscapes.py) and seeded
+Generates ``--images`` val scenes at 1024x2048 (``projects.mmcityscapes.datasets.synthetic``) and seeded
 noisy predictions of them in the official result format (``projects.mmcityscapes.testing``).
 Each row is one process started from the shell, interpreter start-up and imports included:
 
@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from projects.mmcityscapes import testing
+from projects.mmcityscapes.datasets.synthetic import generate
 from projects.mmcityscapes.utils.io import read_label_png
 from projects.mmcityscapes.utils.parallel import track_parallel
 from projects.mmcityscapes.utils.report import markdown_table
@@ -201,9 +202,7 @@ def main():
     root, pred_dir, scratch = (osp.join(work_dir, name) for name in ('cityscapes', 'predictions', 'scratch'))
     for folder in (pred_dir, scratch):
         os.makedirs(folder, exist_ok=True)
-    subprocess.run([sys.executable, osp.join(REPO, 'tools/misc/synthetic_cityscapes.py'), root, '--train', '0',
-                    '--val', str(args.images), '--test', '0', '--extra', '0', '--height', str(args.height),
-                    '--width', str(args.width), '--nproc', str(args.nproc)], check=True)
+    generate(root, dict(train=0, val=args.images, test=0, train_extra=0), args.height, args.width, 0, args.nproc)
     if args.task == 'semantic':
         same = benchmark_semantic(root, pred_dir, scratch, args.nproc)
     else:

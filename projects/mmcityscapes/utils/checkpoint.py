@@ -46,6 +46,9 @@ def allow_mmengine_checkpoints():
     ])
 
 
+allow_mmengine_checkpoints()  # every reader of checkpoints imports this module
+
+
 def latest_checkpoint(work_dir):
     """The checkpoint ``last_checkpoint`` names (recorded relative to the run's cwd, so taken
     by name inside ``work_dir``), or None."""

@@ -1,0 +1,278 @@
+"""Prepare a Cityscapes root (real or generated) for mmseg/mmdet training (``prepare``; the
+command line is tools/dataset_converters/cityscapes.py).
+
+Writes, next to the official files:
+  * ``gt{Fine,Coarse}/**/*_labelTrainIds.png`` from the polygons, with cityscapesscripts'
+    ``createLabelImage`` (pixel-identical to its createTrainIdLabelImgs);
+  * ``annotations/instancesonly_filtered_gtFine_{train,val}.json`` (COCO, from the instanceIds
+    PNGs, with the same images, categories, boxes, areas, RLE masks and crowd flags as mmdet's
+    own converter), plus ``..._train_tune.json`` for the tuning subset;
+  * ``splits/``: ``coarse_pretrain.txt`` (train_extra images), ``tune.txt`` (train images),
+    ``cv<k>/fold<i>_{train,val}.txt`` and ``val_{finetune,holdout}.txt`` (with COCO subsets), in
+    mmseg's ``ann_file`` format (``city/city_x_y``).
+
+Partial roots are prepared as far as they go: a split without images is skipped, annotations
+without polygons get their labelTrainIds from ``*_labelIds.png``, and splits that too few images
+cannot make are not written; each is said. Everything is checked before anything is written.
+
+Idempotent (up-to-date, complete outputs are skipped; a truncated one is rebuilt), parallel,
+and every output file is written atomically; temporary files that a killed run left behind are
+removed on the next run. A missing folder, an unreadable file or an unknown label stops the run with one
+line naming the file.
+"""
+import glob
+import os.path as osp
+from typing import NamedTuple
+
+import numpy as np
+import pycocotools.mask as mask_util
+from PIL import Image
+from cityscapesscripts.helpers.annotation import Annotation
+from cityscapesscripts.helpers.labels import id2label, labels, name2label
+from cityscapesscripts.preparation.json2labelImg import createLabelImage
+
+from ..utils.io import (DatasetError, atomic_output, is_complete_png, is_up_to_date, read_json, read_png,
+                        remove_stale_temporaries, write_json, write_lines)
+from ..utils.labels import TRAIN_ID_OF_LABEL, is_instance, label_id
+from ..utils.parallel import track_parallel
+
+IMG_SUFFIX = '_leftImg8bit.png'
+COCO_SPLITS = ('train', 'val')
+THING_CATEGORIES = [label for label in labels if label.hasInstances and not label.ignoreInEval]
+
+
+class SplitOptions(NamedTuple):
+    """How the split files are drawn (the staged recipe's subset sizes by default)."""
+    coarse_subset: int = 4120  # train_extra images for coarse backbone pretraining
+    tune_subset: int = 372  # train images for hyper-parameter tuning
+    folds: int = 5  # cross-validation folds
+    val_finetune: float = 0.5  # share of val for the optional stage-3 fine-tuning; the rest is held out
+    split_seed: int = 0
+
+
+def image_stem(img_path, split_dir):
+    """``<city>/<city>_<seq>_<frame>`` relative to a leftImg8bit split folder."""
+    return osp.relpath(img_path, split_dir)[:-len(IMG_SUFFIX)]
+
+
+def list_images(data_root, split):
+    split_dir = osp.join(data_root, 'leftImg8bit', split)
+    return split_dir, sorted(glob.glob(osp.join(split_dir, '*', '*' + IMG_SUFFIX)))
+
+
+def load_polygons(json_path):
+    payload = read_json(json_path)
+    for key in ('imgHeight', 'imgWidth', 'objects'):
+        if key not in payload:
+            raise DatasetError(f'{json_path}: not a Cityscapes polygon file (no "{key}")')
+    for obj in payload['objects']:
+        label = obj.get('label')
+        base = label[:-len('group')] if label not in name2label and str(label).endswith('group') else label
+        if base not in name2label:
+            raise DatasetError(f'{json_path}: unknown label {label!r}')
+    annotation = Annotation()
+    annotation.fromJsonFile(json_path)
+    return annotation
+
+
+def make_train_ids(source):
+    """``*_labelTrainIds.png`` from a ``*_polygons.json`` (as cityscapesscripts draws it) or, for
+    annotations without polygons, from the ``*_labelIds.png`` (the same pixels: both are drawn
+    from the polygons). Returns whether it was written."""
+    polygons = source.endswith('_polygons.json')
+    out_path = source.replace('_polygons.json' if polygons else '_labelIds.png', '_labelTrainIds.png')
+    if is_up_to_date(out_path, [source]) and is_complete_png(out_path):
+        return False
+    if polygons:
+        image = createLabelImage(load_polygons(source), 'trainIds')
+    else:
+        label_ids = read_png(source)
+        if label_ids.ndim != 2:
+            raise DatasetError(f'{source}: expected a single-channel label-id PNG')
+        image = Image.fromarray(TRAIN_ID_OF_LABEL[label_ids])
+    with atomic_output(out_path) as tmp:
+        image.save(tmp)
+    return True
+
+
+def train_id_sources(root):
+    """Per annotation, its polygons, or its labelIds PNG where it has no polygons (several
+    public samples ship only the PNGs); and how many use that fallback."""
+    sources, fallback = [], 0
+    for kind in ('gtFine', 'gtCoarse'):
+        polygons = set(glob.glob(osp.join(root, kind, '*', '*', '*_polygons.json')))
+        for label_ids in sorted(glob.glob(osp.join(root, kind, '*', '*', '*_labelIds.png'))):
+            json_path = label_ids.replace('_labelIds.png', '_polygons.json')
+            if json_path not in polygons:
+                sources.append(label_ids)
+                fallback += 1
+        sources += sorted(polygons)
+    return sources, fallback
+
+
+def instance_annotations(task):
+    """COCO image + annotations of one image, as mmdet's converter computes them."""
+    img_path, split_dir, gt_dir = task
+    stem = image_stem(img_path, split_dir)
+    inst_path = osp.join(gt_dir, stem + '_gtFine_instanceIds.png')
+    instances = read_png(inst_path)
+    if instances.ndim != 2:
+        raise DatasetError(f'{inst_path}: expected a single-channel instance-id PNG')
+    anns = []
+    for inst_id in np.unique(instances):
+        label = id2label.get(label_id(inst_id))
+        if label is None:
+            raise DatasetError(f'{inst_path}: unknown label id {label_id(inst_id)} (pixel value {inst_id})')
+        if inst_id < 24 or not label.hasInstances or label.ignoreInEval:
+            continue
+        rle = mask_util.encode(np.asarray(instances == inst_id, np.uint8, order='F')[:, :, None])[0]
+        bbox, area = mask_util.toBbox(rle), mask_util.area(rle)
+        rle['counts'] = rle['counts'].decode()
+        anns.append(dict(iscrowd=int(not is_instance(inst_id)), category_id=label.id,
+                         bbox=bbox.tolist(), area=area.tolist(), segmentation=rle))
+    city = osp.dirname(stem)
+    image = dict(file_name=osp.join(city, osp.basename(img_path)), height=instances.shape[0],
+                 width=instances.shape[1],
+                 segm_file=osp.join(city, osp.basename(stem) + '_gtFine_labelIds.png'))
+    return image, anns
+
+
+def coco_json(images_and_anns):
+    coco = dict(images=[], categories=[dict(id=c.id, name=c.name) for c in THING_CATEGORIES],
+                annotations=[])
+    for img_id, (image, anns) in enumerate(images_and_anns):
+        coco['images'].append(dict(image, id=img_id))
+        for ann in anns:
+            coco['annotations'].append(dict(ann, image_id=img_id, id=len(coco['annotations'])))
+    return coco
+
+
+def subset_coco(coco, file_names):
+    keep = {img['id'] for img in coco['images'] if img['file_name'] in file_names}
+    return dict(images=[img for img in coco['images'] if img['id'] in keep],
+                categories=coco['categories'],
+                annotations=[a for a in coco['annotations'] if a['image_id'] in keep])
+
+
+def instance_inputs(data_root, split):
+    """(images, their gtFine instanceIds PNGs) of a split; a missing PNG stops the run."""
+    split_dir, images = list_images(data_root, split)
+    gt_dir = osp.join(data_root, 'gtFine', split)
+    inputs = [osp.join(gt_dir, image_stem(p, split_dir) + '_gtFine_instanceIds.png') for p in images]
+    missing = next((p for p in inputs if not osp.isfile(p)), None)
+    if missing:
+        raise DatasetError(f'missing file {missing}')
+    return images, inputs
+
+
+def convert_instances(data_root, split, nproc):
+    out_path = osp.join(data_root, 'annotations', f'instancesonly_filtered_gtFine_{split}.json')
+    split_dir = osp.join(data_root, 'leftImg8bit', split)
+    gt_dir = osp.join(data_root, 'gtFine', split)
+    images, inputs = instance_inputs(data_root, split)
+    if is_up_to_date(out_path, inputs):
+        try:
+            coco = read_json(out_path)
+            print(f'{out_path}: up to date')
+            return coco
+        except DatasetError as e:
+            print(f'{e}: converting again')
+    print(f'converting {len(images)} {split} instance maps to COCO')
+    results = track_parallel(instance_annotations,
+                                      [(p, split_dir, gt_dir) for p in images], nproc)
+    coco = coco_json(results)
+    write_json(coco, out_path)
+    print(f'wrote {out_path}: {len(coco["images"])} images, {len(coco["annotations"])} instances')
+    return coco
+
+
+def write_split_files(data_root, options, cocos):
+    rng = np.random.default_rng(options.split_seed)
+    split_root = osp.join(data_root, 'splits')
+
+    extra_dir, extra = list_images(data_root, 'train_extra')
+    extra = [image_stem(p, extra_dir) for p in extra
+             if osp.isfile(osp.join(data_root, 'gtCoarse', 'train_extra',
+                                    image_stem(p, extra_dir) + '_gtCoarse_labelTrainIds.png'))]
+    if extra:
+        chosen = sorted(rng.choice(extra, min(options.coarse_subset, len(extra)), replace=False))
+        write_lines(chosen, osp.join(split_root, 'coarse_pretrain.txt'))
+        print(f'coarse pretraining subset: {len(chosen)} of {len(extra)} train_extra images')
+    else:
+        print('no train_extra images with gtCoarse labels: skipping the coarse pretraining subset')
+
+    if 'train' in cocos:
+        write_train_splits(data_root, options, cocos['train'], rng)
+    if 'val' in cocos:
+        write_val_splits(data_root, options, cocos['val'], rng)
+
+
+def write_train_splits(data_root, options, coco, rng):
+    split_root = osp.join(data_root, 'splits')
+    train_dir, train = list_images(data_root, 'train')
+    train = [image_stem(p, train_dir) for p in train]
+    tune = sorted(rng.choice(train, min(options.tune_subset, len(train)), replace=False))
+    write_lines(tune, osp.join(split_root, 'tune.txt'))
+    write_json(subset_coco(coco, {t + IMG_SUFFIX for t in tune}),
+               osp.join(data_root, 'annotations', 'instancesonly_filtered_gtFine_train_tune.json'))
+    print(f'tuning subset: {len(tune)} of {len(train)} train images')
+
+    if len(train) < options.folds:
+        print(f'{len(train)} train images cannot make {options.folds} cross-validation folds: '
+              f'no splits/cv{options.folds}/ '
+              f'(pass --folds {len(train)} or fewer)')
+        return
+    folds = np.array_split(rng.permutation(train), options.folds)
+    for k, fold in enumerate(folds):
+        held_out = set(fold)
+        write_lines(sorted(held_out), osp.join(split_root, f'cv{options.folds}', f'fold{k}_val.txt'))
+        write_lines([t for t in train if t not in held_out],
+                    osp.join(split_root, f'cv{options.folds}', f'fold{k}_train.txt'))
+    print(f'{options.folds} cross-validation folds of ~{len(folds[0])} images')
+
+
+def write_val_splits(data_root, options, coco, rng):
+    split_root = osp.join(data_root, 'splits')
+    val_dir, val = list_images(data_root, 'val')
+    val = [image_stem(p, val_dir) for p in val]
+    finetune = set(rng.choice(val, int(round(options.val_finetune * len(val))), replace=False))
+    if not finetune or len(finetune) == len(val):
+        print(f'{len(val)} val images cannot be split into val_finetune and val_holdout (--val-finetune '
+              f'{options.val_finetune}): no such split, so configs/maskrcnn_stage3_valft.py cannot run on this root')
+        return
+    for name, part in (('val_finetune', sorted(finetune)), ('val_holdout', [v for v in val if v not in finetune])):
+        write_lines(part, osp.join(split_root, f'{name}.txt'))
+        write_json(subset_coco(coco, {t + IMG_SUFFIX for t in part}),
+                   osp.join(data_root, 'annotations', f'instancesonly_filtered_gtFine_{name}.json'))
+    print(f'val: {len(finetune)} images for optional fine-tuning, {len(val) - len(finetune)} held out')
+
+
+def prepare(root, nproc=1, options=SplitOptions()):
+    """Write every derived file of the Cityscapes ``root`` that its contents allow (see above)."""
+    for required in ('leftImg8bit', 'gtFine'):
+        if not osp.isdir(osp.join(root, required)):
+            raise DatasetError(f'missing folder {osp.join(root, required)} '
+                               '(expected the official Cityscapes layout: leftImg8bit/, gtFine/, gtCoarse/)')
+    stale = remove_stale_temporaries(root)
+    if stale:
+        print(f'removed {stale} temporary files of interrupted runs')
+    # what can be built, checked before anything is written
+    splits = [split for split in COCO_SPLITS if list_images(root, split)[1]]
+    if not splits:
+        raise DatasetError(f'no *{IMG_SUFFIX} images in {osp.join(root, "leftImg8bit", "train")} or .../val')
+    for split in splits:
+        instance_inputs(root, split)
+    sources, fallback = train_id_sources(root)
+    if not sources:
+        raise DatasetError(f'no *_polygons.json or *_labelIds.png under {osp.join(root, "gtFine")}')
+    for split in COCO_SPLITS:
+        if split not in splits:
+            print(f'no images in {osp.join(root, "leftImg8bit", split)}: nothing of the {split} split is prepared')
+    if fallback:
+        print(f'warning: {fallback} annotation files have no *_polygons.json: their labelTrainIds are mapped '
+              'from *_labelIds.png')
+    print(f'creating labelTrainIds for {len(sources)} annotation files')
+    written = track_parallel(make_train_ids, sources, nproc)
+    print(f'{sum(written)} written, {len(written) - sum(written)} up to date')
+    cocos = {split: convert_instances(root, split, nproc) for split in splits}
+    write_split_files(root, options, cocos)
