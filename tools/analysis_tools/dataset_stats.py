@@ -11,14 +11,10 @@ import argparse
 import os.path as osp
 import sys
 
-import matplotlib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt
 import numpy as np
 
 from projects.mmcityscapes.utils.io import DatasetError, read_json, write_text
-from projects.mmcityscapes.utils.report import markdown_table, save_figure
+from projects.mmcityscapes.utils.report import markdown_table, save_figure, subplots
 
 SIZES = ('small', 'medium', 'large')
 
@@ -62,7 +58,7 @@ def markdown(stats):
 def plot(stats, out_dir):
     classes = list(next(iter(stats.values())))
     x = np.arange(len(classes))
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = subplots(figsize=(9, 4))
     width = 0.8 / len(stats)
     for i, (split, counts) in enumerate(stats.items()):
         ax.bar(x + i * width, [sum(counts[c][s] for s in SIZES) for c in classes], width, label=split)
@@ -72,7 +68,7 @@ def plot(stats, out_dir):
     ax.legend()
     save_figure(fig, osp.join(out_dir, 'class_dist_objects.png'), dpi=120, bbox_inches='tight')
 
-    fig, axes = plt.subplots(1, len(stats), figsize=(6 * len(stats), 4), squeeze=False)
+    fig, axes = subplots(1, len(stats), figsize=(6 * len(stats), 4), squeeze=False)
     for ax, (split, counts) in zip(axes[0], stats.items()):
         bottom = np.zeros(len(classes))
         for size in SIZES:

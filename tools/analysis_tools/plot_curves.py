@@ -11,13 +11,9 @@ import glob
 import os.path as osp
 import sys
 
-import matplotlib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt
 
 from projects.mmcityscapes.utils.io import DatasetError
-from projects.mmcityscapes.utils.report import read_scalars, save_figure
+from projects.mmcityscapes.utils.report import read_scalars, save_figure, subplots
 
 NOT_PLOTTED = ('time', 'data_time', 'memory', 'step', 'iter', 'epoch', 'lr', 'base_lr')
 
@@ -39,7 +35,7 @@ def plot(train, val, metrics, out):
     losses = sorted({k for e in train for k in e if 'loss' in k})
     by_epoch = any('epoch' in e for e in train)
     metrics = metrics or sorted({k for e in val for k in e if k not in NOT_PLOTTED and '.' not in k})
-    fig, axes = plt.subplots(1, 3, figsize=(16, 4.5))
+    fig, axes = subplots(1, 3, figsize=(16, 4.5))
     for key in losses:
         axes[0].plot(*series(train, key, 'iter'), label=key, linewidth=1)
     axes[0].set(title='training losses', xlabel='iteration')

@@ -17,13 +17,10 @@ import glob
 import os.path as osp
 import sys
 
-import matplotlib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt
 
 from projects.mmcityscapes.utils.io import DatasetError, read_json, write_text
-from projects.mmcityscapes.utils.report import FRACTIONS, markdown_table, percent, read_scalars, save_figure
+from projects.mmcityscapes.utils.report import (FRACTIONS, markdown_table, percent, read_scalars, save_figure,
+                                                subplots)
 
 HEADLINE = ['mIoU', 'aAcc', 'mF1', 'coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'cityscapes/mAP',
             'cityscapes/AP50']
@@ -80,7 +77,7 @@ def chart(rows, metrics, path):
     """A horizontal bar chart per metric, stacked, one labelled bar per run that has the metric
     (error bars: std over folds)."""
     per_metric = [[(run, values[m]) for run, _, values in rows if m in values] for m in metrics]
-    fig, axes = plt.subplots(len(metrics), 1, squeeze=False, figsize=(11, 1 + 0.32 * sum(map(len, per_metric))),
+    fig, axes = subplots(len(metrics), 1, squeeze=False, figsize=(11, 1 + 0.32 * sum(map(len, per_metric))),
                              gridspec_kw=dict(height_ratios=[len(h) + 1 for h in per_metric]))
     for ax, metric, have in zip(axes[:, 0], metrics, per_metric):
         means = [percent(metric, v[0] if isinstance(v, (list, tuple)) else v) for _, v in have]

@@ -3,6 +3,7 @@ them, and their figure. Light: numpy (matplotlib when drawing)."""
 import numpy as np
 
 from ..utils.io import DatasetError
+from ..utils.report import save_figure, subplots
 
 
 def semantic_confusion(samples, num_classes, ignore_index=255):
@@ -55,15 +56,11 @@ def detection_confusion(images, num_classes, score_thr=0.3, iou_thr=0.5):
 
 def confusion_figure(matrix, labels, path, title):
     """The row-normalised matrix (% of each ground-truth row) as a labelled heat map PNG."""
-    from matplotlib.figure import Figure
-
-    from ..utils.report import save_figure
     rows = matrix.sum(1, keepdims=True)
     with np.errstate(divide='ignore', invalid='ignore'):
         share = np.where(rows > 0, 100 * matrix / rows, 0)
     n = len(labels)
-    fig = Figure(figsize=(2 + 0.5 * n, 1.5 + 0.5 * n))
-    ax = fig.subplots()
+    fig, ax = subplots(figsize=(2 + 0.5 * n, 1.5 + 0.5 * n))
     image = ax.imshow(share, cmap='Blues', vmin=0, vmax=100)
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label='% of the ground-truth row')
     ax.set_xticks(range(n), labels, rotation=90, fontsize=8)

@@ -3,6 +3,7 @@ import glob
 import json
 import numbers
 import os.path as osp
+import sys
 
 from prettytable import PrettyTable, TableStyle
 
@@ -70,7 +71,6 @@ def per_class_chart(metrics, path, title=None):
     """Horizontal bars of every per-class IoU / AP metric (``<metric>.<class>`` keys), one panel
     each, in percent; a class without a value (NaN: no ground truth) has no bar. Returns whether
     there was anything to draw."""
-    from matplotlib.figure import Figure
     panels = {}
     for key, value in metrics.items():
         metric, _, cls = key.partition('.')
@@ -79,8 +79,8 @@ def per_class_chart(metrics, path, title=None):
     if not panels:
         return False
     n_classes = max(len(values) for values in panels.values())
-    fig = Figure(figsize=(4 * len(panels), 1 + 0.28 * n_classes))
-    for ax, (metric, values) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+    fig, axes = subplots(1, len(panels), squeeze=False, figsize=(4 * len(panels), 1 + 0.28 * n_classes))
+    for ax, (metric, values) in zip(axes[0], panels.items()):
         classes = list(values)
         bars = ax.barh(range(len(classes)), [0 if v != v else v for v in values.values()], color='tab:blue')
         ax.bar_label(bars, labels=['n/a' if v != v else f'{v:.1f}' for v in values.values()], fontsize=7, padding=2)
@@ -107,12 +107,21 @@ def write_metrics(metrics, out_stem, title=None):
     return table
 
 
+def subplots(*args, figsize=None, **kwargs):
+    """``(figure, axes)`` as ``pyplot.subplots``, without pyplot: a plain ``Figure`` drawn by Agg,
+    with matplotlib imported only when a figure is made (light tools' ``--help`` stays fast)."""
+    from matplotlib.figure import Figure
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
+
+
 def save_figure(fig, path, dpi=100, **kwargs):
-    """Write a matplotlib figure atomically (``Figure.savefig`` keywords) and close it."""
-    import matplotlib.pyplot as plt
+    """Write a matplotlib figure atomically (``Figure.savefig`` keywords) and close it if pyplot
+    manages it (optuna's plots)."""
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=dpi, **kwargs)
-    plt.close(fig)
+    if 'matplotlib.pyplot' in sys.modules:
+        sys.modules['matplotlib.pyplot'].close(fig)
 
 
 def read_scalars(work_dir):
