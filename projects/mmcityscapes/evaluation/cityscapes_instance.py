@@ -9,6 +9,7 @@ the same overlaps (0.5:0.95:0.05), minimum region size (100 px), group and void 
 duplicate handling and step-wise precision-recall integration. It works on predictions in
 memory; ``result_files`` applies it to files in the official format.
 """
+import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import id2label, labels
 
@@ -20,6 +21,13 @@ INSTANCE_LABELS = [l.name for l in labels if l.id >= 0 and l.hasInstances and no
 VOID_IDS = np.array([l.id for l in labels if l.ignoreInEval])
 OVERLAPS = np.arange(0.5, 1., 0.05)
 MIN_REGION_SIZE = 100
+
+
+def ground_truth_under(gt_ids, mask):
+    """The ground-truth ids under a boolean mask, read inside the mask's bounding box only
+    (``cv2.boundingRect`` of its pixels): most masks cover a small part of the image."""
+    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
+    return gt_ids[y:y + h, x:x + w][mask[y:y + h, x:x + w]]
 
 
 def match_image(gt_ids, predictions):
@@ -46,7 +54,7 @@ def match_image(gt_ids, predictions):
         name = id2label[int(label_id)].name
         if name not in result:
             continue
-        under = gt_ids[np.asarray(mask, bool)]
+        under = ground_truth_under(gt_ids, np.asarray(mask, bool))
         if not under.size:
             continue
         values, inter = np.unique(under, return_counts=True)
