@@ -13,7 +13,8 @@ LIGHT_MODULES = ['projects.mmcityscapes', 'projects.mmcityscapes.evaluation.city
                  'projects.mmcityscapes.evaluation.cityscapes_instance', 'projects.mmcityscapes.evaluation.result_files',
                  'projects.mmcityscapes.utils.io', 'projects.mmcityscapes.utils.labels',
                  'projects.mmcityscapes.utils.report', 'projects.mmcityscapes.utils.parallel',
-                 'projects.mmcityscapes.testing']
+                 'projects.mmcityscapes.evaluation.confusion', 'projects.mmcityscapes.datasets.synthetic',
+                 'projects.mmcityscapes.datasets.cityscapes', 'projects.mmcityscapes.testing']
 LIGHT_TOOLS = ['tools/analysis_tools/eval_cityscapes.py', 'tools/dataset_converters/cityscapes.py',
                'tools/misc/synthetic_cityscapes.py', 'tools/analysis_tools/dataset_stats.py',
                'tools/analysis_tools/plot_curves.py', 'tools/analysis_tools/results_table.py']
