@@ -4,6 +4,7 @@ import hashlib
 import json
 import os.path as osp
 
+import numpy as np
 from mmengine.dist import barrier, is_main_process
 from mmengine.runner import Runner
 
@@ -57,7 +58,8 @@ def train_and_test(cfg, title=None):
     barrier()  # rank 0 may still be writing the checkpoints
     checkpoint = best_checkpoint(work_dir)
     runner.load_checkpoint(checkpoint)
-    metrics = dict(runner.test())
+    # numpy scalars (mmseg's IoUMetric returns float32) as Python numbers, for result.json
+    metrics = {k: v.item() if isinstance(v, np.generic) else v for k, v in runner.test().items()}
     result = dict(checkpoint=checkpoint, metrics=metrics,
                   evaluated_on=describe_dataset(runner.test_dataloader.dataset),
                   train_stats=runner.message_hub.get_info('train_stats'))
