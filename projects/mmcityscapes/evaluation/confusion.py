@@ -12,9 +12,10 @@ def semantic_confusion(samples, num_classes, ignore_index=255):
     counts = np.zeros(num_classes * num_classes, np.int64)
     for gt, pred in samples:
         valid = gt != ignore_index
-        if (gt[valid] >= num_classes).any() or (pred >= num_classes).any():
+        gt, pred = gt[valid].astype(np.int64), pred[valid]
+        if (gt >= num_classes).any() or (pred >= num_classes).any():
             raise DatasetError(f'class index above {num_classes - 1} in a ground truth or prediction map')
-        counts += np.bincount(gt[valid].astype(np.int64) * num_classes + pred[valid], minlength=num_classes ** 2)
+        counts += np.bincount(gt * num_classes + pred, minlength=num_classes ** 2)
     return counts.reshape(num_classes, num_classes)
 
 
