@@ -203,7 +203,7 @@ def test_infer_semantic_official_format(semantic_run, semantic_tested, mini_env,
     checkpoint = str(semantic_run / 'iter_4.pth')
     miou = json.load(open(semantic_run / 'test_deeplabv3_r18_mini_iter_4.json'))['mIoU']
     run_tool('tools/infer.py', SEMANTIC, checkpoint, str(mini_root / 'leftImg8bit' / 'val'), '--out',
-             str(tmp_path / 'out'), env=mini_env)
+             str(tmp_path / 'out'), '--batch-size', '3', env=mini_env)  # 4 images: a batch of 3, one of 1
     results = sorted(glob.glob(str(tmp_path / 'out' / 'results' / '*.png')))
     assert len(results) == 4 and set(np.unique(cv2.imread(results[0], cv2.IMREAD_UNCHANGED))) <= set(range(7, 34))
     run_tool('tools/analysis_tools/eval_cityscapes.py', '--task', 'semantic', '--gt-root',
@@ -219,7 +219,7 @@ def test_infer_instance_official_format(instance_run, mini_env, mini_root, tmp_p
     run_tool('tools/test.py', INSTANCE, checkpoint, '--work-dir', str(tmp_path), *keep_all, env=mini_env)
     metrics = json.load(open(tmp_path / 'test_maskrcnn_r18_mini_iter_2.json'))
     run_tool('tools/infer.py', INSTANCE, checkpoint, str(mini_root / 'leftImg8bit' / 'val'), '--out',
-             str(tmp_path / 'out'), *keep_all, env=mini_env)
+             str(tmp_path / 'out'), '--batch-size', '3', *keep_all, env=mini_env)
     txt_files = sorted(glob.glob(str(tmp_path / 'out' / 'results' / '*_pred.txt')))
     lines = [line.split() for path in txt_files for line in open(path)]
     assert len(txt_files) == 4 and lines and all(osp.isfile(tmp_path / 'out' / 'results' / line[0]) for line in lines)
@@ -308,12 +308,17 @@ def test_one_training_per_work_dir(mini_env, tmp_path):
     assert third.returncode == 0 and osp.isfile(tmp_path / 'iter_1.pth')
 
 
-def test_infer_one_pixel_image(semantic_run, mini_env, tmp_path):
-    """A 1x1 image gets its 1x1 result; mmseg's visualizer cannot draw it, so no overlay."""
+def test_infer_one_pixel_image(semantic_run, mini_env, mini_root, tmp_path):
+    """A 1x1 image gets its 1x1 result; mmseg's visualizer cannot draw it, so no overlay. Batched
+    with an image of another size, each gets its own forward pass (mmseg cannot stack them)."""
     cv2.imwrite(str(tmp_path / 'one.png'), np.full((1, 1, 3), 128, np.uint8))
+    other = sorted(glob.glob(f'{mini_root}/leftImg8bit/val/*/*.png'))[0]
+    shutil.copy(other, tmp_path / 'other.png')
     proc = run_tool('tools/infer.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), str(tmp_path / 'one.png'),
-                    '--out', str(tmp_path / 'out'), env=mini_env)
+                    str(tmp_path / 'other.png'), '--batch-size', '2', '--out', str(tmp_path / 'out'), env=mini_env)
     assert cv2.imread(str(tmp_path / 'out' / 'results' / 'one.png'), cv2.IMREAD_UNCHANGED).shape == (1, 1)
+    assert cv2.imread(str(tmp_path / 'out' / 'results' / 'other.png'), cv2.IMREAD_UNCHANGED).shape == \
+        cv2.imread(other).shape[:2]
     assert 'no overlay for the one-pixel image' in proc.stdout + proc.stderr
 
 

@@ -11,8 +11,13 @@ names must differ (Cityscapes names do). Writes
 * ``OUT/results/``: the test server's format, which tools/analysis_tools/eval_cityscapes.py
   evaluates: per image a label-id PNG (semantic models), or ``<name>_pred.txt`` listing
   ``masks/<name>_<i>.png <label id> <score>`` per instance (instance models).
+
+Predictions come from mmdet's ``DetInferencer`` / mmseg's ``MMSegInferencer`` (the config's test
+pipeline, ``--batch-size`` images per forward pass); this tool adds the ground-truth panel and the
+test server's format.
 """
 import argparse
+import copy
 import os
 import os.path as osp
 import sys
@@ -22,8 +27,6 @@ import numpy as np
 import torch
 from cityscapesscripts.helpers.labels import name2label
 from mmengine.config import DictAction
-from mmengine.dataset import Compose, pseudo_collate
-from mmengine.registry import init_default_scope
 from mmengine.structures import InstanceData, PixelData
 from mmengine.utils import ProgressBar
 
@@ -43,6 +46,8 @@ def parse_args():
     parser.add_argument('checkpoint')
     parser.add_argument('images', nargs='+', help='image files or folders')
     parser.add_argument('--out', required=True, help='output folder')
+    parser.add_argument('--batch-size', type=int, default=4,
+                        help='images per forward pass (consecutive images of one size)')
     parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     return parser.parse_args()
@@ -69,24 +74,46 @@ def list_images(inputs):
     return images
 
 
-def load_model(cfg, checkpoint, device):
-    """(model, task, visualizer) with mmdet's or mmseg's loader, chosen by the config's default
-    scope; the visualizer has no storage backends."""
+def build_inferencer(cfg, checkpoint, device):
+    """(mmdet's DetInferencer or mmseg's MMSegInferencer, chosen by the config's default scope,
+    task, a visualizer without storage backends). Annotation loading is dropped from the test
+    pipeline: inputs are bare images."""
+    cfg = copy.deepcopy(cfg)
+    cfg.test_dataloader.dataset.pipeline = [
+        t for t in cfg.test_dataloader.dataset.pipeline if 'LoadAnnotations' not in t['type']]
     if cfg.get('default_scope') == 'mmseg':
-        from mmseg.apis import init_model
+        from mmseg.apis import MMSegInferencer
         from mmseg.visualization import SegLocalVisualizer
-        model, task, visualizer_type = init_model(cfg, checkpoint, device=device), 'semantic', SegLocalVisualizer
+        inferencer, task, visualizer_type = MMSegInferencer(cfg, checkpoint, device=device), 'semantic', SegLocalVisualizer
     else:
-        from mmdet.apis import init_detector
+        from mmdet.apis import DetInferencer
         from mmdet.visualization import DetLocalVisualizer
-        model, task, visualizer_type = init_detector(cfg, checkpoint, device=device), 'instance', DetLocalVisualizer
-    return model, task, quiet_visualizer(visualizer_type, model.dataset_meta, 'infer')
+        inferencer, task, visualizer_type = (DetInferencer(cfg, checkpoint, device=device, show_progress=False),
+                                             'instance', DetLocalVisualizer)
+    return inferencer, task, quiet_visualizer(visualizer_type, inferencer.model.dataset_meta, 'infer')
 
 
-def inference_pipeline(cfg):
-    """The config's test pipeline without its annotation loading."""
-    init_default_scope(cfg.get('default_scope'))
-    return Compose([t for t in cfg.test_dataloader.dataset.pipeline if 'LoadAnnotations' not in t['type']])
+def batches(inferencer, images, batch_size):
+    """``(paths, predictions)`` per batch of consecutive images of one size after the inferencer's
+    pipeline (mmseg's preprocessor stacks a test batch without padding)."""
+    def predict(batch):
+        try:
+            return [path for path, _ in batch], inferencer.forward(inferencer.collate_fn([d for _, d in batch]))
+        except Exception as e:
+            raise DatasetError(f'cannot predict {" ".join(path for path, _ in batch)}: {e}') from e
+
+    batch = []
+    for path in images:
+        try:
+            data = inferencer.pipeline(path)
+        except Exception as e:  # mmcv/cv2 report unreadable images without naming them
+            raise DatasetError(f'cannot predict {path}: {e}') from e
+        if batch and (len(batch) == batch_size or data['inputs'].shape != batch[0][1]['inputs'].shape):
+            yield predict(batch)
+            batch = []
+        batch.append((path, data))
+    if batch:
+        yield predict(batch)
 
 
 def ground_truth_path(image_path, suffix):
@@ -139,29 +166,25 @@ def main():
         cfg = load_config(args.config, args.cfg_options)
         images = list_images(args.images)
         weights = load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
-        model, task, visualizer = load_model(cfg, args.checkpoint, args.device)
-        check_fits(model, args.checkpoint, *weights)
+        inferencer, task, visualizer = build_inferencer(cfg, args.checkpoint, args.device)
+        check_fits(inferencer.model, args.checkpoint, *weights)
         del weights
     except (CheckpointError, ConfigError, DatasetError) as e:
         sys.exit(f'error: {e}')
-    classes = list(model.dataset_meta['classes'])
+    classes = list(inferencer.model.dataset_meta['classes'])
     class_of_label, label_ids = class_indices(classes), np.array([name2label[c].id for c in classes], np.uint8)
-    pipeline = inference_pipeline(cfg)
     bar = ProgressBar(len(images))
-    for path in images:
-        try:
-            with torch.no_grad():
-                sample = model.test_step(pseudo_collate([pipeline(dict(img_path=path))]))[0]
-            image = mmcv.imread(path, channel_order='rgb')
-            attach_ground_truth(sample, path, task, class_of_label)
-        except DatasetError as e:
-            sys.exit(f'error: {e}')
-        except Exception as e:  # mmcv/cv2 report unreadable images without naming them
-            sys.exit(f'error: cannot predict {path}: {e}')
-        name = osp.splitext(osp.basename(path))[0]
-        write_result(sample, name, osp.join(args.out, 'results'), task, label_ids)
-        write_overlay(visualizer, sample, osp.join(args.out, 'overlays', f'{name}.png'), image)
-        bar.update()
+    try:
+        for paths, samples in batches(inferencer, images, args.batch_size):
+            for path, sample in zip(paths, samples):
+                attach_ground_truth(sample, path, task, class_of_label)
+                name = osp.splitext(osp.basename(path))[0]
+                write_result(sample, name, osp.join(args.out, 'results'), task, label_ids)
+                write_overlay(visualizer, sample, osp.join(args.out, 'overlays', f'{name}.png'),
+                              mmcv.imread(path, channel_order='rgb'))
+                bar.update()
+    except DatasetError as e:
+        sys.exit(f'error: {e}')
     print(f'\n{len(images)} images: overlays in {args.out}/overlays, official-format results in {args.out}/results')
 
 
