@@ -244,6 +244,9 @@ def test_infer_bad_inputs_are_one_line(semantic_run, mini_env, tmp_path):
         proc = run_tool('tools/infer.py', SEMANTIC, checkpoint, images, *extra, '--out', str(tmp_path / 'out'),
                         env=mini_env, check=False)
         assert proc.returncode == 1 and expected in proc.stderr.strip().splitlines()[-1], proc.stderr
+    proc = run_tool('tools/infer.py', SEMANTIC, checkpoint, str(tmp_path / 'a'), '--batch-size', '0', '--out',
+                    str(tmp_path / 'out'), env=mini_env, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith('--batch-size must be at least 1, not 0')
     assert not glob.glob(str(tmp_path / 'out' / '**' / '*.png'), recursive=True)
 
 

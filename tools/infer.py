@@ -50,7 +50,10 @@ def parse_args():
                         help='images per forward pass (consecutive images of one size)')
     parser.add_argument('--device', default='cuda:0' if torch.cuda.is_available() else 'cpu')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.batch_size < 1:
+        parser.error(f'--batch-size must be at least 1, not {args.batch_size}')
+    return args
 
 
 def list_images(inputs):
