@@ -250,6 +250,32 @@ def test_infer_bad_inputs_are_one_line(semantic_run, mini_env, tmp_path):
     assert not glob.glob(str(tmp_path / 'out' / '**' / '*.png'), recursive=True)
 
 
+def test_infer_killed_and_rerun_gives_the_same_files(semantic_run, mini_env, mini_root, tmp_path):
+    """kill -9 of infer.py after its first result, then a re-run: the same results as an
+    uninterrupted run, and no temporary file of the killed process left (the official scripts
+    would take one for a second prediction of its image)."""
+    args = ['tools/infer.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), str(mini_root / 'leftImg8bit' / 'val'),
+            '--batch-size', '1', '--out']
+    run_tool(*args, str(tmp_path / 'clean'), env=mini_env)
+    killed = tmp_path / 'killed'
+    proc = subprocess.Popen([PY, *args, str(killed)], cwd=REPO, env=mini_env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 300
+    while not glob.glob(f'{killed}/results/*.png') and time.time() < deadline:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    first = sorted(glob.glob(f'{killed}/results/*.png'))[0]
+    stale = osp.join(osp.dirname(first), f'.tmp{proc.pid}_{osp.basename(first)}')  # as if killed mid-write
+    shutil.copy(first, stale)
+    run_tool(*args, str(killed), env=mini_env)
+    clean = sorted(os.listdir(tmp_path / 'clean' / 'results'))
+    assert sorted(os.listdir(killed / 'results')) == clean and len(clean) == 4
+    for name in clean:
+        assert np.array_equal(cv2.imread(str(killed / 'results' / name), cv2.IMREAD_UNCHANGED),
+                              cv2.imread(str(tmp_path / 'clean' / 'results' / name), cv2.IMREAD_UNCHANGED)), name
+
+
 def process_status(pid):
     """The fields of /proc/<pid>/status; empty once the process is gone."""
     try:

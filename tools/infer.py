@@ -32,7 +32,7 @@ from mmengine.utils import ProgressBar
 
 from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights
 from projects.mmcityscapes.utils.io import (
-    DatasetError, atomic_output, gt_fine_path, read_label_png, write_lines)
+    DatasetError, atomic_output, gt_fine_path, read_label_png, remove_stale_temporaries, write_lines)
 from projects.mmcityscapes.utils.config import ConfigError, load_config
 from projects.mmcityscapes.utils.labels import class_indices, is_instance, label_id
 from projects.mmcityscapes.visualization import quiet_visualizer, write_overlay
@@ -176,6 +176,8 @@ def main():
         sys.exit(f'error: {e}')
     classes = list(inferencer.model.dataset_meta['classes'])
     class_of_label, label_ids = class_indices(classes), np.array([name2label[c].id for c in classes], np.uint8)
+    if remove_stale_temporaries(args.out):
+        print(f'removed the temporary files of an interrupted run in {args.out}')
     bar = ProgressBar(len(images))
     try:
         for paths, samples in batches(inferencer, images, args.batch_size):
