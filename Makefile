@@ -1,10 +1,12 @@
 # The two commands of the README, plus the environment they share.
 PY := .venv/bin/python
 
-.PHONY: setup demo test
+.PHONY: setup demo test test-fast
 setup:  ## create .venv (idempotent; the first run compiles mmcv, ~15 min on 2 cores)
 	bash tools/setup_env.sh
-demo: setup  ## train + test a small semantic model and a small Mask R-CNN, print mIoU/mAP
+demo: setup  ## train + test a small semantic model and a small Mask R-CNN, print mIoU/AP
 	$(PY) tools/demo.py
-test: setup  ## the test suite
+test: setup  ## the test suite (what CI runs)
 	$(PY) -m pytest tests
+test-fast: setup  ## the unit tests only (tests not marked slow)
+	$(PY) -m pytest -m "not slow" tests

@@ -5,7 +5,7 @@ _base_ = [
     'mmseg::_base_/models/deeplabv3_r50-d8.py', '_base_/datasets/cityscapes_semantic.py',
     'mmseg::_base_/default_runtime.py', 'mmseg::_base_/schedules/schedule_80k.py'
 ]
-custom_imports = dict(imports=['projects.mmcityscapes.components'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmcityscapes.components'], allow_failed_imports=False)
 
 crop_size = (512, 1024)
 data_preprocessor = dict(size=crop_size)

@@ -4,7 +4,7 @@
 # DeepLabv3-ResNet50. A plain-stem ResNet-50 with mmdet's parameter names and shapes, so that
 # CoarsePretrainHook loads it into Mask R-CNN (stage 1); dilation changes no weight shape.
 _base_ = '_base_/schedules/adam_10e.py'
-custom_imports = dict(imports=['projects.mmcityscapes.components'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmcityscapes.components'], allow_failed_imports=False)
 
 norm_cfg = dict(type='SyncBN', requires_grad=True)
 model = dict(

@@ -2,7 +2,7 @@
 # Stage 1: mmdet's Cityscapes Mask R-CNN with the stage-0 backbone, frozen (all four stages and
 # BN statistics); FPN, RPN and RoI heads train for 4 epochs on the full train split.
 _base_ = '_base_/mask-rcnn_r50_fpn_cityscapes.py'
-custom_imports = dict(imports=['projects.mmcityscapes.components'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmcityscapes.components'], allow_failed_imports=False)
 
 # Stage 0's best checkpoint: a work dir stands for the best checkpoint trained into it
 # (`python tools/train.py configs/maskrcnn_stage0.py`); StagedRunner passes its own stage 0.

@@ -5,7 +5,7 @@
 # previous one's best checkpoint. Stages in work_dirs/maskrcnn_staged/<stage config>/, tuned values
 # in work_dirs/maskrcnn_staged/tuned/, the table in work_dirs/maskrcnn_staged/staged_results.md.
 # Any other key (e.g. --cfg-options train_cfg.max_epochs=1) is merged into every stage.
-custom_imports = dict(imports=['projects.mmcityscapes.components'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmcityscapes.components'], allow_failed_imports=False)
 runner_type = 'StagedRunner'
 stages = ['maskrcnn_stage0.py', 'maskrcnn_stage1.py', 'maskrcnn_stage2.py', 'maskrcnn_stage3.py']
 # 3 ratios x 1 scale: the RPN head keeps the 3 anchors per location it was trained with in stage 1

@@ -6,6 +6,8 @@ import pytest
 
 from conftest import run_tool, table_rows
 
+pytestmark = pytest.mark.slow  # every test here runs a tool on a model
+
 TOOL = 'tools/analysis_tools/benchmark.py'
 
 
@@ -50,7 +52,7 @@ def test_unet_vs_segmentation_models_pytorch():
     proc = run_tool(TOOL, 'configs/unet_r34.py', '--shape', '64', '128', '--batch', '1', '--iters', '1',
                     '--warmup', '0', '--vs', check=False)
     if importlib.util.find_spec('segmentation_models_pytorch') is None:  # an optional dependency
-        assert proc.returncode == 1 and 'pip install -r requirements/optional.txt' in proc.stderr
+        assert proc.returncode == 2 and 'pip install -r requirements/optional.txt' in proc.stderr
         return
     rows, ratio = table(proc.stdout)
     assert proc.returncode == 0 and "segmentation-models-pytorch Unet('resnet34')" in rows and ratio > 0

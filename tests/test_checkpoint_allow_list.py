@@ -6,7 +6,7 @@ import pytest
 import torch
 from mmengine.logging import HistoryBuffer, MessageHub
 
-import projects.mmcityscapes.components  # noqa: F401  (installs the allow-list)
+import mmcityscapes.components  # noqa: F401  (installs the allow-list)
 
 
 def roundtrip(obj):

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 import torch
 
+from mmcityscapes.cityscapes.testing import (CLASSES, THING_IDS, official_semantic, same_scores,
+                                             write_label_predictions, write_predictions)
+from mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
+
 from conftest import run_tool
-from projects.mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
-from projects.mmcityscapes.testing import (CLASSES, THING_IDS, official_semantic, same_scores, write_label_predictions,
-                                           write_predictions)
 
 
 @pytest.fixture(scope='module')
@@ -87,7 +88,8 @@ def test_in_memory_metric_equals_official(predictions, official):
 def test_each_image_alone_equals_official(predictions, tmp_path):
     """Image by image: the same AP as the official evaluator on that image only."""
     import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cs
-    from projects.mmcityscapes.evaluation.cityscapes_instance import evaluate, match_image
+
+    from mmcityscapes.cityscapes.instance_eval import evaluate, match_image
     pred_dir, gt_files, in_memory = predictions
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(cs, 'writeDict2JSON', lambda *_: None)
@@ -104,7 +106,7 @@ def test_each_image_alone_equals_official(predictions, tmp_path):
 
 def test_class_with_only_ignored_predictions_scores_zero():
     """Ground truth, and predictions that all fall on void: AP 0 (the official script crashes here)."""
-    from projects.mmcityscapes.evaluation.cityscapes_instance import evaluate, match_image
+    from mmcityscapes.cityscapes.instance_eval import evaluate, match_image
     gt = np.zeros((40, 40), np.int32)
     gt[:20] = 26000  # one car
     gt[20:] = 1  # ego vehicle: void
@@ -124,7 +126,7 @@ def label_predictions(mini_root, tmp_path_factory):
 
 def test_semantic_evaluator_equals_official(label_predictions, mini_root, tmp_path):
     """Class and category IoU / iIoU and the confusion matrix, overall and image by image."""
-    from projects.mmcityscapes.evaluation.cityscapes_semantic import count_image, evaluate
+    from mmcityscapes.cityscapes.semantic_eval import count_image, evaluate
     pred_dir, gt_files = label_predictions
     run_tool('tools/analysis_tools/eval_cityscapes.py', '--task', 'semantic', '--gt-root',
              str(mini_root / 'gtFine' / 'val'), '--pred-dir', pred_dir, '--nproc', '2',
@@ -160,7 +162,7 @@ def test_semantic_evaluator_bad_inputs(label_predictions, mini_root, tmp_path):
             first.unlink()
         proc = run_tool(*args, check=False)
         error = proc.stderr.strip().splitlines()[-1]
-        assert proc.returncode == 1 and expected in error and first.name[:20] in error, proc.stderr
+        assert proc.returncode == 2 and expected in error and first.name[:20] in error, proc.stderr
 
 
 @pytest.mark.parametrize('line, expected', [
@@ -185,4 +187,4 @@ def test_instance_evaluator_bad_lines_name_file_and_line(predictions, mini_root,
     proc = run_tool('tools/analysis_tools/eval_cityscapes.py', '--task', 'instance', '--gt-root',
                     str(mini_root / 'gtFine' / 'val'), '--pred-dir', str(bad_dir), '--nproc', '2', check=False)
     error = proc.stderr.strip().splitlines()[-1]
-    assert proc.returncode == 1 and error.startswith(f'error: {first}:{number}: ') and expected in error, proc.stderr
+    assert proc.returncode == 2 and error.startswith(f'error: {first}:{number}: ') and expected in error, proc.stderr

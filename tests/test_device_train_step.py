@@ -4,15 +4,16 @@ import os.path as osp
 import numpy as np
 import pytest
 import torch
-from mmengine.config import Config
-from mmengine.registry import init_default_scope
-from mmengine.structures import InstanceData
 from mmdet.models.task_modules.assigners import AssignResult, MaxIoUAssigner
 from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.structures import DetDataSample
 from mmdet.structures.mask import BitmapMasks, mask_target
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.structures import InstanceData
 
-import projects.mmcityscapes.components  # noqa: F401
+import mmcityscapes.components  # noqa: F401
+
 from conftest import REPO
 
 INSTANCE = 'configs/mini/maskrcnn_r18_mini.py'

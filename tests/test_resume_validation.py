@@ -5,7 +5,7 @@ import os
 from mmengine.hooks import Hook
 from mmengine.testing import RunnerTestCase
 
-import projects.mmcityscapes.components  # noqa: F401
+import mmcityscapes.components  # noqa: F401
 
 
 class CountValidations(Hook):

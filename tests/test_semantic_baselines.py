@@ -14,8 +14,9 @@ from mmengine.registry import init_default_scope
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import MODELS
 
-import projects.mmcityscapes.components  # noqa: F401
-from projects.mmcityscapes.components import SegmentationMetric
+import mmcityscapes.components  # noqa: F401
+from mmcityscapes.components import SegmentationMetric
+
 from conftest import REPO, run_tool, table_rows
 
 # Real configs, trained small: 128x256 crops of 256x512 images, tiny epochs.
@@ -50,8 +51,8 @@ def test_deeplabv3_tv_is_torchvision_s_network(tmp_path):
     """configs/deeplabv3_r50_tv.py is torchvision's deeplabv3_resnet50 with its auxiliary head:
     torchvision weights, converted by the tool, load with every key and give the same outputs.
     mmseg's R50-D8 has other tensors."""
-    from mmseg.models.utils import resize
     from mmengine.model import revert_sync_batchnorm
+    from mmseg.models.utils import resize
     from torchvision.models.segmentation import deeplabv3_resnet50
     torch.manual_seed(0)
     reference = deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=19, aux_loss=True).eval()
@@ -138,6 +139,7 @@ def test_dice_is_defined_wherever_its_denominator_is_not_zero():
     assert mine['mF1'] == pytest.approx(reference.compute_metrics(reference.results)['mDice'], abs=0.01)
 
 
+@pytest.mark.slow
 def test_unet_trains_with_val_loss_and_keeps_best_by_loss(mini_env, tmp_path):
     run_tool('tools/train.py', 'configs/unet_r34.py', '--work-dir', str(tmp_path), '--cfg-options', *SMALL,
              'train_cfg.max_epochs=2', 'default_hooks.checkpoint.save_best=loss',
@@ -153,6 +155,7 @@ def test_unet_trains_with_val_loss_and_keeps_best_by_loss(mini_env, tmp_path):
 CV = ['train_cfg.max_epochs=1', 'cv.final_model=False']
 
 
+@pytest.mark.slow
 def test_cross_validation_runner(mini_env, tmp_path):
     run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(tmp_path), '--cfg-options',
              *SMALL, *CV, env=mini_env)
@@ -180,6 +183,7 @@ def test_cross_validation_runner(mini_env, tmp_path):
     assert proc.returncode != 0 and 'different config' in proc.stderr
 
 
+@pytest.mark.slow
 def test_cross_validation_under_dist_train(mini_env, tmp_path):
     """Two folds of cv5 with two gloo processes: each fold trains distributed, one table."""
     with socket.socket() as s:

@@ -18,8 +18,11 @@ import numpy as np
 import pytest
 import torch
 
+from mmcityscapes.utils.checkpoint import allow_mmengine_checkpoints, load_weights
+
 from conftest import PY, REPO, run_tool, table_rows
-from projects.mmcityscapes.utils.checkpoint import allow_mmengine_checkpoints, load_weights
+
+pytestmark = pytest.mark.slow  # every test here runs a tool on a model
 
 SEMANTIC = 'configs/mini/deeplabv3_r18_mini.py'
 INSTANCE = 'configs/mini/maskrcnn_r18_mini.py'
@@ -75,9 +78,9 @@ def test_semantic_train_and_test_table(semantic_run, semantic_tested, mini_root)
     assert {'aAcc', 'mIoU', 'mAcc'} <= set(metrics)
     assert 0 <= metrics['mIoU'] <= 100
     table = open(semantic_run / 'test_deeplabv3_r18_mini_iter_4.md').read()
-    assert table_rows(table)['mIoU'] == [f'{metrics["mIoU"]:.4f}']
+    assert table_rows(table)['mIoU'] == [f'{metrics["mIoU"]:.2f}']  # mmseg's metrics: percent already
     assert not osp.exists(semantic_run / 'test_deeplabv3_r18_mini_iter_4.png')  # mmseg's IoUMetric: no per-class value
-    assert table_rows(stdout)['metric'] == ['value']
+    assert table_rows(stdout)['metric'] == ['%'] and f'evaluated_on: {metrics["evaluated_on"]}\n' in stdout
     assert float(csv_values(semantic_run / 'test_deeplabv3_r18_mini_iter_4.csv')[('mIoU', '')]) == pytest.approx(metrics['mIoU'])
     assert_overlays(show_dir, mini_root, prediction_drawn=True)
 
@@ -121,8 +124,10 @@ def test_instance_train_and_test_table(instance_run, instance_tested, mini_root)
     assert_picture(instance_run / 'test_maskrcnn_r18_mini_iter_2.png', (300, 600))  # per-class AP bars, 4 panels
     values = csv_values(instance_run / 'test_maskrcnn_r18_mini_iter_2.csv')
     assert values[('coco/segm_AP', 'car')] == str(metrics['coco/segm_AP.car'])
-    assert table_rows(open(instance_run / 'test_maskrcnn_r18_mini_iter_2.md').read())['class'] == [
-        'coco/bbox_AP', 'coco/segm_AP', 'cityscapes/AP', 'cityscapes/AP50']
+    rows = table_rows(open(instance_run / 'test_maskrcnn_r18_mini_iter_2.md').read())
+    assert rows['class'] == ['coco/bbox_AP', 'coco/segm_AP', 'cityscapes/AP', 'cityscapes/AP50']
+    assert rows['coco/segm_mAP'] == [f'{100 * metrics["coco/segm_mAP"]:.2f}']  # fractions shown in percent
+    assert rows['car'][1] == f'{100 * metrics["coco/segm_AP.car"]:.2f}'
     assert not osp.exists(osp.join(REPO, 'matches.json'))
     assert_overlays(instance_tested, mini_root, prediction_drawn=False)  # no box above 0.3 after 2 iterations
 
@@ -176,7 +181,7 @@ def test_semantic_confusion_matrix_holds_the_test_pixels(semantic_run, mini_env,
     (tmp_path / 'bad.pkl').write_bytes(b'not a pickle')
     proc = run_tool('tools/analysis_tools/confusion_matrix.py', SEMANTIC, str(tmp_path / 'bad.pkl'), env=mini_env,
                     check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f'error: cannot read predictions {tmp_path}/bad.pkl')
 
 
@@ -194,7 +199,7 @@ def test_tta_of_one_view_equals_the_plain_test(semantic_run, semantic_tested, mi
     plain = json.load(open(semantic_run / 'test_deeplabv3_r18_mini_iter_4.json'))
     assert {k: v for k, v in tta.items() if k != 'evaluated_on'} == {k: v for k, v in plain.items() if k != 'evaluated_on'}
     proc = run_tool('tools/test.py', INSTANCE, str(semantic_run / 'iter_4.pth'), '--tta', env=mini_env, check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f'error: --tta: {INSTANCE} defines no tta_model')
 
 
@@ -243,7 +248,7 @@ def test_infer_bad_inputs_are_one_line(semantic_run, mini_env, tmp_path):
         extra = [str(tmp_path / 'b')] if images.endswith('/a') else []
         proc = run_tool('tools/infer.py', SEMANTIC, checkpoint, images, *extra, '--out', str(tmp_path / 'out'),
                         env=mini_env, check=False)
-        assert proc.returncode == 1 and expected in proc.stderr.strip().splitlines()[-1], proc.stderr
+        assert proc.returncode == 2 and expected in proc.stderr.strip().splitlines()[-1], proc.stderr
     proc = run_tool('tools/infer.py', SEMANTIC, checkpoint, str(tmp_path / 'a'), '--batch-size', '0', '--out',
                     str(tmp_path / 'out'), env=mini_env, check=False)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith('--batch-size must be at least 1, not 0')
@@ -328,7 +333,7 @@ def test_one_training_per_work_dir(mini_env, tmp_path):
     while not glob.glob(f'{tmp_path}/*/*.log') and time.time() < deadline:
         time.sleep(0.2)
     second = run_tool(*args[1:], env=mini_env, check=False)
-    assert second.returncode == 1 and second.stderr.strip().splitlines()[-1] == \
+    assert second.returncode == 2 and second.stderr.strip().splitlines()[-1] == \
         f'error: {tmp_path} is in use by process {first.pid} on {socket.gethostname()}: wait for it, stop it, ' \
         'or pass another --work-dir'
     os.killpg(first.pid, signal.SIGKILL)
@@ -400,7 +405,7 @@ def test_config_errors_name_the_file(mini_env, tmp_path):
     broken = tmp_path / 'broken.py'
     broken.write_text(f"_base_ = '{osp.join(REPO, SEMANTIC)}'\nmodel = dict(\n")
     proc = run_tool('tools/train.py', str(broken), '--work-dir', str(tmp_path / 'w'), env=mini_env, check=False)
-    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1].startswith(f'error: {broken}:2: ')
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith(f'error: {broken}:2: ')
     proc = run_tool('tools/train.py', SEMANTIC, '--work-dir', str(tmp_path / 'w'), *short_run(1)[:-1],
                     'default_hooks.loger.interval=1', env=mini_env, check=False)
     assert (f'warning: --cfg-options default_hooks.loger.interval matches no key of {SEMANTIC}, it is added; '
@@ -446,8 +451,8 @@ def test_browse_dataset_draws_ground_truth_for_both_families(mini_env, tmp_path)
 def test_get_flops_both_families():
     """Parameters exactly the built model's; a fully convolutional model's FLOPs grow with the
     image area; Mask R-CNN (RPN and RoI heads included) is counted too."""
-    from mmengine.registry import MODELS, init_default_scope
     from mmengine.config import Config
+    from mmengine.registry import MODELS, init_default_scope
 
     def flops(config, *shape):
         out = run_tool('tools/analysis_tools/get_flops.py', config, '--shape', *map(str, shape)).stdout
@@ -477,12 +482,12 @@ def test_missing_dataset_or_misspelled_hook_argument_stops_before_training(mini_
         proc = run_tool('tools/train.py', config, '--work-dir', str(tmp_path / 'w'),
                         env=dict(mini_env, CITYSCAPES_ROOT=f'{absent}/'), check=False)
         kind, path = missing.rsplit(' ', 1)
-        assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
             f"error: train_dataloader: missing {kind} {absent}/{path} (no Cityscapes at '{absent}/': "
             'set CITYSCAPES_ROOT or see data/README.md)'), proc.stderr[-2000:]
     proc = run_tool('tools/train.py', SEMANTIC, '--work-dir', str(tmp_path / 'w'), *short_run(2),
                     'default_hooks.checkpoint.intervall=1', env=mini_env, check=False)
-    assert proc.returncode == 1 and proc.stderr.strip().splitlines()[-1] == (
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
         "error: default_hooks.checkpoint: CheckpointHook takes no argument 'intervall'; did you mean interval?")
     assert not glob.glob(str(tmp_path / 'w' / '*.pth')) and 'Iter(train)' not in proc.stdout + proc.stderr
 
@@ -520,11 +525,11 @@ def test_checkpoint_of_another_model_or_truncated_is_refused(semantic_run, seman
         out = ['--out', str(tmp_path / 'out')] if images else ['--work-dir', str(tmp_path / 'work')]
         proc = run_tool(tool, INSTANCE, str(checkpoint), *images, *out, env=mini_env, check=False)
         error = proc.stderr.strip().splitlines()[-1]
-        assert proc.returncode == 1 and error.startswith(f'error: {checkpoint} does not fit this model: ') and \
+        assert proc.returncode == 2 and error.startswith(f'error: {checkpoint} does not fit this model: ') and \
             'trained as deeplabv3_r18_mini_' in error, proc.stderr[-2000:]
         proc = run_tool(tool, SEMANTIC, str(truncated), *images, *out, env=mini_env, check=False)
         error = proc.stderr.strip().splitlines()[-1]
-        assert proc.returncode == 1 and error.startswith(f'error: cannot read checkpoint {truncated}: ')
+        assert proc.returncode == 2 and error.startswith(f'error: cannot read checkpoint {truncated}: ')
         assert 'weights_only=False' not in proc.stderr and 'Traceback' not in proc.stderr
     assert os.stat(table).st_mtime_ns == written and not osp.exists(tmp_path / 'out')
 
@@ -550,7 +555,7 @@ def test_checkpoints_need_and_get_the_allow_list(semantic_run):
     ckpt = str(semantic_run / 'iter_4.pth')
     bare = subprocess.run([PY, '-c', load.format(ckpt)], capture_output=True, text=True)
     assert bare.returncode != 0 and 'weights_only' in bare.stderr  # what mmengine alone hits
-    fixed = subprocess.run([PY, '-c', 'import projects.mmcityscapes.components; ' + load.format(ckpt)], cwd=REPO,
+    fixed = subprocess.run([PY, '-c', 'import mmcityscapes.components; ' + load.format(ckpt)], cwd=REPO,
                            capture_output=True, text=True)
     assert fixed.returncode == 0, fixed.stderr
     assert fixed.stdout.strip() == 'HistoryBuffer'

@@ -12,15 +12,14 @@ Re-running skips finished runs and resumes an interrupted one.
 import argparse
 import os
 import os.path as osp
-import sys
 import time
 
-from projects.mmcityscapes.datasets import cityscapes, synthetic
-from projects.mmcityscapes.utils.checkpoint import CheckpointError
-from projects.mmcityscapes.utils.config import ConfigError, load_config
-from projects.mmcityscapes.utils.io import DatasetError
-from projects.mmcityscapes.utils.report import test_result_stem
-from projects.mmcityscapes.utils.runtime import WorkDirInUse, lock_work_dir
+from mmcityscapes.cityscapes import converter, synthetic
+from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.cityscapes.files import is_cityscapes_root
+from mmcityscapes.cityscapes.report import test_result_stem
+from mmcityscapes.utils.config import load_config
+from mmcityscapes.utils.runtime import lock_work_dir
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = ['configs/mini/deeplabv3_r18_mini.py', 'configs/mini/maskrcnn_r18_mini.py']
@@ -38,7 +37,7 @@ def parse_args():
 
 
 def demo(args):
-    real = osp.isdir(osp.join(args.data_root, 'leftImg8bit')) and not osp.isfile(
+    real = is_cityscapes_root(args.data_root) and not osp.isfile(
         osp.join(args.data_root, synthetic.MARKER))
     root = args.data_root if real else args.mini_root
     if real:
@@ -46,9 +45,9 @@ def demo(args):
     else:
         print(f'no Cityscapes in {args.data_root}: generating the mini dataset in {root}')
         synthetic.generate(root, MINI_COUNTS, height=256, width=512, seed=0, nproc=args.nproc)
-    cityscapes.prepare(root, args.nproc)
+    converter.prepare(root, args.nproc)
     os.environ['CITYSCAPES_ROOT'] = osp.join(osp.abspath(root), '')  # read by the configs when they load
-    from projects.mmcityscapes.runners.sequence import train_and_test  # torch: after the data, which needs none
+    from mmcityscapes.runners.sequence import train_and_test  # torch: after the data, which needs none
     tables = []
     for config in CONFIGS:
         cfg = load_config(osp.join(REPO, config))
@@ -64,12 +63,9 @@ def demo(args):
 def main():
     args = parse_args()
     start = time.time()
-    try:
-        demo(args)
-    except (CheckpointError, ConfigError, DatasetError, WorkDirInUse) as e:
-        sys.exit(f'error: {e}')
+    demo(args)
     print(f'total time: {(time.time() - start) / 60:.1f} min')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -20,7 +20,6 @@ import argparse
 import copy
 import os
 import os.path as osp
-import sys
 
 import mmcv
 import numpy as np
@@ -30,12 +29,14 @@ from mmengine.config import DictAction
 from mmengine.structures import InstanceData, PixelData
 from mmengine.utils import ProgressBar
 
-from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights
-from projects.mmcityscapes.utils.io import (
-    DatasetError, atomic_output, gt_fine_path, read_label_png, remove_stale_temporaries, write_lines)
-from projects.mmcityscapes.utils.config import ConfigError, load_config
-from projects.mmcityscapes.utils.labels import class_indices, is_instance, label_id
-from projects.mmcityscapes.visualization import quiet_visualizer, write_overlay
+from mmcityscapes.cityscapes.errors import UserError, run_tool
+from mmcityscapes.cityscapes.files import official_ground_truth
+from mmcityscapes.cityscapes.io import read_label_png, remove_stale_temporaries
+from mmcityscapes.cityscapes.labels import class_indices, is_instance, label_id
+from mmcityscapes.cityscapes.results import write_instance_result, write_semantic_result
+from mmcityscapes.utils.checkpoint import check_fits, load_weights
+from mmcityscapes.utils.config import load_config, model_family
+from mmcityscapes.visualization import quiet_visualizer, write_overlay
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
 
@@ -65,14 +66,14 @@ def list_images(inputs):
         elif osp.isfile(item):
             images.append(item)
         else:
-            raise DatasetError(f'no such image or folder: {item}')
+            raise UserError(f'no such image or folder: {item}')
     if not images:
-        raise DatasetError(f'no images in {" ".join(inputs)}')
+        raise UserError(f'no images in {" ".join(inputs)}')
     first_of = {}
     for path in images:  # results are named after the image, as the official format wants
         other = first_of.setdefault(osp.splitext(osp.basename(path))[0], path)
         if other != path:
-            raise DatasetError(f'{other} and {path} have the same name: their results would overwrite '
+            raise UserError(f'{other} and {path} have the same name: their results would overwrite '
                                'each other; run them separately')
     return images
 
@@ -84,7 +85,7 @@ def build_inferencer(cfg, checkpoint, device):
     cfg = copy.deepcopy(cfg)
     cfg.test_dataloader.dataset.pipeline = [
         t for t in cfg.test_dataloader.dataset.pipeline if 'LoadAnnotations' not in t['type']]
-    if cfg.get('default_scope') == 'mmseg':
+    if model_family(cfg) == 'semantic':
         from mmseg.apis import MMSegInferencer
         from mmseg.visualization import SegLocalVisualizer
         inferencer, task, visualizer_type = MMSegInferencer(cfg, checkpoint, device=device), 'semantic', SegLocalVisualizer
@@ -103,14 +104,14 @@ def batches(inferencer, images, batch_size):
         try:
             return [path for path, _ in batch], inferencer.forward(inferencer.collate_fn([d for _, d in batch]))
         except Exception as e:
-            raise DatasetError(f'cannot predict {" ".join(path for path, _ in batch)}: {e}') from e
+            raise UserError(f'cannot predict {" ".join(path for path, _ in batch)}: {e}') from e
 
     batch = []
     for path in images:
         try:
             data = inferencer.pipeline(path)
         except Exception as e:  # mmcv/cv2 report unreadable images without naming them
-            raise DatasetError(f'cannot predict {path}: {e}') from e
+            raise UserError(f'cannot predict {path}: {e}') from e
         if batch and (len(batch) == batch_size or data['inputs'].shape != batch[0][1]['inputs'].shape):
             yield predict(batch)
             batch = []
@@ -119,23 +120,15 @@ def batches(inferencer, images, batch_size):
         yield predict(batch)
 
 
-def ground_truth_path(image_path, suffix):
-    """The gtFine file of an image in the official layout, if it exists."""
-    in_layout = image_path.endswith('_leftImg8bit.png') and \
-        osp.basename(osp.dirname(osp.dirname(osp.dirname(image_path)))) == 'leftImg8bit'
-    path = gt_fine_path(image_path, suffix) if in_layout else None
-    return path if path and osp.isfile(path) else None
-
-
 def attach_ground_truth(sample, image_path, task, class_of_label):
     """Add the official ground truth of an image (if present) in the model's classes."""
     if task == 'semantic':
-        path = ground_truth_path(image_path, 'labelIds')
+        path = official_ground_truth(image_path, 'labelIds')
         if path:
             train_ids = class_of_label[read_label_png(path)]
             sample.gt_sem_seg = PixelData(data=torch.from_numpy(train_ids[None].astype(np.int64)))
         return
-    path = ground_truth_path(image_path, 'instanceIds')
+    path = official_ground_truth(image_path, 'instanceIds')
     if path:
         ids = read_label_png(path)
         instances = [i for i in np.unique(ids) if is_instance(i) and class_of_label[label_id(i)] != 255]
@@ -149,49 +142,36 @@ def attach_ground_truth(sample, image_path, task, class_of_label):
 def write_result(sample, name, results_dir, task, label_ids):
     """The official result format of one image (``label_ids``: class index -> Cityscapes label id)."""
     if task == 'semantic':
-        train_ids = sample.pred_sem_seg.data[0].cpu().numpy()
-        with atomic_output(osp.join(results_dir, f'{name}.png')) as tmp:
-            mmcv.imwrite(label_ids[train_ids], tmp)
+        write_semantic_result(results_dir, name, label_ids[sample.pred_sem_seg.data[0].cpu().numpy()])
         return
     pred = sample.pred_instances
-    lines = []
-    for i, (mask, label, score) in enumerate(zip(pred.masks.cpu().numpy(), pred.labels.tolist(), pred.scores.tolist())):
-        mask_name = f'masks/{name}_{i}.png'
-        with atomic_output(osp.join(results_dir, mask_name)) as tmp:
-            mmcv.imwrite(mask.astype(np.uint8) * 255, tmp)
-        lines.append(f'{mask_name} {label_ids[label]} {score!r}')
-    write_lines(lines, osp.join(results_dir, f'{name}_pred.txt'))
+    write_instance_result(results_dir, name, zip(pred.masks.cpu().numpy(), label_ids[pred.labels.cpu().numpy()].tolist(),
+                                                 pred.scores.tolist()))
 
 
 def main():
     args = parse_args()
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        images = list_images(args.images)
-        weights = load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
-        inferencer, task, visualizer = build_inferencer(cfg, args.checkpoint, args.device)
-        check_fits(inferencer.model, args.checkpoint, *weights)
-        del weights
-    except (CheckpointError, ConfigError, DatasetError) as e:
-        sys.exit(f'error: {e}')
+    cfg = load_config(args.config, args.cfg_options)
+    images = list_images(args.images)
+    weights = load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
+    inferencer, task, visualizer = build_inferencer(cfg, args.checkpoint, args.device)
+    check_fits(inferencer.model, args.checkpoint, *weights)
+    del weights
     classes = list(inferencer.model.dataset_meta['classes'])
     class_of_label, label_ids = class_indices(classes), np.array([name2label[c].id for c in classes], np.uint8)
     if remove_stale_temporaries(args.out):
         print(f'removed the temporary files of an interrupted run in {args.out}')
     bar = ProgressBar(len(images))
-    try:
-        for paths, samples in batches(inferencer, images, args.batch_size):
-            for path, sample in zip(paths, samples):
-                attach_ground_truth(sample, path, task, class_of_label)
-                name = osp.splitext(osp.basename(path))[0]
-                write_result(sample, name, osp.join(args.out, 'results'), task, label_ids)
-                write_overlay(visualizer, sample, osp.join(args.out, 'overlays', f'{name}.png'),
-                              mmcv.imread(path, channel_order='rgb'))
-                bar.update()
-    except DatasetError as e:
-        sys.exit(f'error: {e}')
+    for paths, samples in batches(inferencer, images, args.batch_size):
+        for path, sample in zip(paths, samples):
+            attach_ground_truth(sample, path, task, class_of_label)
+            name = osp.splitext(osp.basename(path))[0]
+            write_result(sample, name, osp.join(args.out, 'results'), task, label_ids)
+            write_overlay(visualizer, sample, osp.join(args.out, 'overlays', f'{name}.png'),
+                          mmcv.imread(path, channel_order='rgb'))
+            bar.update()
     print(f'\n{len(images)} images: overlays in {args.out}/overlays, official-format results in {args.out}/results')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

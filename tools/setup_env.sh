@@ -113,13 +113,13 @@ log "installing the OpenMMLab stack and tools"
 # mmengine pulls the GUI build of OpenCV; the project uses the headless one.
 "$PY" -m pip uninstall --quiet -y opencv-python
 "${PIP[@]}" --force-reinstall --no-deps "$(grep -E '^opencv-python-headless' "$REQ/runtime.txt" | cut -d' ' -f1)"
-# The plugin itself, editable: `projects.mmcityscapes` imports from any folder (pyproject.toml).
+# The plugin itself, editable: `mmcityscapes` imports from any folder (pyproject.toml).
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 
 log "checking imports (from outside the repository: the plugin must come from the install)"
 (cd / && "$PY" -) <<'PY'
 import cv2, mmcv, mmdet, mmengine, mmseg, torch, torchvision, cityscapesscripts, optuna, pycocotools
-import projects.mmcityscapes.components  # the plugin, installed and registering
+import mmcityscapes.components  # the plugin, installed and registering
 from mmcv.ops import RoIAlign, nms  # compiled ops are present
 print(f'torch {torch.__version__} (cuda available: {torch.cuda.is_available()}), torchvision {torchvision.__version__}, '
       f'mmcv {mmcv.__version__}, mmengine {mmengine.__version__}, mmdet {mmdet.__version__}, mmseg {mmseg.__version__}, '

@@ -13,7 +13,6 @@ scale and flip of mmseg's Cityscapes base), into ``test_<config>_<checkpoint>_tt
 import argparse
 import os
 import os.path as osp
-import sys
 from contextlib import ExitStack
 
 from mmengine.config import DictAction
@@ -21,12 +20,13 @@ from mmengine.dist import is_main_process
 from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import Runner
 
-from projects.mmcityscapes.utils.checkpoint import CheckpointError, check_fits, load_weights
-from projects.mmcityscapes.utils.config import ConfigError, load_config
-from projects.mmcityscapes.utils.io import DatasetError, atomic_output
-from projects.mmcityscapes.utils.report import describe_dataset, test_result_stem, write_metrics
-from projects.mmcityscapes.utils.runtime import prepare_runtime
-from projects.mmcityscapes.visualization import OverlayHook
+from mmcityscapes.cityscapes.errors import UserError, run_tool
+from mmcityscapes.cityscapes.io import atomic_output
+from mmcityscapes.cityscapes.report import describe_dataset, test_result_stem, write_metrics
+from mmcityscapes.utils.checkpoint import check_fits, load_weights
+from mmcityscapes.utils.config import load_config, model_family
+from mmcityscapes.utils.runtime import prepare_runtime
+from mmcityscapes.visualization import OverlayHook
 
 
 def parse_args():
@@ -51,17 +51,14 @@ def parse_args():
 
 def main():
     args = parse_args()
-    try:
-        evaluate(args)
-    except (CheckpointError, ConfigError, DatasetError) as e:
-        sys.exit(f'error: {e}')
+    evaluate(args)
 
 
 def use_tta(cfg, config):
     """Test ``cfg.tta_model`` wrapping the model, on ``cfg.tta_pipeline``, as mmseg's/mmdet's ``--tta``."""
     missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
     if missing:
-        raise ConfigError(f'--tta: {config} defines no {" and no ".join(missing)} (mmdet\'s DetTTAModel cannot '
+        raise UserError(f'--tta: {config} defines no {" and no ".join(missing)} (mmdet\'s DetTTAModel cannot '
                           'merge instance masks, so the Mask R-CNN configs define none)')
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     cfg.tta_model.module = cfg.model
@@ -83,7 +80,7 @@ def evaluate(args):
     with ExitStack() as outputs:
         if args.out:  # written whole or not at all, by the main process (the one that evaluates)
             evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
-            dump = 'DumpDetResults' if cfg.get('default_scope') == 'mmdet' else 'DumpResults'
+            dump = 'DumpDetResults' if model_family(cfg) == 'instance' else 'DumpResults'
             out_file = outputs.enter_context(atomic_output(args.out)) if is_main_process() else args.out
             cfg.test_evaluator = [*evaluators, dict(type=dump, out_file_path=out_file)]
         runner = Runner.from_cfg(cfg)
@@ -95,10 +92,10 @@ def evaluate(args):
         metrics = runner.test()
     if is_main_process():
         evaluated_on = describe_dataset(runner.test_dataloader.dataset)
-        title = f'{osp.basename(args.config)} — {osp.basename(args.checkpoint)} — {evaluated_on}'
+        title = f'{osp.basename(args.config)} — {osp.basename(args.checkpoint)}'
         stem = test_result_stem(cfg.work_dir, args.config, args.checkpoint) + ('_tta' if args.tta else '')
         print(write_metrics(dict(metrics, evaluated_on=evaluated_on), stem, title + (' — TTA' if args.tta else '')))
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

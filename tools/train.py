@@ -15,17 +15,14 @@ another process is training into.
 import argparse
 import os
 import os.path as osp
-import sys
 
 from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from projects.mmcityscapes.utils.checkpoint import CheckpointError
-from projects.mmcityscapes.utils.io import DatasetError
-from projects.mmcityscapes.utils.config import ConfigError, load_config
-from projects.mmcityscapes.utils.runtime import (
-    WorkDirInUse, init_distributed, lock_work_dir, prepare_runtime)
+from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.utils.config import load_config
+from mmcityscapes.utils.runtime import init_distributed, lock_work_dir, prepare_runtime
 
 
 def parse_args():
@@ -58,10 +55,7 @@ def launch_rank():
 
 def main():
     args = parse_args()
-    try:
-        train(args)
-    except (CheckpointError, ConfigError, DatasetError, WorkDirInUse) as e:
-        sys.exit(f'error: {e}')
+    train(args)
 
 
 def train(args):
@@ -92,4 +86,4 @@ def train(args):
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

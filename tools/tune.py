@@ -14,14 +14,12 @@ configs/_base_/tuned/hyperparams.py; the work dir also gets history.png and impo
 """
 import argparse
 import os.path as osp
-import sys
 
 from mmengine.config import DictAction
 
-from projects.mmcityscapes.tuning import search, write_tuned
-from projects.mmcityscapes.utils.checkpoint import CheckpointError
-from projects.mmcityscapes.utils.io import DatasetError
-from projects.mmcityscapes.utils.config import ConfigError, load_config
+from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.tuning import search, write_tuned
+from mmcityscapes.utils.config import load_config
 
 
 def parse_args():
@@ -47,18 +45,15 @@ def main():
     args = parse_args()
     work_dir = args.work_dir or osp.join('work_dirs', f'tune_{osp.splitext(osp.basename(args.config))[0]}')
     out = args.out or osp.join(work_dir, 'hyperparams.py')
-    try:
-        base = load_config(args.config, args.cfg_options)
-        if args.load_from:
-            base.load_from = args.load_from
-        values, note = search(base, work_dir, args.trials, args.epochs, args.tune_ann, args.storage,
-                              args.study_name, args.heartbeat)
-    except (CheckpointError, ConfigError, DatasetError) as e:
-        sys.exit(f'error: {e}')
+    base = load_config(args.config, args.cfg_options)
+    if args.load_from:
+        base.load_from = args.load_from
+    values, note = search(base, work_dir, args.trials, args.epochs, args.tune_ann, args.storage,
+                          args.study_name, args.heartbeat)
     if write_tuned(values, out, note):
         print(f'wrote {out}')
     print(f'{note}: {values}')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -2,7 +2,7 @@
 # $CITYSCAPES_ROOT (default data/cityscapes), evaluated with COCO bbox/segm mAP and the official
 # Cityscapes mask AP/AP50 (computed in memory by the plugin, not through per-mask PNG files).
 _base_ = 'mmdet::cityscapes/mask-rcnn_r50_fpn_1x_cityscapes.py'
-custom_imports = dict(imports=['projects.mmcityscapes.components'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmcityscapes.components'], allow_failed_imports=False)
 
 data_root = r"""{{$CITYSCAPES_ROOT:data/cityscapes}}"""  # any path: quotes, with or without a final /
 train_dataloader = dict(dataset=dict(dataset=dict(data_root=data_root)))

@@ -1,6 +1,6 @@
 """Every registered component of the plugin, and the checkpoint allow-list.
 
-Configs load it with ``custom_imports = dict(imports=['projects.mmcityscapes.components'],
+Configs load it with ``custom_imports = dict(imports=['mmcityscapes.components'],
 allow_failed_imports=False)``: importing it registers the metrics, hooks, models and runners
 into the mmengine/mmdet/mmseg registries, and lets mmengine checkpoints load with torch's safe
 ``weights_only`` unpickler.

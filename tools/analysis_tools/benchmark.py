@@ -21,25 +21,22 @@ Data mode times the config's train pipeline on its train dataset (``$CITYSCAPES_
 per second in one process, i.e. per dataloader worker.
 """
 import argparse
-import ctypes
-import os
 import os.path as osp
-import sys
-import threading
 import time
 
 import torch
 import torch.nn.functional as F
-
 from mmengine.config import Config, DictAction
 from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.registry import init_default_scope
 
-from projects.mmcityscapes.utils.config import innermost_dataset
-from projects.mmcityscapes.utils.io import write_text
-from projects.mmcityscapes.utils.profiling import profile_steps
-from projects.mmcityscapes.utils.report import markdown_table
+from mmcityscapes.cityscapes.errors import UserError, run_tool
+from mmcityscapes.cityscapes.io import write_text
+from mmcityscapes.cityscapes.report import markdown_table
+from mmcityscapes.utils.config import innermost_dataset, model_family
+from mmcityscapes.utils.memory import PeakMemory
+from mmcityscapes.utils.profiling import profile_steps
 
 SMP_ENCODERS = {('ResNet', 34): 'resnet34', ('ResNeXt', 50): 'resnext50_32x4d', ('MobileNetV2', None): 'mobilenet_v2'}
 
@@ -66,43 +63,6 @@ def parse_args():
     data.add_argument('--samples', type=int, default=50)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     return parser.parse_args()
-
-
-class PeakMemory:
-    """Peak memory a block uses beyond what is allocated when it starts (weights, gradients and
-    optimizer state of a warmed-up model are already there): the CUDA allocator's peak, or on
-    CPU the resident-set growth sampled every 2 ms after glibc returned freed memory to the OS."""
-
-    def __init__(self, device):
-        self.device, self.peak = torch.device(device), 0
-
-    @staticmethod
-    def rss():
-        with open('/proc/self/statm') as f:
-            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-    def _sample(self):
-        while not self._done.wait(0.002):
-            self.peak = max(self.peak, self.rss() - self._start)
-
-    def __enter__(self):
-        if self.device.type == 'cuda':
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._start = torch.cuda.memory_allocated(self.device)
-        else:
-            ctypes.CDLL('libc.so.6').malloc_trim(0)
-            self._start, self._done = self.rss(), threading.Event()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.device.type == 'cuda':
-            self.peak = torch.cuda.max_memory_allocated(self.device) - self._start
-        else:
-            self._done.set()
-            self._thread.join()
 
 
 def random_batch(task, num_classes, shape, batch, seed=0):
@@ -177,7 +137,7 @@ def reference_model(cfg, task, num_classes, shape, batch, train):
     head, backbone = cfg.model.decode_head.type, cfg.model.backbone
     if head in ('ASPPHead', 'TorchvisionASPPHead'):
         if train and batch < 2:
-            sys.exit('error: torchvision deeplabv3_resnet50 cannot train on batches of 1 (BatchNorm on its '
+            raise UserError('torchvision deeplabv3_resnet50 cannot train on batches of 1 (BatchNorm on its '
                      'pooled ASPP branch): use --batch 2 or more')
         from torchvision.models.segmentation import deeplabv3_resnet50
         return deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=num_classes,
@@ -187,9 +147,9 @@ def reference_model(cfg, task, num_classes, shape, batch, train):
         try:
             import segmentation_models_pytorch as smp
         except ImportError:
-            sys.exit('error: --vs for U-Net needs segmentation-models-pytorch: pip install -r requirements/optional.txt')
+            raise UserError('--vs for U-Net needs segmentation-models-pytorch: pip install -r requirements/optional.txt')
         return smp.Unet(encoder, encoder_weights=None, classes=num_classes), f"segmentation-models-pytorch Unet('{encoder}')"
-    sys.exit(f'error: --vs has no reference model for decode_head {head} on {backbone.type}')
+    raise UserError(f'--vs has no reference model for decode_head {head} on {backbone.type}')
 
 
 def build_reference(cfg, task, num_classes, shape, batch, train, device, amp):
@@ -245,7 +205,7 @@ def run(run_steps, batches, warmup, device):
         start = time.perf_counter()
         run_steps(batches[warmup:])
         elapsed = time.perf_counter() - start
-    return sum(len(images) for images, _ in batches[warmup:]) / elapsed, memory.peak
+    return sum(len(images) for images, _ in batches[warmup:]) / elapsed, memory.growth()
 
 
 def benchmark_data(cfg, samples):
@@ -269,7 +229,7 @@ def main():
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     if args.data:
         return benchmark_data(cfg, args.samples)
-    task = 'semantic' if cfg.get('default_scope') == 'mmseg' else 'instance'
+    task = model_family(cfg)
     if cfg.model.data_preprocessor.get('size'):  # mmseg pads every batch to its crop size
         cfg.model.data_preprocessor.size = tuple(args.shape)
     num_classes = (cfg.model.decode_head.num_classes if task == 'semantic'
@@ -305,4 +265,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -4,8 +4,8 @@ against tools/analysis_tools/eval_cityscapes.py.
     python tools/analysis_tools/benchmark_eval.py --task instance --images 100 --masks 57 --nproc 2
     python tools/analysis_tools/benchmark_eval.py --task semantic --images 100 --nproc 2
 
-Generates ``--images`` val scenes at 1024x2048 (``projects.mmcityscapes.datasets.synthetic``) and seeded
-noisy predictions of them in the official result format (``projects.mmcityscapes.testing``).
+Generates ``--images`` val scenes at 1024x2048 (``mmcityscapes.cityscapes.synthetic``) and seeded
+noisy predictions of them in the official result format (``mmcityscapes.cityscapes.testing``).
 Each row is one process started from the shell, interpreter start-up and imports included:
 
 * the official script, ``python -m cityscapesscripts.evaluation.eval{Pixel,Instance}Level...``
@@ -34,11 +34,13 @@ import time
 import cv2
 import numpy as np
 
-from projects.mmcityscapes import testing
-from projects.mmcityscapes.datasets.synthetic import generate
-from projects.mmcityscapes.utils.io import read_label_png
-from projects.mmcityscapes.utils.parallel import track_parallel
-from projects.mmcityscapes.utils.report import markdown_table
+from mmcityscapes.cityscapes import files, testing
+from mmcityscapes.cityscapes.errors import UserError, run_tool
+from mmcityscapes.cityscapes.io import read_label_png
+from mmcityscapes.cityscapes.parallel import track_parallel
+from mmcityscapes.cityscapes.report import markdown_table
+from mmcityscapes.cityscapes.results import MASKS
+from mmcityscapes.cityscapes.synthetic import generate
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 EVAL_TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'eval_cityscapes.py')
@@ -75,7 +77,7 @@ def run_process(cmd, cwd=REPO, **env):
     proc = subprocess.run(cmd, cwd=cwd, env=dict(os.environ, **env), capture_output=True, text=True)
     seconds = time.perf_counter() - start
     if proc.returncode:
-        sys.exit(f'error: {" ".join(cmd[:3])} failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}')
+        raise UserError(f'{" ".join(cmd[:3])} failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}')
     return seconds
 
 
@@ -94,7 +96,7 @@ def timed(func, *args):
 
 
 def eval_tool(task, root, pred_dir, out, nproc):
-    return [sys.executable, EVAL_TOOL, '--task', task, '--gt-root', osp.join(root, 'gtFine', 'val'),
+    return [sys.executable, EVAL_TOOL, '--task', task, '--gt-root', files.split_dir(root, 'val', files.FINE),
             '--pred-dir', pred_dir, '--nproc', str(nproc), '--out', out]
 
 
@@ -104,7 +106,7 @@ def print_rows(rows, t_official):
 
 
 def benchmark_semantic(root, pred_dir, scratch, nproc):
-    gt_files = sorted(glob.glob(osp.join(root, 'gtFine', 'val', '*', '*_gtFine_labelIds.png')))
+    gt_files = files.ground_truth_files(files.split_dir(root, 'val', files.FINE), 'labelIds')
     testing.write_label_predictions(gt_files, pred_dir)
     t_official = run_process([sys.executable, '-m', 'cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling'],
                              cwd=scratch, CITYSCAPES_DATASET=root, CITYSCAPES_RESULTS=pred_dir,
@@ -112,9 +114,9 @@ def benchmark_semantic(root, pred_dir, scratch, nproc):
     ours_json = osp.join(scratch, 'ours.json')
     t_ours = run_process(eval_tool('semantic', root, pred_dir, ours_json, nproc))
     t_help = run_process([sys.executable, EVAL_TOOL, '--help'])
-    files = sorted(glob.glob(osp.join(pred_dir, '*.png'))) + gt_files + [
+    decoded = sorted(glob.glob(osp.join(pred_dir, '*.png'))) + gt_files + [
         f.replace('_labelIds.png', '_instanceIds.png') for f in gt_files]
-    _, t_decode = timed(track_parallel, decode_label, files, nproc)
+    _, t_decode = timed(track_parallel, decode_label, decoded, nproc)
     with open(osp.join(scratch, 'resultPixelLevelSemanticLabeling.json')) as f:
         reference = json.load(f)
     with open(ours_json) as f:
@@ -136,7 +138,7 @@ def metric_samples(in_memory):
     for gt_path, preds in in_memory.items():
         masks, labels, scores = zip(*preds)
         samples.append(dict(
-            img_path=gt_path.replace('/gtFine/', '/leftImg8bit/').replace('_gtFine_instanceIds.png', '_leftImg8bit.png'),
+            img_path=files.image_of_annotation(gt_path),
             pred_instances=dict(masks=torch.from_numpy(np.stack(masks)), scores=torch.tensor(scores, dtype=torch.float64),
                                 labels=torch.tensor([testing.THING_IDS.index(label) for label in labels]))))
     return samples
@@ -157,7 +159,7 @@ def in_process_metrics(in_memory, scratch):
     from mmdet.evaluation import CityScapesMetric
     from mmengine.logging import MMLogger
 
-    from projects.mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
+    from mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
     MMLogger.get_instance('benchmark_eval', log_level='WARNING')
     samples = metric_samples(in_memory)
     ours = run_metric(CityscapesInstanceMetric(), samples)
@@ -171,9 +173,9 @@ def in_process_metrics(in_memory, scratch):
 
 
 def benchmark_instance(root, pred_dir, scratch, nproc, n_masks):
-    gt_files = sorted(glob.glob(osp.join(root, 'gtFine', 'val', '*', '*_gtFine_instanceIds.png')))
+    gt_files = files.ground_truth_files(files.split_dir(root, 'val', files.FINE), 'instanceIds')
     in_memory = testing.write_predictions(gt_files, pred_dir, n_masks)
-    masks = sorted(glob.glob(osp.join(pred_dir, '*.png')))
+    masks = sorted(glob.glob(osp.join(pred_dir, MASKS, '*.png')))
     print(f'{len(gt_files)} images, {len(masks) / len(gt_files):.1f} predicted masks per image')
     official_json = osp.join(scratch, 'official.json')
     t_official = run_process([sys.executable, '-c', OFFICIAL_INSTANCE, osp.join(scratch, 'gtInstances.json'),
@@ -212,8 +214,8 @@ def main():
     else:
         same = benchmark_instance(root, pred_dir, scratch, args.nproc, args.masks)
     if not same:
-        sys.exit('error: the evaluators disagree')
+        raise UserError('the evaluators disagree')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

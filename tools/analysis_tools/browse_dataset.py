@@ -7,15 +7,14 @@ samples, also on a RepeatDataset; files go to ``work_dirs/browse_<config>/`` unl
 """
 import argparse
 import os.path as osp
-import sys
 
 import numpy as np
 from mmengine.config import DictAction
 from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope
 
-from projects.mmcityscapes.utils.config import ConfigError, check_dataset_files, load_config
-from projects.mmcityscapes.utils.io import DatasetError
-from projects.mmcityscapes.visualization.overlay import quiet_visualizer, write_overlay
+from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.utils.config import check_dataset_files, load_config, model_family
+from mmcityscapes.visualization.overlay import quiet_visualizer, write_overlay
 
 
 def main():
@@ -26,17 +25,14 @@ def main():
     parser.add_argument('--out-dir', help='default: work_dirs/browse_<config>')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     args = parser.parse_args()
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        check_dataset_files(cfg, (args.split,))
-    except (ConfigError, DatasetError) as e:
-        sys.exit(f'error: {e}')
+    cfg = load_config(args.config, args.cfg_options)
+    check_dataset_files(cfg, (args.split,))
     init_default_scope(cfg.get('default_scope'))
     dataset = DATASETS.build(cfg[f'{args.split}_dataloader'].dataset)
     with VISUALIZERS.switch_scope_and_registry(cfg.get('default_scope')) as visualizers:
         visualizer = quiet_visualizer(visualizers.get(cfg.visualizer.type), dataset.metainfo, 'browse_dataset')
     out_dir = args.out_dir or osp.join('work_dirs', 'browse_' + osp.splitext(osp.basename(args.config))[0])
-    if cfg.get('default_scope') == 'mmdet':
+    if model_family(cfg) == 'instance':
         from mmdet.models.utils import mask2ndarray
         from mmdet.structures.bbox import BaseBoxes
     count = min(args.max, len(dataset))
@@ -56,4 +52,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -14,15 +14,15 @@ the predictions).
 import argparse
 import os.path as osp
 import pickle
-import sys
 
 import numpy as np
 from mmengine.config import DictAction
 from mmengine.registry import DATASETS, init_default_scope
 
-from projects.mmcityscapes.evaluation.confusion import confusion_figure, detection_confusion, semantic_confusion
-from projects.mmcityscapes.utils.config import ConfigError, check_dataset_files, load_config
-from projects.mmcityscapes.utils.io import DatasetError, write_json
+from mmcityscapes.cityscapes.confusion import confusion_figure, detection_confusion, semantic_confusion
+from mmcityscapes.cityscapes.errors import UserError, run_tool
+from mmcityscapes.cityscapes.io import write_json
+from mmcityscapes.utils.config import check_dataset_files, load_config, model_family
 
 
 def parse_args():
@@ -38,21 +38,21 @@ def parse_args():
 
 def read_predictions(path):
     if not osp.isfile(path):
-        raise DatasetError(f'missing file {path}')
+        raise UserError(f'missing file {path}')
     try:
         with open(path, 'rb') as f:
             predictions = pickle.load(f)
     except (pickle.UnpicklingError, EOFError, AttributeError, ValueError) as e:
-        raise DatasetError(f'cannot read predictions {path}: {e} (not a tools/test.py --out file?)') from None
+        raise UserError(f'cannot read predictions {path}: {e} (not a tools/test.py --out file?)') from None
     if not isinstance(predictions, list) or not predictions or not isinstance(predictions[0], dict):
-        raise DatasetError(f'{path}: not a tools/test.py --out file (a list of per-image predictions)')
+        raise UserError(f'{path}: not a tools/test.py --out file (a list of per-image predictions)')
     return predictions
 
 
 def semantic_maps(predictions, path):
     for sample in predictions:
         if 'gt_sem_seg' not in sample or 'pred_sem_seg' not in sample:
-            raise DatasetError(f'{path}: {sample.get("img_path")} has no ground truth or no semantic prediction '
+            raise UserError(f'{path}: {sample.get("img_path")} has no ground truth or no semantic prediction '
                                '(a semantic config tested with --out?)')
         yield sample['gt_sem_seg']['data'][0].numpy(), sample['pred_sem_seg']['data'][0].numpy()
 
@@ -67,7 +67,7 @@ def detection_images(predictions, dataset, path):
                                           np.array([inst['bbox_label'] for inst in kept], np.int64))
     for sample in predictions:
         if 'pred_instances' not in sample or sample.get('img_path') not in ground_truth:
-            raise DatasetError(f'{path}: {sample.get("img_path")} has no instance prediction or is not in the '
+            raise UserError(f'{path}: {sample.get("img_path")} has no instance prediction or is not in the '
                                "config's test set")
         pred = sample['pred_instances']
         yield (*ground_truth[sample['img_path']], pred['bboxes'].numpy().astype(np.float64),
@@ -76,22 +76,19 @@ def detection_images(predictions, dataset, path):
 
 def main():
     args = parse_args()
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        check_dataset_files(cfg, ('test',))
-        predictions = read_predictions(args.predictions)
-        init_default_scope(cfg.get('default_scope'))
-        dataset = DATASETS.build(cfg.test_dataloader.dataset)
-        classes = list(dataset.metainfo['classes'])
-        if cfg.get('default_scope') == 'mmdet':
-            matrix = detection_confusion(detection_images(predictions, dataset, args.predictions), len(classes),
-                                         args.score_thr, args.iou_thr)
-            labels, what = classes + ['background'], f'boxes, score >= {args.score_thr}, IoU >= {args.iou_thr}'
-        else:
-            matrix = semantic_confusion(semantic_maps(predictions, args.predictions), len(classes))
-            labels, what = classes, 'pixels'
-    except (ConfigError, DatasetError) as e:
-        sys.exit(f'error: {e}')
+    cfg = load_config(args.config, args.cfg_options)
+    check_dataset_files(cfg, ('test',))
+    predictions = read_predictions(args.predictions)
+    init_default_scope(cfg.get('default_scope'))
+    dataset = DATASETS.build(cfg.test_dataloader.dataset)
+    classes = list(dataset.metainfo['classes'])
+    if model_family(cfg) == 'instance':
+        matrix = detection_confusion(detection_images(predictions, dataset, args.predictions), len(classes),
+                                     args.score_thr, args.iou_thr)
+        labels, what = classes + ['background'], f'boxes, score >= {args.score_thr}, IoU >= {args.iou_thr}'
+    else:
+        matrix = semantic_confusion(semantic_maps(predictions, args.predictions), len(classes))
+        labels, what = classes, 'pixels'
     out_dir = args.out_dir or osp.dirname(osp.abspath(args.predictions))
     title = f'{osp.basename(args.config)}: {len(predictions)} images ({what})'
     confusion_figure(matrix, labels, osp.join(out_dir, 'confusion_matrix.png'), title)
@@ -101,4 +98,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

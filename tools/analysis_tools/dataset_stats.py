@@ -9,12 +9,13 @@ per class, split into COCO's small (< 32²), medium (< 96²) and large areas, pl
 """
 import argparse
 import os.path as osp
-import sys
 
 import numpy as np
 
-from projects.mmcityscapes.utils.io import DatasetError, read_json, write_text
-from projects.mmcityscapes.utils.report import markdown_table, save_figure, subplots
+from mmcityscapes.cityscapes.errors import UserError, run_tool
+from mmcityscapes.cityscapes.files import coco_file
+from mmcityscapes.cityscapes.io import read_json, write_text
+from mmcityscapes.cityscapes.report import markdown_table, save_figure, subplots
 
 SIZES = ('small', 'medium', 'large')
 
@@ -84,11 +85,9 @@ def plot(stats, out_dir):
 def main():
     args = parse_args()
     try:
-        stats = {split: count_instances(read_json(osp.join(
-            args.data_root, 'annotations', f'instancesonly_filtered_gtFine_{split}.json')))
-            for split in args.split}
-    except DatasetError as e:
-        sys.exit(f'error: {e} (run tools/dataset_converters/cityscapes.py first)')
+        stats = {split: count_instances(read_json(coco_file(args.data_root, split))) for split in args.split}
+    except UserError as e:
+        raise UserError(f'{e} (run tools/dataset_converters/cityscapes.py first)') from None
     table = markdown(stats)
     write_text(table, osp.join(args.out_dir, 'dataset_stats.md'))
     plot(stats, args.out_dir)
@@ -97,4 +96,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

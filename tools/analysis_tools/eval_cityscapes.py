@@ -8,15 +8,15 @@ Semantic task: ``<city>_<seq>_<frame>*.png`` label-id predictions (not train ids
 IoU and iIoU; ``--out`` writes its result dictionary). Instance task: ``<city>_<seq>_<frame>*.txt``
 files listing ``<relative mask png> <label id> <confidence>`` per instance, as for the test
 server; the scores of evalInstanceLevelSemanticLabeling (AP over 0.5:0.95 and AP50, per class and
-mean). The evaluators are projects/mmcityscapes/evaluation/result_files.py; nothing imports torch.
+mean). The evaluators are projects/mmcityscapes/cityscapes/results.py; nothing imports torch.
 """
 import argparse
 import os
-import sys
 import time
 
-from projects.mmcityscapes.evaluation import cityscapes_instance, cityscapes_semantic, result_files
-from projects.mmcityscapes.utils.io import DatasetError, write_json
+from mmcityscapes.cityscapes import instance_eval, results, semantic_eval
+from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.cityscapes.io import write_json
 
 
 def parse_args():
@@ -32,12 +32,9 @@ def parse_args():
 def main():
     args = parse_args()
     start = time.time()
-    task = cityscapes_semantic if args.task == 'semantic' else cityscapes_instance
-    evaluate = result_files.evaluate_semantic if args.task == 'semantic' else result_files.evaluate_instances
-    try:
-        result, n = evaluate(args.gt_root, args.pred_dir, args.nproc)
-    except DatasetError as e:
-        sys.exit(f'error: {e}')
+    task = semantic_eval if args.task == "semantic" else instance_eval
+    evaluate = results.evaluate_semantic if args.task == 'semantic' else results.evaluate_instances
+    result, n = evaluate(args.gt_root, args.pred_dir, args.nproc)
     print(task.markdown(result))
     print(f'{n} images in {time.time() - start:.1f} s with {args.nproc} processes')
     if args.out:
@@ -45,4 +42,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -8,7 +8,6 @@ not loaded.
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 from mmengine.analysis import get_model_complexity_info
@@ -16,7 +15,8 @@ from mmengine.config import DictAction
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 
-from projects.mmcityscapes.utils.config import ConfigError, load_config
+from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.utils.config import load_config
 
 
 def data_samples(scope, height, width):
@@ -37,10 +37,7 @@ def main():
     parser.add_argument('--table', action='store_true', help='also print the per-module table')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     args = parser.parse_args()
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-    except ConfigError as e:
-        sys.exit(f'error: {e}')
+    cfg = load_config(args.config, args.cfg_options)
     scope = cfg.get('default_scope', 'mmdet')
     init_default_scope(scope)
     model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
@@ -65,4 +62,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -11,13 +11,12 @@ ones, and writes the fitted ones as a variables-only config like configs/_base_/
 """
 import argparse
 import os.path as osp
-import sys
 
 from mmengine.config import DictAction
 
-from projects.mmcityscapes.tuning import fit_anchors, write_tuned
-from projects.mmcityscapes.utils.io import DatasetError
-from projects.mmcityscapes.utils.config import ConfigError, load_config
+from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.tuning import fit_anchors, write_tuned
+from mmcityscapes.utils.config import load_config
 
 
 def parse_args():
@@ -35,14 +34,11 @@ def parse_args():
 def main():
     args = parse_args()
     out = args.out or osp.join('work_dirs', f'kmeans_{osp.splitext(osp.basename(args.config))[0]}', 'anchors.py')
-    try:
-        cfg = load_config(args.config, args.cfg_options)
-        values, note = fit_anchors(cfg, args.ratios, args.scales, args.min_size, args.seed)
-    except (ConfigError, DatasetError) as e:
-        sys.exit(f'error: {e}')
+    cfg = load_config(args.config, args.cfg_options)
+    values, note = fit_anchors(cfg, args.ratios, args.scales, args.min_size, args.seed)
     write_tuned(values, out, note)
     print(f'{note}: {values}\nwrote {out}')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

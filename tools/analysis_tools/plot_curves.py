@@ -9,11 +9,9 @@ validation entries against the epoch (epoch-based runs) or the iteration.
 import argparse
 import glob
 import os.path as osp
-import sys
 
-
-from projects.mmcityscapes.utils.io import DatasetError
-from projects.mmcityscapes.utils.report import read_scalars, save_figure, subplots
+from mmcityscapes.cityscapes.errors import UserError, run_tool
+from mmcityscapes.cityscapes.report import read_scalars, save_figure, subplots
 
 NOT_PLOTTED = ('time', 'data_time', 'memory', 'step', 'iter', 'epoch', 'lr', 'base_lr')
 
@@ -58,13 +56,10 @@ def plot(train, val, metrics, out):
 def main():
     args = parse_args()
     if not glob.glob(osp.join(args.work_dir, '*', 'vis_data', 'scalars.json')):
-        sys.exit(f'error: no */vis_data/scalars.json under {args.work_dir} (not an mmengine work dir?)')
-    try:
-        train, val = read_scalars(args.work_dir)
-    except DatasetError as e:
-        sys.exit(f'error: {e}')
+        raise UserError(f'no */vis_data/scalars.json under {args.work_dir} (not an mmengine work dir?)')
+    train, val = read_scalars(args.work_dir)
     if not train:
-        sys.exit(f'error: no training entries in the logs of {args.work_dir}')
+        raise UserError(f'no training entries in the logs of {args.work_dir}')
     out = args.out or osp.join(args.work_dir, 'curves.png')
     losses, metrics = plot(train, val, args.metrics, out)
     print(f'wrote {out}: {len(train)} training entries ({", ".join(losses)}), '
@@ -72,4 +67,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -3,11 +3,11 @@
     python tools/analysis_tools/print_config.py configs/maskrcnn_stage2.py [--cfg-options k=v ...]
 """
 import argparse
-import sys
 
 from mmengine.config import DictAction
 
-from projects.mmcityscapes.utils.config import ConfigError, load_config
+from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.utils.config import load_config
 
 
 def main():
@@ -15,11 +15,8 @@ def main():
     parser.add_argument('config')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     args = parser.parse_args()
-    try:
-        print(load_config(args.config, args.cfg_options).pretty_text)
-    except ConfigError as e:
-        sys.exit(f'error: {e}')
+    print(load_config(args.config, args.cfg_options).pretty_text)
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -15,12 +15,10 @@ are shown in %, like mIoU.
 import argparse
 import glob
 import os.path as osp
-import sys
 
-
-from projects.mmcityscapes.utils.io import DatasetError, read_json, write_text
-from projects.mmcityscapes.utils.report import (FRACTIONS, markdown_table, percent, read_scalars, save_figure,
-                                                subplots)
+from mmcityscapes.cityscapes.errors import UserError, run_tool
+from mmcityscapes.cityscapes.io import read_json, write_text
+from mmcityscapes.cityscapes.report import FRACTIONS, markdown_table, percent, read_scalars, save_figure, subplots
 
 HEADLINE = ['mIoU', 'aAcc', 'mF1', 'coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'cityscapes/mAP',
             'cityscapes/AP50']
@@ -94,16 +92,13 @@ def chart(rows, metrics, path):
 
 def main():
     args = parse_args()
-    try:
-        rows = []
-        for work_dir in args.work_dirs:
-            if not osp.isdir(work_dir):
-                raise DatasetError(f'no such work dir: {work_dir}')
-            rows += collect(work_dir)
-    except DatasetError as e:
-        sys.exit(f'error: {e}')
+    rows = []
+    for work_dir in args.work_dirs:
+        if not osp.isdir(work_dir):
+            raise UserError(f'no such work dir: {work_dir}')
+        rows += collect(work_dir)
     if not rows:
-        sys.exit(f'error: no test tables, cross-validation results or training logs under {" ".join(args.work_dirs)}')
+        raise UserError(f'no test tables, cross-validation results or training logs under {" ".join(args.work_dirs)}')
     metrics = [m for m in args.metrics if any(m in values for _, _, values in rows)]
     out = args.out or osp.join(args.work_dirs[0], 'results')
     table = markdown(rows, metrics)
@@ -114,4 +109,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

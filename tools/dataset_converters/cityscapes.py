@@ -5,15 +5,14 @@
 Writes labelTrainIds PNGs, COCO instance annotations and the split files (coarse-pretraining and
 tuning subsets, cross-validation folds, val fine-tuning split) next to the official files;
 idempotent, atomic, and a partial root is prepared as far as it goes. What it writes, and how:
-projects/mmcityscapes/datasets/cityscapes.py. A missing folder, an unreadable file or an unknown
+projects/mmcityscapes/cityscapes/converter.py. A missing folder, an unreadable file or an unknown
 label stops it with one line naming the file.
 """
 import argparse
 import os
-import sys
 
-from projects.mmcityscapes.datasets.cityscapes import SplitOptions, prepare
-from projects.mmcityscapes.utils.io import DatasetError
+from mmcityscapes.cityscapes.converter import SplitOptions, prepare
+from mmcityscapes.cityscapes.errors import run_tool
 
 DEFAULTS = SplitOptions()
 
@@ -38,13 +37,8 @@ def parse_args():
 def main():
     args = parse_args()
     options = SplitOptions(args.coarse_subset, args.tune_subset, args.folds, args.val_finetune, args.split_seed)
-    try:
-        prepare(args.data_root, args.nproc, options)
-    except DatasetError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 1
-    return 0
+    prepare(args.data_root, args.nproc, options)
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    run_tool(main)

@@ -5,14 +5,13 @@
 Polygons first, label PNGs rasterized from them by cityscapesscripts, images painted with the
 same polygons; deterministic for a seed, built in a temporary folder and moved into place when
 complete. It refuses to write into a folder that it did not generate (e.g. real data). The
-generator is projects/mmcityscapes/datasets/synthetic.py.
+generator is mmcityscapes.cityscapes.synthetic (projects/mmcityscapes/cityscapes/synthetic.py).
 """
 import argparse
 import os
-import sys
 
-from projects.mmcityscapes.datasets.synthetic import generate
-from projects.mmcityscapes.utils.io import DatasetError
+from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.cityscapes.synthetic import generate
 
 
 def parse_args():
@@ -32,11 +31,8 @@ def parse_args():
 def main():
     args = parse_args()
     counts = dict(train=args.train, val=args.val, test=args.test, train_extra=args.extra)
-    try:
-        generate(args.out, counts, args.height, args.width, args.seed, args.nproc)
-    except DatasetError as e:
-        sys.exit(f'error: {e}')
+    generate(args.out, counts, args.height, args.width, args.seed, args.nproc)
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -9,12 +9,12 @@ import argparse
 import hashlib
 import io
 import os.path as osp
-import sys
 
 import torch
 
-from projects.mmcityscapes.utils.checkpoint import CheckpointError, load_weights
-from projects.mmcityscapes.utils.io import atomic_output
+from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.cityscapes.io import atomic_output
+from mmcityscapes.utils.checkpoint import load_weights
 
 
 def main():
@@ -22,10 +22,7 @@ def main():
     parser.add_argument('in_file', help='training checkpoint')
     parser.add_argument('out_file', help='published name, before its sha256 suffix')
     args = parser.parse_args()
-    try:
-        state_dict, meta = load_weights(args.in_file)
-    except CheckpointError as e:
-        sys.exit(f'error: {e}')
+    state_dict, meta = load_weights(args.in_file)
     buffer = io.BytesIO()
     torch.save(dict(meta=meta, state_dict=state_dict), buffer)
     content = buffer.getvalue()
@@ -40,4 +37,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

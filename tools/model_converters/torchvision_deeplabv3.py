@@ -11,13 +11,13 @@ warning and starts them from scratch. The output is an mmengine checkpoint (``st
 """
 import argparse
 import os.path as osp
-import sys
 
 import torch
 
-from projects.mmcityscapes.models.torchvision_aspp_head import convert_torchvision_deeplabv3
-from projects.mmcityscapes.utils.checkpoint import CheckpointError, load_weights
-from projects.mmcityscapes.utils.io import atomic_output
+from mmcityscapes.cityscapes.errors import UserError, run_tool
+from mmcityscapes.cityscapes.io import atomic_output
+from mmcityscapes.models.torchvision_aspp_head import convert_torchvision_deeplabv3
+from mmcityscapes.utils.checkpoint import load_weights
 
 
 def main():
@@ -26,17 +26,16 @@ def main():
     parser.add_argument('dst', help='mmengine checkpoint to write')
     args = parser.parse_args()
     if osp.exists(args.dst):
-        sys.exit(f'error: {args.dst} exists; remove it or choose another name')
+        raise UserError(f'{args.dst} exists; remove it or choose another name')
+    weights = load_weights(args.src)[0]
     try:
-        state_dict = convert_torchvision_deeplabv3(load_weights(args.src)[0])
-    except CheckpointError as e:
-        sys.exit(f'error: {e}')
+        state_dict = convert_torchvision_deeplabv3(weights)
     except KeyError as e:
-        sys.exit(f'error: cannot convert {args.src}: {e.args[0]}')
+        raise UserError(f'cannot convert {args.src}: {e.args[0]}') from None
     with atomic_output(args.dst) as tmp:
         torch.save(dict(state_dict=state_dict, meta=dict(converted_from=osp.abspath(args.src))), tmp)
     print(f'{len(state_dict)} tensors written to {args.dst}')
 
 
 if __name__ == '__main__':
-    main()
+    run_tool(main)

@@ -1,5 +1,5 @@
 # U-Net decoder (projects/mmcityscapes UNetHead) on an ImageNet-pretrained ResNet-34 encoder.
-custom_imports = dict(imports=['projects.mmcityscapes.components'], allow_failed_imports=False)
+custom_imports = dict(imports=['mmcityscapes.components'], allow_failed_imports=False)
 norm_cfg = dict(type='SyncBN', requires_grad=True)  # plain BN when training on one process
 model = dict(
     type='EncoderDecoder',

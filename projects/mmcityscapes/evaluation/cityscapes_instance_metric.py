@@ -7,8 +7,9 @@ from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from ..utils.io import gt_fine_path, read_png
-from .cityscapes_instance import evaluate, match_image
+from ..cityscapes.files import gt_fine_path
+from ..cityscapes.instance_eval import evaluate, match_image
+from ..cityscapes.io import read_png
 
 
 @METRICS.register_module()

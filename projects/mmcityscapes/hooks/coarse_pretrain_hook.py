@@ -6,7 +6,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from mmengine.runner.checkpoint import _load_checkpoint
 
-from ..utils.checkpoint import CheckpointError, resolve_checkpoint
+from ..cityscapes.errors import UserError
+from ..utils.checkpoint import resolve_checkpoint
 
 
 @HOOKS.register_module()
@@ -42,7 +43,7 @@ class CoarsePretrainHook(Hook):
             return
         checkpoint = resolve_checkpoint(self.checkpoint)
         if not osp.isfile(checkpoint):
-            raise CheckpointError(f'CoarsePretrainHook: stage-0 checkpoint not found: {checkpoint}')
+            raise UserError(f'CoarsePretrainHook: stage-0 checkpoint not found: {checkpoint}')
         state = _load_checkpoint(checkpoint, map_location='cpu')
         state = state.get('state_dict', state)
         source = {k[len(self.src_prefix):]: v for k, v in state.items() if k.startswith(self.src_prefix)}

@@ -1,33 +1,11 @@
 """Training time, throughput and peak memory of a run, kept across resumes."""
 import time
 
-import torch
 from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-
-def reset_peak_memory():
-    """Start a new peak: CUDA's allocator statistics, else the process's resident-set high-water mark."""
-    if torch.cuda.is_available():
-        torch.cuda.reset_peak_memory_stats()
-        return
-    try:
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')  # resets VmHWM (Linux >= 4.0)
-    except OSError:
-        pass
-
-
-def peak_memory_mb():
-    """Peak CUDA memory allocated by tensors, else the process's peak resident set (VmHWM), in MiB."""
-    if torch.cuda.is_available():
-        return torch.cuda.max_memory_allocated() / 2 ** 20
-    try:
-        with open('/proc/self/status') as f:
-            return next(int(line.split()[1]) for line in f if line.startswith('VmHWM:')) / 1024
-    except (OSError, StopIteration):
-        return float('nan')
+from ..utils.memory import PeakMemory
 
 
 @HOOKS.register_module()
@@ -45,7 +23,7 @@ class TrainStatsHook(Hook):
     def before_train(self, runner):
         self.stats = dict(runner.message_hub.get_info('train_stats') or
                           dict(time_s=0.0, iters=0, images=0, images_per_s=0.0, peak_memory_mb=0.0))
-        reset_peak_memory()
+        self.memory = PeakMemory().reset()
 
     def before_train_epoch(self, runner):
         self._start = time.perf_counter()
@@ -60,6 +38,6 @@ class TrainStatsHook(Hook):
         stats['iters'] += 1
         stats['images'] += len(data_batch['inputs']) * get_world_size()
         stats['images_per_s'] = stats['images'] / stats['time_s']
-        stats['peak_memory_mb'] = max(stats['peak_memory_mb'], peak_memory_mb())
+        stats['peak_memory_mb'] = max(stats['peak_memory_mb'], self.memory.peak() / 2 ** 20)
         runner.message_hub.update_info('train_stats', dict(stats))
         self._start = now

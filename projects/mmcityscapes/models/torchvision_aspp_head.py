@@ -1,8 +1,8 @@
 """torchvision's DeepLabV3 head as an mmseg decode head."""
+import torch
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads import ASPPHead
 from mmseg.registry import MODELS
-import torch
 from torch import nn
 
 

@@ -6,8 +6,8 @@ import numpy as np
 from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 
-from ..utils.io import write_csv, write_json, write_text
-from ..utils.report import markdown_table
+from ..cityscapes.io import write_csv, write_json, write_text
+from ..cityscapes.report import markdown_table, shown
 from ..utils.config import innermost_dataset
 from .sequence import train_and_test
 
@@ -93,9 +93,11 @@ class CrossValidationRunner:
         header = ['metric', *folds, 'mean ± std'] + (['final (val)'] if final else [])
         cells = []
         for row in rows:
-            cells.append([row['metric'], *(f'{row[f]:.2f}' for f in folds), f'{row["mean"]:.2f} ± {row["std"]:.2f}'])
+            metric = row['metric']
+            cells.append([metric, *(shown(metric, row[f]) for f in folds),
+                          f'{shown(metric, row["mean"])} ± {shown(metric, row["std"])}'])
             if final:
-                cells[-1].append(f'{row["final (val)"]:.2f}' if row['final (val)'] is not None else '')
+                cells[-1].append(shown(metric, row['final (val)']) if row['final (val)'] is not None else '')
         table = (f'### {len(folds)}-fold cross-validation: {osp.basename(self.cfg.work_dir)}\n\n'
                  + markdown_table(header, cells))
         write_text(table, out + '.md')

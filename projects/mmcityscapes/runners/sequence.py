@@ -8,11 +8,10 @@ import numpy as np
 from mmengine.dist import barrier, is_main_process
 from mmengine.runner import Runner
 
-from ..hooks import train_stats_hook  # noqa: F401 (registers the hook every run gets)
+from ..cityscapes.errors import UserError
+from ..cityscapes.io import read_json, write_json, write_text
+from ..cityscapes.report import describe_dataset, test_result_stem, write_metrics
 from ..utils.checkpoint import best_checkpoint
-from ..utils.config import ConfigError
-from ..utils.io import read_json, write_json, write_text
-from ..utils.report import describe_dataset, test_result_stem, write_metrics
 from ..utils.runtime import prepare_runtime
 
 # Keys that change between launches of the same experiment; not part of its identity.
@@ -40,7 +39,7 @@ def train_and_test(cfg, title=None):
     if osp.isfile(identity_file):
         with open(identity_file) as f:
             if f.read().strip() != identity:
-                raise ConfigError(f'{work_dir} was trained with a different config; remove it or use '
+                raise UserError(f'{work_dir} was trained with a different config; remove it or use '
                                   'another work dir instead of mixing results')
     if osp.isfile(result_file):
         if is_main_process():
@@ -66,7 +65,7 @@ def train_and_test(cfg, title=None):
     if is_main_process():
         stem = test_result_stem(work_dir, osp.basename(osp.normpath(work_dir)), checkpoint)
         write_metrics(dict(metrics, evaluated_on=result['evaluated_on']), stem,
-                      f'{title or osp.basename(work_dir)} — {osp.basename(checkpoint)} — {result["evaluated_on"]}')
+                      f'{title or osp.basename(work_dir)} — {osp.basename(checkpoint)}')
         write_json(result, result_file, indent=2)  # last: its presence means done
     barrier()
     return result

@@ -8,9 +8,9 @@ from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 
+from ..cityscapes.io import write_json, write_text
+from ..cityscapes.report import markdown_table
 from ..tuning import apply_tuned, fit_anchors, read_tuned, search, tuned_values, write_tuned
-from ..utils.io import write_json, write_text
-from ..utils.report import markdown_table
 from .sequence import train_and_test
 
 # Keys of the staged config itself; every other key is merged into each stage's config.
@@ -119,11 +119,10 @@ class StagedRunner:
             else:
                 cells = [f'{100 * metrics[key]:.1f}' if key in metrics else '–' for _, key in COLUMNS]
             rows.append([k, osp.basename(config), *cells, datetime.timedelta(seconds=round(stats.get('time_s', 0))),
-                         f'{stats.get("images_per_s", 0):.2f}', f'{stats.get("peak_memory_mb", 0):.0f}',
-                         result['evaluated_on']])
-        header = ['stage', 'config', *[name for name, _ in COLUMNS], 'train time', 'images/s', 'peak MiB',
-                  'evaluated on']
-        text = (f'### Staged Mask R-CNN: {self.cfg.work_dir}\n\n' + markdown_table(header, rows, align_left=2) +
+                         f'{stats.get("images_per_s", 0):.2f}', f'{stats.get("peak_memory_mb", 0):.0f}'])
+        header = ['stage', 'config', *[name for name, _ in COLUMNS], 'train time', 'images/s', 'peak MiB']
+        evaluated_on = ''.join(f'stage {k} evaluated on: {result["evaluated_on"]}\n' for k, result in enumerate(results))
+        text = (f'### Staged Mask R-CNN: {self.cfg.work_dir}\n\n{evaluated_on}\n' + markdown_table(header, rows, align_left=2) +
                 '\nTuned values of stages 2 and 3 (from ' + f'{self.tuned_dir}/):\n\n' +
                 markdown_table(['value', 'used'], [[k, v] for k, v in tuned.items()]))
         write_text(text, osp.join(self.cfg.work_dir, 'staged_results.md'))

@@ -10,7 +10,8 @@ import os.path as osp
 
 import numpy as np
 
-from ..utils.io import DatasetError, read_json
+from ..cityscapes.errors import UserError
+from ..cityscapes.io import read_json
 from ..utils.config import innermost_dataset
 
 STRIDES = (4, 8, 16, 32, 64)
@@ -33,7 +34,7 @@ def load_boxes(ann_file, img_scale, min_size=0):
         if min(w, h) >= min_size:
             sizes.append((w, h))
     if not sizes:
-        raise DatasetError(f'no non-crowd boxes in {ann_file}')
+        raise UserError(f'no non-crowd boxes in {ann_file}')
     return np.asarray(sizes, np.float64)
 
 

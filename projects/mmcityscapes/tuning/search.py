@@ -32,8 +32,8 @@ from mmengine.runner import Runner  # noqa: E402
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
+from ..cityscapes.report import save_figure  # noqa: E402
 from ..utils.config import innermost_dataset  # noqa: E402
-from ..utils.report import save_figure  # noqa: E402
 from ..utils.runtime import prepare_runtime  # noqa: E402
 from .values import FPN_FLOW, apply_tuned  # noqa: E402
 

@@ -5,7 +5,7 @@ The files are variables-only configs in the form of ``configs/_base_/tuned/{anch
 """
 from mmengine.config import Config
 
-from ..utils.io import write_text
+from ..cityscapes.io import write_text
 
 FPN_FLOW = {'trainable': 1.0, 'reduced': 0.1, 'frozen': 0.0}  # FPN gradient flow -> lr multiplier
 COMMENTS = dict(

@@ -18,12 +18,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 from numpy._core import multiarray
 
+from ..cityscapes.errors import UserError
 
-class CheckpointError(Exception):
-    """A missing or unusable checkpoint; the message names it and fits on one line."""
-
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
 HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
 
 
@@ -70,21 +66,23 @@ def best_checkpoint(work_dir):
     best = sorted({v for k, v in hub['runtime_info'].items() if k == 'best_ckpt' or k.startswith('best_ckpt_')})
     if len(best) > 1:
         names = ', '.join(map(osp.basename, best))
-        raise CheckpointError(f'{work_dir} keeps a best checkpoint per metric ({names}): name one, not the directory')
+        raise UserError(f'{work_dir} keeps a best checkpoint per metric ({names}): name one, not the directory')
     return osp.join(work_dir, osp.basename(best[0])) if best else latest
 
 
 def resolve_checkpoint(path):
     """``path`` itself, or for a training work dir (``work_dirs/maskrcnn_stage1/``) its
-    ``best_checkpoint``; a work dir that holds none stops with one line saying what to train."""
+    ``best_checkpoint``; a work dir that holds none stops with one line saying what to train (the
+    config of the work dir's name under ``configs/``, relative to the current directory as the
+    default work dirs are)."""
     if not path or not osp.isdir(path) and not path.endswith('/'):
         return path
     found = best_checkpoint(path) if osp.isdir(path) else None
     if found is None:
         name = osp.basename(osp.normpath(path))
-        configs = glob.glob(f'configs/**/{name}.py', root_dir=REPO, recursive=True)
+        configs = sorted(glob.glob(f'configs/**/{name}.py', recursive=True))
         hint = f'python tools/train.py {configs[0]}' if configs else f'train a config into {path}'
-        raise CheckpointError(f'{path} holds no trained checkpoint: run `{hint}` first')
+        raise UserError(f'{path} holds no trained checkpoint: run `{hint}` first')
     return found
 
 
@@ -92,14 +90,14 @@ def load_weights(checkpoint):
     """The state dict and meta of a checkpoint file, or one line saying why it cannot be read
     (missing, truncated, corrupt, or holding objects the safe loader refuses)."""
     if not osp.isfile(checkpoint):
-        raise CheckpointError(f'checkpoint not found: {checkpoint}')
+        raise UserError(f'checkpoint not found: {checkpoint}')
     try:
         content = torch.load(checkpoint, map_location='cpu', weights_only=True)
     except Exception as e:  # torch reports truncation, corruption and refused globals each its own way
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f'cannot read checkpoint {checkpoint}: {reason}') from None
+        raise UserError(f'cannot read checkpoint {checkpoint}: {reason}') from None
     if not isinstance(content, dict):
-        raise CheckpointError(f'{checkpoint} holds a {type(content).__name__}, not a checkpoint')
+        raise UserError(f'{checkpoint} holds a {type(content).__name__}, not a checkpoint')
     return content.get('state_dict', content), content.get('meta') or {}
 
 
@@ -111,7 +109,7 @@ def check_fits(model, checkpoint, state, meta):
     missing = [key for key in expected if key not in state]
     if missing:
         origin = f'; it was trained as {meta["experiment_name"]}' if meta.get('experiment_name') else ''
-        raise CheckpointError(f'{checkpoint} does not fit this model: {len(missing)} of its {len(expected)} '
+        raise UserError(f'{checkpoint} does not fit this model: {len(missing)} of its {len(expected)} '
                               f'tensors are missing (e.g. {missing[0]}){origin}')
 
 

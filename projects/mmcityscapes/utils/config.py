@@ -11,11 +11,10 @@ from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
-from .io import DatasetError
+from ..cityscapes.errors import UserError
+from ..cityscapes.files import is_cityscapes_root
 
-
-class ConfigError(Exception):
-    """A config that cannot be read; the message names the file (and line) and fits on one line."""
+FAMILIES = dict(mmseg='semantic', mmdet='instance')  # default scope -> model family
 
 
 def config_keys(node, prefix=''):
@@ -34,7 +33,7 @@ def load_config(path, options=None):
     config is merged as mmengine does, with a warning naming the closest existing key (not for
     runner configs, whose options go to the configs they run)."""
     if not osp.isfile(path):
-        raise ConfigError(f'config not found: {path}')
+        raise UserError(f'config not found: {path}')
     try:
         cfg = Config.fromfile(path)
     except SyntaxError as e:  # mmengine parses the source without its file name
@@ -42,8 +41,8 @@ def load_config(path, options=None):
             with open(path) as f:
                 ast.parse(f.read(), filename=path)
         except SyntaxError as own:
-            raise ConfigError(f'{path}:{own.lineno}: {own.msg}') from None
-        raise ConfigError(f'{path} (in one of its _base_ files): {e}') from None
+            raise UserError(f'{path}:{own.lineno}: {own.msg}') from None
+        raise UserError(f'{path} (in one of its _base_ files): {e}') from None
     if options:
         existing = set(config_keys(cfg._cfg_dict))
         for key in options:
@@ -89,9 +88,9 @@ def check_dataset_files(cfg, splits):
         for kind, path, root in paths:
             if not (osp.isfile(path) if kind == 'annotation file' else osp.isdir(path)):
                 hint = (f'`python tools/dataset_converters/cityscapes.py {root}` writes it or says why it cannot'
-                        if osp.isdir(osp.join(root, 'leftImg8bit')) else
+                        if is_cityscapes_root(root) else
                         f'no Cityscapes at {root!r}: set CITYSCAPES_ROOT or see data/README.md')
-                raise DatasetError(f'{split}_dataloader: missing {kind} {path} ({hint})')
+                raise UserError(f'{split}_dataloader: missing {kind} {path} ({hint})')
 
 
 def check_hook_arguments(cfg):
@@ -106,7 +105,7 @@ def check_hook_arguments(cfg):
                 continue
             hook_class = hook['type'] if inspect.isclass(hook['type']) else registry.get(hook['type'])
             if hook_class is None:
-                raise ConfigError(f'{where}: unknown hook type {hook["type"]!r}')
+                raise UserError(f'{where}: unknown hook type {hook["type"]!r}')
             parameters = inspect.signature(hook_class).parameters
             accepted = {'type', 'priority', '_scope_'} | {name for name, p in parameters.items() if p.kind not in (
                 p.VAR_POSITIONAL, p.VAR_KEYWORD)}
@@ -118,4 +117,12 @@ def check_hook_arguments(cfg):
                 if key not in accepted:
                     closest = difflib.get_close_matches(key, accepted, n=1)
                     hint = f'; did you mean {closest[0]}?' if closest else ''
-                    raise ConfigError(f'{where}: {hook_class.__name__} takes no argument {key!r}{hint}')
+                    raise UserError(f'{where}: {hook_class.__name__} takes no argument {key!r}{hint}')
+
+
+def model_family(cfg):
+    """``'semantic'`` (an mmseg config) or ``'instance'`` (an mmdet config), by the default scope."""
+    scope = cfg.get('default_scope')
+    if scope not in FAMILIES:
+        raise UserError(f'default_scope {scope!r}: expected one of {", ".join(FAMILIES)}')
+    return FAMILIES[scope]

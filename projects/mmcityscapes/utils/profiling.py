@@ -1,7 +1,7 @@
 """Where training steps spend their time: torch profiler summaries as markdown tables."""
 from torch.profiler import ProfilerActivity, profile
 
-from .report import markdown_table
+from ..cityscapes.report import markdown_table
 
 SYNCHRONISATIONS = ('cudaStreamSynchronize', 'cudaDeviceSynchronize', 'cudaEventSynchronize')
 KERNEL_LAUNCHES = ('cudaLaunchKernel', 'cudaLaunchKernelExC', 'cuLaunchKernel', 'cuLaunchKernelEx')

@@ -2,6 +2,7 @@
 training per work dir, and workers that die with their process."""
 import ctypes
 import fcntl
+import importlib
 import os
 import os.path as osp
 import signal
@@ -12,7 +13,7 @@ import torch
 import torch.distributed as torch_dist
 from mmengine.dist import init_dist
 
-from ..hooks import resume_validation_hook  # noqa: F401 (registers the hook prepare_runtime adds)
+from ..cityscapes.errors import UserError
 from .checkpoint import allow_mmengine_checkpoints, latest_valid_checkpoint, resolve_checkpoint
 from .config import check_dataset_files, check_hook_arguments
 
@@ -59,6 +60,8 @@ def init_distributed(cfg):
 def prepare_runtime(cfg, splits=('train', 'val')):
     """Adapt ``cfg`` to this machine before the Runner is built.
 
+    * the plugin's components are registered (``mmcityscapes.components``, which configs name
+      in ``custom_imports``; a plain mmdet/mmseg config does not), for the hooks added here;
     * the annotation files and folders of ``splits`` exist, and every hook argument is one the hook
       takes (``check_dataset_files``, ``check_hook_arguments``); otherwise one line;
     * mmengine checkpoints (resume, ``load_from``) load with torch's ``weights_only`` loader;
@@ -71,6 +74,7 @@ def prepare_runtime(cfg, splits=('train', 'val')):
     * ``--launcher pytorch`` without CUDA runs DDP on gloo: DDP gets no ``device_ids`` and
       SyncBN (CUDA-only) becomes BN.
     """
+    importlib.import_module('mmcityscapes.components')
     check_dataset_files(cfg, splits)
     check_hook_arguments(cfg)
     allow_mmengine_checkpoints()
@@ -96,12 +100,9 @@ def prepare_runtime(cfg, splits=('train', 'val')):
     _replace_sync_bn(cfg.get('model'))
 
 
-class WorkDirInUse(Exception):
-    """Another process trains into the same work dir; the message names it and fits on one line."""
-
 
 def lock_work_dir(work_dir):
-    """Hold ``<work_dir>/.lock`` for as long as this process lives; raise ``WorkDirInUse`` if
+    """Hold ``<work_dir>/.lock`` for as long as this process lives; raise ``UserError`` if
     another process holds it. A POSIX record lock: the kernel releases it when the process ends,
     however it ends, and forked dataloader workers do not inherit it. Returns the open lock
     file, which must be kept referenced."""
@@ -113,7 +114,7 @@ def lock_work_dir(work_dir):
         lock.seek(0)
         holder = lock.read().strip() or 'another process'
         lock.close()
-        raise WorkDirInUse(f'{work_dir} is in use by {holder}: wait for it, stop it, or pass another --work-dir')
+        raise UserError(f'{work_dir} is in use by {holder}: wait for it, stop it, or pass another --work-dir')
     lock.truncate(0)
     lock.write(f'process {os.getpid()} on {socket.gethostname()}\n')
     lock.flush()

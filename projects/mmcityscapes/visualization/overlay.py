@@ -8,7 +8,7 @@ from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS
 
-from ..utils.io import atomic_output
+from ..cityscapes.io import atomic_output
 
 
 def quiet_visualizer(visualizer_type, dataset_meta, name):

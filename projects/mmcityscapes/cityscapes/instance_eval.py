@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import id2label, labels
 
-from ..utils.labels import is_instance, label_name
-from ..utils.report import markdown_table
+from .labels import is_instance, label_name
+from .report import markdown_table
 
 # args.instLabels of the official script, in its order
 INSTANCE_LABELS = [l.name for l in labels if l.id >= 0 and l.hasInstances and not l.ignoreInEval]

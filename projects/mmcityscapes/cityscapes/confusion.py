@@ -2,8 +2,8 @@
 them, and their figure. Light: numpy (matplotlib when drawing)."""
 import numpy as np
 
-from ..utils.io import DatasetError
-from ..utils.report import save_figure, subplots
+from .errors import UserError
+from .report import save_figure, subplots
 
 
 def semantic_confusion(samples, num_classes, ignore_index=255):
@@ -14,7 +14,7 @@ def semantic_confusion(samples, num_classes, ignore_index=255):
         valid = gt != ignore_index
         gt, pred = gt[valid].astype(np.int64), pred[valid]
         if (gt >= num_classes).any() or (pred >= num_classes).any():
-            raise DatasetError(f'class index above {num_classes - 1} in a ground truth or prediction map')
+            raise UserError(f'class index above {num_classes - 1} in a ground truth or prediction map')
         counts += np.bincount(gt * num_classes + pred, minlength=num_classes ** 2)
     return counts.reshape(num_classes, num_classes)
 

@@ -7,7 +7,8 @@ import sys
 
 from prettytable import PrettyTable, TableStyle
 
-from .io import DatasetError, atomic_output, write_csv, write_json, write_text
+from .errors import UserError
+from .io import atomic_output, write_csv, write_json, write_text
 
 FRACTIONS = ('coco/', 'cityscapes/')  # metric prefixes of values logged as fractions, not percent
 CHARTED = ('IoU', 'AP')  # per-class metrics (names ending so) that write_metrics draws
@@ -16,6 +17,11 @@ CHARTED = ('IoU', 'AP')  # per-class metrics (names ending so) that write_metric
 def percent(metric, value):
     """A metric's value in percent (mmdet's metrics log fractions, mmseg's percent)."""
     return 100 * value if metric.startswith(FRACTIONS) else value
+
+
+def shown(metric, value):
+    """A metric's value as every table prints it: percent, two decimals (AP 13.70, mIoU 30.37)."""
+    return f'{percent(metric, value):.2f}' if isinstance(value, numbers.Real) else str(value)
 
 
 def markdown_table(header, rows, align_left=1):
@@ -29,20 +35,23 @@ def markdown_table(header, rows, align_left=1):
 
 
 def metrics_markdown(metrics, title=None):
-    """A summary table of the scalar metrics, then a per-class table of ``<metric>.<class>`` keys."""
-    shown = lambda v: f'{v:.4f}' if isinstance(v, numbers.Real) else str(v)  # noqa: E731
-    summary = {k: v for k, v in metrics.items() if '.' not in k}
+    """A title, the non-numeric entries as ``key: value`` lines (``evaluated_on``), a summary
+    table of the scalar metrics and a per-class table of ``<metric>.<class>`` keys, in percent."""
+    numeric = {k: v for k, v in metrics.items() if isinstance(v, numbers.Real)}
+    summary = {k: v for k, v in numeric.items() if '.' not in k}
     per_class = {}
-    for key, value in metrics.items():
+    for key, value in numeric.items():
         if '.' in key:
             metric, cls = key.split('.', 1)
             per_class.setdefault(cls, {})[metric] = value
     text = f'### {title}\n\n' if title else ''
-    text += markdown_table(['metric', 'value'], [(name, shown(value)) for name, value in summary.items()])
+    text += ''.join(f'{key}: {value}\n' for key, value in metrics.items() if key not in numeric)
+    text += '\n' if len(numeric) < len(metrics) else ''
+    text += markdown_table(['metric', '%'], [(name, shown(name, value)) for name, value in summary.items()])
     if per_class:
         columns = list(next(iter(per_class.values())))
-        text += '\n' + markdown_table(['class', *columns], [(cls, *(shown(values.get(c)) for c in columns))
-                                                            for cls, values in per_class.items()])
+        text += '\n' + markdown_table(['class', *columns], [
+            (cls, *(shown(c, values[c]) if c in values else '' for c in columns)) for cls, values in per_class.items()])
     return text
 
 
@@ -133,5 +142,5 @@ def read_scalars(work_dir):
             try:
                 entries += [json.loads(line) for line in f if line.strip()]
             except json.JSONDecodeError as e:
-                raise DatasetError(f'cannot parse {path}: {e}') from None
+                raise UserError(f'cannot parse {path}: {e}') from None
     return [e for e in entries if 'lr' in e], [e for e in entries if 'lr' not in e]

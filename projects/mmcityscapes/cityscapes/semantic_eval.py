@@ -9,21 +9,19 @@ scores them with its own functions, so the result is the official result diction
 """
 import copy
 
+import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as official
 import cv2
 import numpy as np
-import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as official
 from cityscapesscripts.helpers.labels import id2label, labels
 
-from ..utils.labels import INSTANCE_OFFSET, NUM_LABEL_IDS as NUM_IDS, label_id
-from ..utils.report import markdown_table
+from .errors import UserError
+from .labels import INSTANCE_OFFSET, NUM_LABEL_IDS as NUM_IDS, label_id
+from .report import markdown_table
 
 CATEGORY_NAMES = sorted({l.category for l in labels})
 CATEGORY_LUT = np.zeros(256, np.uint8)  # label id -> 1 + category index; 0 for other values
 CATEGORY_LUT[:NUM_IDS] = [1 + CATEGORY_NAMES.index(id2label[i].category) for i in range(NUM_IDS)]
 
-
-class LabelError(ValueError):
-    """An image holds a value that is not a Cityscapes label id."""
 
 
 def count_image(pred, gt, instances):
@@ -40,12 +38,12 @@ def count_image(pred, gt, instances):
         class) and ``category_tp`` (pixels predicted as any class of its category).
     """
     if pred.shape != gt.shape or pred.shape != instances.shape or pred.ndim != 2:
-        raise LabelError(f'prediction of shape {pred.shape} for ground truth of shape {gt.shape}')
+        raise UserError(f'prediction of shape {pred.shape} for ground truth of shape {gt.shape}')
     if pred.size >= 2 ** 24:  # cv2 histograms count in float32
         raise ValueError(f'images of {pred.size} pixels are too large to count exactly')
     for name, image in (('prediction', pred), ('ground truth', gt)):
         if image.max() >= NUM_IDS:
-            raise LabelError(f'{name} holds label id {image.max()} (Cityscapes ids are 0..{NUM_IDS - 1})')
+            raise UserError(f'{name} holds label id {image.max()} (Cityscapes ids are 0..{NUM_IDS - 1})')
     pred, gt = pred.astype(np.uint8, copy=False), gt.astype(np.uint8, copy=False)
     instances = instances.astype(np.uint16, copy=False)
     confusion = cv2.calcHist([gt, pred], [0, 1], None, [NUM_IDS, NUM_IDS], [0, NUM_IDS, 0, NUM_IDS])

@@ -26,17 +26,19 @@ from typing import NamedTuple
 
 import numpy as np
 import pycocotools.mask as mask_util
-from PIL import Image
 from cityscapesscripts.helpers.annotation import Annotation
 from cityscapesscripts.helpers.labels import id2label, labels, name2label
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
+from PIL import Image
 
-from ..utils.io import (DatasetError, atomic_output, is_complete_png, is_up_to_date, read_json, read_png,
-                        remove_stale_temporaries, write_json, write_lines)
-from ..utils.labels import TRAIN_ID_OF_LABEL, is_instance, label_id
-from ..utils.parallel import track_parallel
+from . import files
+from .errors import UserError
+from .files import COARSE, FINE, IMAGE_SUFFIX, IMAGES, coco_file, image_stem, list_images
+from .io import (atomic_output, is_complete_png, is_up_to_date, read_json, read_png, remove_stale_temporaries,
+                 write_json, write_lines)
+from .labels import TRAIN_ID_OF_LABEL, is_instance, label_id
+from .parallel import track_parallel
 
-IMG_SUFFIX = '_leftImg8bit.png'
 COCO_SPLITS = ('train', 'val')
 THING_CATEGORIES = [label for label in labels if label.hasInstances and not label.ignoreInEval]
 
@@ -50,26 +52,16 @@ class SplitOptions(NamedTuple):
     split_seed: int = 0
 
 
-def image_stem(img_path, split_dir):
-    """``<city>/<city>_<seq>_<frame>`` relative to a leftImg8bit split folder."""
-    return osp.relpath(img_path, split_dir)[:-len(IMG_SUFFIX)]
-
-
-def list_images(data_root, split):
-    split_dir = osp.join(data_root, 'leftImg8bit', split)
-    return split_dir, sorted(glob.glob(osp.join(split_dir, '*', '*' + IMG_SUFFIX)))
-
-
 def load_polygons(json_path):
     payload = read_json(json_path)
     for key in ('imgHeight', 'imgWidth', 'objects'):
         if key not in payload:
-            raise DatasetError(f'{json_path}: not a Cityscapes polygon file (no "{key}")')
+            raise UserError(f'{json_path}: not a Cityscapes polygon file (no "{key}")')
     for obj in payload['objects']:
         label = obj.get('label')
         base = label[:-len('group')] if label not in name2label and str(label).endswith('group') else label
         if base not in name2label:
-            raise DatasetError(f'{json_path}: unknown label {label!r}')
+            raise UserError(f'{json_path}: unknown label {label!r}')
     annotation = Annotation()
     annotation.fromJsonFile(json_path)
     return annotation
@@ -88,7 +80,7 @@ def make_train_ids(source):
     else:
         label_ids = read_png(source)
         if label_ids.ndim != 2:
-            raise DatasetError(f'{source}: expected a single-channel label-id PNG')
+            raise UserError(f'{source}: expected a single-channel label-id PNG')
         image = Image.fromarray(TRAIN_ID_OF_LABEL[label_ids])
     with atomic_output(out_path) as tmp:
         image.save(tmp)
@@ -99,7 +91,7 @@ def train_id_sources(root):
     """Per annotation, its polygons, or its labelIds PNG where it has no polygons (several
     public samples ship only the PNGs); and how many use that fallback."""
     sources, fallback = [], 0
-    for kind in ('gtFine', 'gtCoarse'):
+    for kind in (FINE, COARSE):
         polygons = set(glob.glob(osp.join(root, kind, '*', '*', '*_polygons.json')))
         for label_ids in sorted(glob.glob(osp.join(root, kind, '*', '*', '*_labelIds.png'))):
             json_path = label_ids.replace('_labelIds.png', '_polygons.json')
@@ -114,15 +106,15 @@ def instance_annotations(task):
     """COCO image + annotations of one image, as mmdet's converter computes them."""
     img_path, split_dir, gt_dir = task
     stem = image_stem(img_path, split_dir)
-    inst_path = osp.join(gt_dir, stem + '_gtFine_instanceIds.png')
+    inst_path = osp.join(gt_dir, files.annotation_name(stem, 'instanceIds.png'))
     instances = read_png(inst_path)
     if instances.ndim != 2:
-        raise DatasetError(f'{inst_path}: expected a single-channel instance-id PNG')
+        raise UserError(f'{inst_path}: expected a single-channel instance-id PNG')
     anns = []
     for inst_id in np.unique(instances):
         label = id2label.get(label_id(inst_id))
         if label is None:
-            raise DatasetError(f'{inst_path}: unknown label id {label_id(inst_id)} (pixel value {inst_id})')
+            raise UserError(f'{inst_path}: unknown label id {label_id(inst_id)} (pixel value {inst_id})')
         if inst_id < 24 or not label.hasInstances or label.ignoreInEval:
             continue
         rle = mask_util.encode(np.asarray(instances == inst_id, np.uint8, order='F')[:, :, None])[0]
@@ -133,7 +125,7 @@ def instance_annotations(task):
     city = osp.dirname(stem)
     image = dict(file_name=osp.join(city, osp.basename(img_path)), height=instances.shape[0],
                  width=instances.shape[1],
-                 segm_file=osp.join(city, osp.basename(stem) + '_gtFine_labelIds.png'))
+                 segm_file=files.annotation_name(stem, 'labelIds.png'))
     return image, anns
 
 
@@ -157,25 +149,23 @@ def subset_coco(coco, file_names):
 def instance_inputs(data_root, split):
     """(images, their gtFine instanceIds PNGs) of a split; a missing PNG stops the run."""
     split_dir, images = list_images(data_root, split)
-    gt_dir = osp.join(data_root, 'gtFine', split)
-    inputs = [osp.join(gt_dir, image_stem(p, split_dir) + '_gtFine_instanceIds.png') for p in images]
+    inputs = [files.annotation_path(data_root, split, image_stem(p, split_dir), 'instanceIds.png') for p in images]
     missing = next((p for p in inputs if not osp.isfile(p)), None)
     if missing:
-        raise DatasetError(f'missing file {missing}')
+        raise UserError(f'missing file {missing}')
     return images, inputs
 
 
 def convert_instances(data_root, split, nproc):
-    out_path = osp.join(data_root, 'annotations', f'instancesonly_filtered_gtFine_{split}.json')
-    split_dir = osp.join(data_root, 'leftImg8bit', split)
-    gt_dir = osp.join(data_root, 'gtFine', split)
+    out_path = coco_file(data_root, split)
+    split_dir, gt_dir = files.split_dir(data_root, split), files.split_dir(data_root, split, FINE)
     images, inputs = instance_inputs(data_root, split)
     if is_up_to_date(out_path, inputs):
         try:
             coco = read_json(out_path)
             print(f'{out_path}: up to date')
             return coco
-        except DatasetError as e:
+        except UserError as e:
             print(f'{e}: converting again')
     print(f'converting {len(images)} {split} instance maps to COCO')
     results = track_parallel(instance_annotations,
@@ -192,8 +182,8 @@ def write_split_files(data_root, options, cocos):
 
     extra_dir, extra = list_images(data_root, 'train_extra')
     extra = [image_stem(p, extra_dir) for p in extra
-             if osp.isfile(osp.join(data_root, 'gtCoarse', 'train_extra',
-                                    image_stem(p, extra_dir) + '_gtCoarse_labelTrainIds.png'))]
+             if osp.isfile(files.annotation_path(data_root, 'train_extra', image_stem(p, extra_dir),
+                                                 'labelTrainIds.png', COARSE))]
     if extra:
         chosen = sorted(rng.choice(extra, min(options.coarse_subset, len(extra)), replace=False))
         write_lines(chosen, osp.join(split_root, 'coarse_pretrain.txt'))
@@ -213,8 +203,7 @@ def write_train_splits(data_root, options, coco, rng):
     train = [image_stem(p, train_dir) for p in train]
     tune = sorted(rng.choice(train, min(options.tune_subset, len(train)), replace=False))
     write_lines(tune, osp.join(split_root, 'tune.txt'))
-    write_json(subset_coco(coco, {t + IMG_SUFFIX for t in tune}),
-               osp.join(data_root, 'annotations', 'instancesonly_filtered_gtFine_train_tune.json'))
+    write_json(subset_coco(coco, {t + IMAGE_SUFFIX for t in tune}), coco_file(data_root, 'train_tune'))
     print(f'tuning subset: {len(tune)} of {len(train)} train images')
 
     if len(train) < options.folds:
@@ -242,16 +231,15 @@ def write_val_splits(data_root, options, coco, rng):
         return
     for name, part in (('val_finetune', sorted(finetune)), ('val_holdout', [v for v in val if v not in finetune])):
         write_lines(part, osp.join(split_root, f'{name}.txt'))
-        write_json(subset_coco(coco, {t + IMG_SUFFIX for t in part}),
-                   osp.join(data_root, 'annotations', f'instancesonly_filtered_gtFine_{name}.json'))
+        write_json(subset_coco(coco, {t + IMAGE_SUFFIX for t in part}), coco_file(data_root, name))
     print(f'val: {len(finetune)} images for optional fine-tuning, {len(val) - len(finetune)} held out')
 
 
 def prepare(root, nproc=1, options=SplitOptions()):
     """Write every derived file of the Cityscapes ``root`` that its contents allow (see above)."""
-    for required in ('leftImg8bit', 'gtFine'):
+    for required in (IMAGES, FINE):
         if not osp.isdir(osp.join(root, required)):
-            raise DatasetError(f'missing folder {osp.join(root, required)} '
+            raise UserError(f'missing folder {osp.join(root, required)} '
                                '(expected the official Cityscapes layout: leftImg8bit/, gtFine/, gtCoarse/)')
     stale = remove_stale_temporaries(root)
     if stale:
@@ -259,15 +247,15 @@ def prepare(root, nproc=1, options=SplitOptions()):
     # what can be built, checked before anything is written
     splits = [split for split in COCO_SPLITS if list_images(root, split)[1]]
     if not splits:
-        raise DatasetError(f'no *{IMG_SUFFIX} images in {osp.join(root, "leftImg8bit", "train")} or .../val')
+        raise UserError(f'no *{IMAGE_SUFFIX} images in {files.split_dir(root, "train")} or .../val')
     for split in splits:
         instance_inputs(root, split)
     sources, fallback = train_id_sources(root)
     if not sources:
-        raise DatasetError(f'no *_polygons.json or *_labelIds.png under {osp.join(root, "gtFine")}')
+        raise UserError(f'no *_polygons.json or *_labelIds.png under {osp.join(root, FINE)}')
     for split in COCO_SPLITS:
         if split not in splits:
-            print(f'no images in {osp.join(root, "leftImg8bit", split)}: nothing of the {split} split is prepared')
+            print(f'no images in {files.split_dir(root, split)}: nothing of the {split} split is prepared')
     if fallback:
         print(f'warning: {fallback} annotation files have no *_polygons.json: their labelTrainIds are mapped '
               'from *_labelIds.png')

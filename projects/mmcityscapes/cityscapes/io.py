@@ -11,12 +11,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from .errors import UserError
 
 PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'  # the empty IEND chunk every PNG ends with
 
-
-class DatasetError(Exception):
-    """A bad dataset file; the message names the file and fits on one line."""
 
 
 @contextmanager
@@ -96,25 +94,16 @@ def write_csv(rows, path):
     write_text(buffer.getvalue(), path)
 
 
-def gt_fine_path(image_path, suffix):
-    """``<root>/leftImg8bit/<split>/<city>/<name>_leftImg8bit.png`` ->
-    ``<root>/gtFine/<split>/<city>/<name>_gtFine_<suffix>.png``."""
-    city_dir, name = osp.split(image_path)
-    split_dir, split = osp.split(osp.dirname(city_dir))
-    return osp.join(osp.dirname(split_dir), 'gtFine', split, osp.basename(city_dir),
-                    name.replace('_leftImg8bit.png', f'_gtFine_{suffix}.png'))
-
-
 def write_lines(lines, path):
     write_text(''.join(f'{line}\n' for line in lines), path)
 
 
 def read_png(path, flags=cv2.IMREAD_UNCHANGED):
     if not osp.isfile(path):
-        raise DatasetError(f'missing file {path}')
+        raise UserError(f'missing file {path}')
     image = cv2.imread(path, flags)
     if image is None:
-        raise DatasetError(f'cannot decode image {path} (corrupt or not an image)')
+        raise UserError(f'cannot decode image {path} (corrupt or not an image)')
     return image
 
 
@@ -123,7 +112,7 @@ def read_label_png(path):
     single-channel 8- and 16-bit ones, faster (OpenCV 4.14 / Pillow 13 at 2048x1024: 13 / 17 ms
     8-bit, 25 / 33 ms 16-bit); palette or colour PNGs, which OpenCV would turn into BGR, go to PIL."""
     if not osp.isfile(path):
-        raise DatasetError(f'missing file {path}')
+        raise UserError(f'missing file {path}')
     image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
     if image is not None and image.ndim == 2:
         return image
@@ -131,17 +120,17 @@ def read_label_png(path):
         with Image.open(path) as image:
             return np.asarray(image)
     except (OSError, SyntaxError, ValueError):
-        raise DatasetError(f'cannot decode image {path} (corrupt or not an image)') from None
+        raise UserError(f'cannot decode image {path} (corrupt or not an image)') from None
 
 
 def read_json(path):
     if not osp.isfile(path):
-        raise DatasetError(f'missing file {path}')
+        raise UserError(f'missing file {path}')
     try:
         with open(path) as f:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise DatasetError(f'cannot parse JSON {path}: {e}') from None
+        raise UserError(f'cannot parse JSON {path}: {e}') from None
 
 
 def is_up_to_date(output, inputs):

@@ -27,7 +27,8 @@ from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image, ImageDraw
 
-from ..utils.io import DatasetError
+from . import files
+from .errors import UserError
 
 GENERATOR_VERSION = 1
 MARKER = '.synthetic_cityscapes.json'
@@ -379,19 +380,19 @@ def generate_one(task):
     name = f'{city}_{index:06d}_000019'
     objects = SceneBuilder(rng, args['width'], args['height']).build()
     image = render_image(objects, rng, args['height'], args['width'])
-    img_dir = osp.join(root, 'leftImg8bit', split, city)
+    img_dir = osp.join(files.split_dir(root, split), city)
     os.makedirs(img_dir, exist_ok=True)
-    cv2.imwrite(osp.join(img_dir, f'{name}_leftImg8bit.png'), image[..., ::-1])
+    cv2.imwrite(osp.join(img_dir, name + files.IMAGE_SUFFIX), image[..., ::-1])
     if split in FINE_SPLITS:
-        out_dir = osp.join(root, 'gtFine', split, city)
+        out_dir = osp.join(files.split_dir(root, split, files.FINE), city)
         os.makedirs(out_dir, exist_ok=True)
         # the public test split has no labels
-        write_annotation(osp.join(out_dir, f'{name}_gtFine'), [] if split == 'test' else objects,
+        write_annotation(osp.join(out_dir, f'{name}_{files.FINE}'), [] if split == 'test' else objects,
                          args['height'], args['width'])
     if split in COARSE_SPLITS:
-        out_dir = osp.join(root, 'gtCoarse', split, city)
+        out_dir = osp.join(files.split_dir(root, split, files.COARSE), city)
         os.makedirs(out_dir, exist_ok=True)
-        write_annotation(osp.join(out_dir, f'{name}_gtCoarse'), coarsen(objects, rng),
+        write_annotation(osp.join(out_dir, f'{name}_{files.COARSE}'), coarsen(objects, rng),
                          args['height'], args['width'])
     return name
 
@@ -402,7 +403,7 @@ def generate(out, counts, height, width, seed, nproc=1):
     marker = osp.join(out, MARKER)
     if osp.exists(out) and os.listdir(out):
         if not osp.isfile(marker):
-            raise DatasetError(f'{out} exists and was not made by this generator; '
+            raise UserError(f'{out} exists and was not made by this generator; '
                                'refusing to write into it (real data?)')
         with open(marker) as f:
             if json.load(f) == params:

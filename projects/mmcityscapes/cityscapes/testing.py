@@ -8,8 +8,10 @@ import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import labels, name2label
 
-from .evaluation.cityscapes_instance import INSTANCE_LABELS
-from .utils.labels import label_id
+from .files import frame
+from .instance_eval import INSTANCE_LABELS
+from .labels import label_id
+from .results import write_instance_result, write_semantic_result
 
 CLASSES = tuple(INSTANCE_LABELS)  # the 8 evaluated instance classes
 THING_IDS = [name2label[name].id for name in CLASSES]
@@ -49,14 +51,8 @@ def write_predictions(gt_files, pred_dir, n_masks, seed=0):
     rng = np.random.default_rng(seed)
     in_memory = {}
     for gt_path in gt_files:
-        stem = osp.basename(gt_path)[:-len('_gtFine_instanceIds.png')]
         preds = noisy_predictions(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng, n_masks)
-        lines = []
-        for i, (mask, label, score) in enumerate(preds):
-            cv2.imwrite(osp.join(pred_dir, f'{stem}_{i}.png'), mask.astype(np.uint8) * 255)
-            lines.append(f'{stem}_{i}.png {label} {score!r}\n')
-        with open(osp.join(pred_dir, f'{stem}_pred.txt'), 'w') as f:
-            f.writelines(lines)
+        write_instance_result(pred_dir, frame(gt_path), preds)
         in_memory[gt_path] = preds
     return in_memory
 
@@ -77,11 +73,10 @@ def noisy_labels(gt, rng):
 
 
 def write_label_predictions(gt_files, pred_dir, seed=0):
-    """``<stem>_pred.png`` label-id predictions of ``*_gtFine_labelIds.png`` files."""
+    """``<frame>_pred.png`` label-id predictions of ``*_gtFine_labelIds.png`` files."""
     rng = np.random.default_rng(seed)
     for gt_path in gt_files:
-        stem = osp.basename(gt_path)[:-len('_gtFine_labelIds.png')]
-        cv2.imwrite(osp.join(pred_dir, f'{stem}_pred.png'), noisy_labels(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng))
+        write_semantic_result(pred_dir, f'{frame(gt_path)}_pred', noisy_labels(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng))
 
 
 def official_semantic(gt_files, pred_dir):

@@ -1,0 +1,17 @@
+"""The project's one error type, and the ``main`` wrapper every tool runs under."""
+import sys
+
+
+class UserError(Exception):
+    """A bad input (a missing or corrupt file, a wrong config key, a busy work dir): the message
+    names the file or key and fits on one line."""
+
+
+def run_tool(main):
+    """Run a tool's ``main()``: a ``UserError`` ends it with ``error: <message>`` on stderr and
+    exit status 2, as argparse ends a usage error; any other exception keeps its traceback."""
+    try:
+        main()
+    except UserError as e:
+        print(f'error: {e}', file=sys.stderr)
+        sys.exit(2)

@@ -1,1 +1,0 @@
-"""Dataset tools without torch: ``synthetic`` generates a mini Cityscapes in the official layout."""
