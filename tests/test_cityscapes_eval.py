@@ -188,3 +188,20 @@ def test_instance_evaluator_bad_lines_name_file_and_line(predictions, mini_root,
                     str(mini_root / 'gtFine' / 'val'), '--pred-dir', str(bad_dir), '--nproc', '2', check=False)
     error = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 2 and error.startswith(f'error: {first}:{number}: ') and expected in error, proc.stderr
+
+
+def test_train_id_predictions_are_refused_unless_allowed(mini_root, tmp_path):
+    """Ground-truth predictions written in train ids instead of label ids score 0 everywhere: the
+    evaluator stops with one line naming the file, and evaluates them only when told to."""
+    for gt in sorted(glob.glob(f'{mini_root}/gtFine/val/*/*_gtFine_labelTrainIds.png')):
+        train_ids = cv2.imread(gt, cv2.IMREAD_UNCHANGED)
+        train_ids[train_ids == 255] = 0  # a model predicts a class everywhere
+        cv2.imwrite(str(tmp_path / osp.basename(gt).replace('_gtFine_labelTrainIds', '_pred')), train_ids)
+    args = ('tools/analysis_tools/eval_cityscapes.py', '--task', 'semantic', '--gt-root',
+            str(mini_root / 'gtFine' / 'val'), '--pred-dir', str(tmp_path), '--nproc', '2')
+    proc = run_tool(*args, check=False)
+    error = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and error.startswith(f'error: {tmp_path}/') and 'looks like train ids' in error
+    assert 'tools/infer.py' in error and '--allow-trainid-like' in error and 'Traceback' not in proc.stderr
+    allowed = run_tool(*args, '--allow-trainid-like', '--out', str(tmp_path / 'result.json'))
+    assert json.load(open(tmp_path / 'result.json'))['averageScoreClasses'] < 0.1, allowed.stdout

@@ -255,7 +255,7 @@ def test_stages_by_hand_with_default_work_dirs(mini_env, tmp_path):
     assert early.returncode == 2 and 'Traceback' not in early.stderr
     assert early.stderr.strip().splitlines()[-1] == (
         'error: work_dirs/maskrcnn_stage1_mini/ holds no trained checkpoint: run '
-        '`python tools/train.py configs/mini/maskrcnn_stage1_mini.py` first')
+        f'`python tools/train.py {REPO}/configs/mini/maskrcnn_stage1_mini.py` first')  # the config beside stage 2's
     for k in range(4):
         proc = train(k, *(['--cfg-options', PREDICT_NOTHING] if k else []))
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -270,7 +270,7 @@ def test_stages_by_hand_with_default_work_dirs(mini_env, tmp_path):
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = table_rows(proc.stdout)
-    assert rows['coco/segm_mAP'] == ['0.0000'] and rows['cityscapes/mAP'] == ['0.0000']
+    assert rows['coco/segm_mAP'] == ['0.00'] and rows['cityscapes/mAP'] == ['0.00']
 
 
 def test_val_finetune_split_never_overlaps_the_evaluation(mini_root):

@@ -615,3 +615,24 @@ def test_results_table_gathers_tests_and_logs(semantic_run, semantic_tested, ins
                 if 'lr' not in json.loads(line)][-1]
     assert rows['runs/logs_only'][:2] == ['last val', f'{last_val["mIoU"]:.2f}']
     assert_picture(tmp_path / 'table.png', (200, 500))
+
+
+def test_checkpoint_with_other_class_count_is_refused(instance_run, mini_env, mini_root, tmp_path):
+    """A COCO-shaped (80-class) Mask R-CNN checkpoint has every key of the 8-class model: test.py
+    and infer.py refuse it in one line naming a mismatched tensor, and write no table or result."""
+    content = torch.load(instance_run / 'iter_2.pth', map_location='cpu', weights_only=False)
+    state = content['state_dict']
+    for key in [k for k in state if k.startswith(('roi_head.bbox_head.fc_cls', 'roi_head.bbox_head.fc_reg',
+                                                      'roi_head.mask_head.conv_logits'))]:
+        rows = {'fc_cls': 81, 'fc_reg': 320, 'conv_logits': 80}[key.split('.')[2]]
+        state[key] = torch.zeros(rows, *state[key].shape[1:])
+    coco_shaped = tmp_path / 'coco_shaped.pth'
+    torch.save(content, coco_shaped)
+    expected = (f'error: {coco_shaped} does not fit this model: 6 of its ')
+    for tool, extra in (('tools/test.py', ['--work-dir', str(tmp_path / 'work')]),
+                        ('tools/infer.py', [str(mini_root / 'leftImg8bit' / 'val'), '--out', str(tmp_path / 'out')])):
+        proc = run_tool(tool, INSTANCE, str(coco_shaped), *extra, env=mini_env, check=False)
+        error = proc.stderr.strip().splitlines()[-1]
+        assert proc.returncode == 2 and error.startswith(expected), proc.stderr[-2000:]
+        assert 'have other shapes (e.g. roi_head.bbox_head.fc_cls.' in error and ' in the checkpoint, ' in error
+    assert not glob.glob(str(tmp_path / 'work' / 'test_*')) and not osp.exists(tmp_path / 'out')

@@ -26,6 +26,8 @@ def parse_args():
     parser.add_argument('--pred-dir', required=True, help='folder of the prediction files')
     parser.add_argument('--nproc', type=int, default=os.cpu_count())
     parser.add_argument('--out', help='write the results as JSON')
+    parser.add_argument('--allow-trainid-like', action='store_true',
+                        help='semantic: evaluate predictions that look like train ids instead of stopping')
     return parser.parse_args()
 
 
@@ -33,8 +35,10 @@ def main():
     args = parse_args()
     start = time.time()
     task = semantic_eval if args.task == "semantic" else instance_eval
-    evaluate = results.evaluate_semantic if args.task == 'semantic' else results.evaluate_instances
-    result, n = evaluate(args.gt_root, args.pred_dir, args.nproc)
+    if args.task == 'semantic':
+        result, n = results.evaluate_semantic(args.gt_root, args.pred_dir, args.nproc, args.allow_trainid_like)
+    else:
+        result, n = results.evaluate_instances(args.gt_root, args.pred_dir, args.nproc)
     print(task.markdown(result))
     print(f'{n} images in {time.time() - start:.1f} s with {args.nproc} processes')
     if args.out:

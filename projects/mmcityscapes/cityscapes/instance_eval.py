@@ -7,7 +7,7 @@ ground-truth ids under a mask gives all of that mask's intersections and its voi
 once (``match_image``). The scoring (``evaluate``) is the official procedure on those counts:
 the same overlaps (0.5:0.95:0.05), minimum region size (100 px), group and void handling,
 duplicate handling and step-wise precision-recall integration. It works on predictions in
-memory; ``result_files`` applies it to files in the official format.
+memory; ``results`` applies it to files in the official format.
 """
 import cv2
 import numpy as np

@@ -9,6 +9,9 @@ from cityscapesscripts.helpers.labels import id2label, labels
 INSTANCE_OFFSET = 1000
 NUM_LABEL_IDS = max(label.id for label in labels) + 1
 
+NUM_TRAIN_IDS = 1 + max(label.trainId for label in labels if 0 <= label.trainId < 255)  # 19
+LAST_VOID_ID = max(label.id for label in labels if label.id >= 0 and label.category == 'void')  # 0..6 are void
+
 TRAIN_ID_OF_LABEL = np.full(256, 255, np.uint8)  # label id -> train id (255: ignored)
 for _label in labels:
     if 0 <= _label.id < 256:
@@ -40,3 +43,12 @@ def class_indices(classes):
         if 0 <= i < 256 and label.name in classes:
             lut[i] = classes.index(label.name)
     return lut
+
+
+def looks_like_train_ids(label_ids):
+    """Whether a label-id image (a prediction) rather holds train ids: apart from 255 (ignored in
+    train ids) no value above 18, and most pixels on ids 0..6, which are void as label ids (no
+    model predicts them) and road..traffic light as train ids."""
+    values = label_ids[label_ids != 255]
+    return values.size > 0 and int(values.max()) < NUM_TRAIN_IDS and \
+        np.count_nonzero(values <= LAST_VOID_ID) > values.size / 2

@@ -24,6 +24,7 @@ from cityscapesscripts.helpers.labels import id2label
 
 from . import files, instance_eval, semantic_eval
 from .errors import UserError
+from .labels import NUM_TRAIN_IDS, looks_like_train_ids
 from .io import atomic_output, read_label_png, read_png, write_lines
 from .parallel import track_parallel
 
@@ -119,16 +120,22 @@ def evaluate_instances(gt_root, pred_dir, nproc):
 
 
 def _count_task(task):
-    gt_path, pred_path = task
+    gt_path, pred_path, allow_train_ids = task
+    pred, gt = read_label_png(pred_path), read_label_png(gt_path)
+    if not allow_train_ids and looks_like_train_ids(pred):
+        raise UserError(f'{pred_path} looks like train ids (values only in 0..{NUM_TRAIN_IDS - 1}, most pixels on '
+                        'label ids that are void): the test server wants label ids, as tools/infer.py writes them; '
+                        '--allow-trainid-like evaluates it anyway')
     try:
-        return semantic_eval.count_image(read_label_png(pred_path), read_label_png(gt_path),
-                                               read_label_png(gt_path.replace('_labelIds.png', '_instanceIds.png')))
+        return semantic_eval.count_image(pred, gt, read_label_png(gt_path.replace('_labelIds.png', '_instanceIds.png')))
     except UserError as e:
         raise UserError(f'{pred_path}: {e}') from None
 
 
-def evaluate_semantic(gt_root, pred_dir, nproc):
-    """(official pixel-level result, number of images) of the label-id PNGs under ``pred_dir``."""
+def evaluate_semantic(gt_root, pred_dir, nproc, allow_train_ids=False):
+    """(official pixel-level result, number of images) of the label-id PNGs under ``pred_dir``;
+    a prediction that looks like train ids (the most common submission mistake, which scores 0
+    without a word) stops the evaluation unless ``allow_train_ids``."""
     predictions = prediction_files(pred_dir, 'png')
-    tasks = [(gt, find_prediction(gt, predictions, 'png')) for gt in ground_truth(gt_root, 'labelIds')]
+    tasks = [(gt, find_prediction(gt, predictions, 'png'), allow_train_ids) for gt in ground_truth(gt_root, 'labelIds')]
     return semantic_eval.evaluate(track_parallel(_count_task, tasks, nproc)), len(tasks)

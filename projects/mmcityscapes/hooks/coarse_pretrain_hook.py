@@ -41,7 +41,7 @@ class CoarsePretrainHook(Hook):
             runner.logger.info('CoarsePretrainHook: weights come from resume/load_from; not loading '
                                f'{self.checkpoint}')
             return
-        checkpoint = resolve_checkpoint(self.checkpoint)
+        checkpoint = resolve_checkpoint(self.checkpoint, getattr(runner.cfg, 'filename', None))
         if not osp.isfile(checkpoint):
             raise UserError(f'CoarsePretrainHook: stage-0 checkpoint not found: {checkpoint}')
         state = _load_checkpoint(checkpoint, map_location='cpu')

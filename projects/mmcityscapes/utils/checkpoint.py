@@ -70,18 +70,21 @@ def best_checkpoint(work_dir):
     return osp.join(work_dir, osp.basename(best[0])) if best else latest
 
 
-def resolve_checkpoint(path):
+def resolve_checkpoint(path, config_file=None):
     """``path`` itself, or for a training work dir (``work_dirs/maskrcnn_stage1/``) its
     ``best_checkpoint``; a work dir that holds none stops with one line saying what to train (the
-    config of the work dir's name under ``configs/``, relative to the current directory as the
-    default work dirs are)."""
+    config named after the work dir beside ``config_file``, the config that asks for it)."""
     if not path or not osp.isdir(path) and not path.endswith('/'):
         return path
     found = best_checkpoint(path) if osp.isdir(path) else None
     if found is None:
         name = osp.basename(osp.normpath(path))
-        configs = sorted(glob.glob(f'configs/**/{name}.py', recursive=True))
-        hint = f'python tools/train.py {configs[0]}' if configs else f'train a config into {path}'
+        sibling = osp.join(osp.dirname(config_file), f'{name}.py') if config_file else None
+        if sibling and osp.isfile(sibling):
+            relative = osp.relpath(sibling)
+            hint = f'python tools/train.py {sibling if relative.startswith("..") else relative}'
+        else:
+            hint = f'train a config into {path}'
         raise UserError(f'{path} holds no trained checkpoint: run `{hint}` first')
     return found
 
@@ -102,15 +105,22 @@ def load_weights(checkpoint):
 
 
 def check_fits(model, checkpoint, state, meta):
-    """Stop unless ``checkpoint`` (its ``load_weights``) holds every tensor of ``model`` (a wrong
-    checkpoint would load with a warning and score zero): one line with how many are missing,
-    one of them, and the run the checkpoint was trained in."""
-    expected = list(model.state_dict())
+    """Stop unless ``checkpoint`` (its ``load_weights``) holds every tensor of ``model`` in the
+    model's shape (a wrong checkpoint would load with warnings and score zero): one line with how
+    many tensors are missing or shaped otherwise, one of them, and the run the checkpoint was
+    trained in."""
+    expected = model.state_dict()
+    origin = f'; it was trained as {meta["experiment_name"]}' if meta.get('experiment_name') else ''
     missing = [key for key in expected if key not in state]
     if missing:
-        origin = f'; it was trained as {meta["experiment_name"]}' if meta.get('experiment_name') else ''
         raise UserError(f'{checkpoint} does not fit this model: {len(missing)} of its {len(expected)} '
-                              f'tensors are missing (e.g. {missing[0]}){origin}')
+                        f'tensors are missing (e.g. {missing[0]}){origin}')
+    shaped = [key for key, value in expected.items() if tuple(state[key].shape) != tuple(value.shape)]
+    if shaped:
+        key = shaped[0]
+        raise UserError(f'{checkpoint} does not fit this model: {len(shaped)} of its {len(expected)} tensors '
+                        f'have other shapes (e.g. {key}: {tuple(state[key].shape)} in the checkpoint, '
+                        f'{tuple(expected[key].shape)} in the model){origin}')
 
 
 def latest_valid_checkpoint(work_dir):

@@ -82,7 +82,7 @@ def prepare_runtime(cfg, splits=('train', 'val')):
     if not any(hook['type'] == 'ResumeValidationHook' for hook in cfg.get('custom_hooks', [])):
         cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ResumeValidationHook')]
     if not cfg.get('resume'):
-        cfg.load_from = resolve_checkpoint(cfg.get('load_from'))
+        cfg.load_from = resolve_checkpoint(cfg.get('load_from'), getattr(cfg, 'filename', None))
     elif not cfg.get('load_from'):
         cfg.load_from = latest_valid_checkpoint(cfg.work_dir)
         if cfg.load_from is None:
