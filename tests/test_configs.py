@@ -3,6 +3,7 @@ import glob
 import os.path as osp
 import re
 
+import pytest
 import yaml
 
 from conftest import REPO
@@ -50,3 +51,14 @@ def test_every_path_follows_cityscapes_root(monkeypatch, tmp_path):
                                              'IoUMetric'), (config, evaluator['type'])
                 paths += [evaluator['ann_file']] if 'ann_file' in evaluator else []
             assert paths and all(path.startswith(root) for path in paths), (config, split, paths)
+
+
+@pytest.mark.parametrize('root', ['/data/say "hi"', '/data/cityscapes\\'])
+def test_unusable_cityscapes_root_is_named(root, monkeypatch):
+    """mmengine pastes $CITYSCAPES_ROOT into the config's source: a value that breaks it is named,
+    instead of a syntax error blamed on the config and a temporary file."""
+    from mmcityscapes.cityscapes.errors import UserError
+    from mmcityscapes.utils.config import load_config
+    monkeypatch.setenv('CITYSCAPES_ROOT', root)
+    with pytest.raises(UserError, match=r"^CITYSCAPES_ROOT='/data/.*': the configs cannot hold a path"):
+        load_config(osp.join(REPO, 'configs/unet_r34.py'))

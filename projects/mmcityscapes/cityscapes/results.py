@@ -24,8 +24,8 @@ from cityscapesscripts.helpers.labels import id2label
 
 from . import files, instance_eval, semantic_eval
 from .errors import UserError
-from .labels import NUM_TRAIN_IDS, looks_like_train_ids
 from .io import atomic_output, read_label_png, read_png, write_lines
+from .labels import NUM_TRAIN_IDS, looks_like_train_ids
 from .parallel import track_parallel
 
 MASKS = 'masks'  # the instance masks' folder, beside the text files

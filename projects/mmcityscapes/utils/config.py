@@ -2,6 +2,7 @@
 import ast
 import difflib
 import inspect
+import os
 import os.path as osp
 import re
 import sys
@@ -36,12 +37,16 @@ def load_config(path, options=None):
         raise UserError(f'config not found: {path}')
     try:
         cfg = Config.fromfile(path)
-    except SyntaxError as e:  # mmengine parses the source without its file name
+    except (SyntaxError, re.error) as e:  # mmengine parses the source without its file name
         try:
             with open(path) as f:
                 ast.parse(f.read(), filename=path)
         except SyntaxError as own:
             raise UserError(f'{path}:{own.lineno}: {own.msg}') from None
+        root = os.environ.get('CITYSCAPES_ROOT', '')
+        if root.endswith('"') or '"""' in root or '\\' in root:  # mmengine pastes {{$VAR}} into the source
+            raise UserError(f'CITYSCAPES_ROOT={root!r}: the configs cannot hold a path with a backslash or a final '
+                            'double quote; rename the folder or point a symbolic link at it') from None
         raise UserError(f'{path} (in one of its _base_ files): {e}') from None
     if options:
         existing = set(config_keys(cfg._cfg_dict))
