@@ -636,3 +636,26 @@ def test_checkpoint_with_other_class_count_is_refused(instance_run, mini_env, mi
         assert proc.returncode == 2 and error.startswith(expected), proc.stderr[-2000:]
         assert 'have other shapes (e.g. roi_head.bbox_head.fc_cls.' in error and ' in the checkpoint, ' in error
     assert not glob.glob(str(tmp_path / 'work' / 'test_*')) and not osp.exists(tmp_path / 'out')
+
+
+def test_infer_takes_the_classes_from_the_config(instance_run, mini_env, mini_root, tmp_path):
+    """A checkpoint without dataset_meta (converted, third-party) is named by the config's classes,
+    not mmdet's COCO fallback, and gives the files of the original; a checkpoint trained on other
+    classes is refused in one line."""
+    content = torch.load(instance_run / 'iter_2.pth', map_location='cpu', weights_only=False)
+    image = str(sorted(glob.glob(str(mini_root / 'leftImg8bit' / 'val' / '*' / '*.png')))[0])
+    keep_all = ['--cfg-options', 'model.test_cfg.rcnn.score_thr=0.0']  # some instances after 2 iterations
+    run_tool('tools/infer.py', INSTANCE, str(instance_run / 'iter_2.pth'), image, '--out', str(tmp_path / 'ref'),
+             *keep_all, env=mini_env)
+    for name, meta in (('bare', {}), ('other', dict(content['meta'], dataset_meta=dict(classes=('cat', 'dog'))))):
+        torch.save(dict(content, meta=meta), tmp_path / f'{name}.pth')
+    run_tool('tools/infer.py', INSTANCE, str(tmp_path / 'bare.pth'), image, '--out', str(tmp_path / 'bare'),
+             *keep_all, env=mini_env)
+    written = lambda out: sorted(p.relative_to(out) for p in (out / 'results').rglob('*.*'))  # noqa: E731
+    assert written(tmp_path / 'ref') and written(tmp_path / 'ref') == written(tmp_path / 'bare')
+    (text,) = (tmp_path / 'ref' / 'results').glob('*_pred.txt')
+    assert text.read_text() == (tmp_path / 'bare' / 'results' / text.name).read_text()
+    proc = run_tool('tools/infer.py', INSTANCE, str(tmp_path / 'other.pth'), image, '--out', str(tmp_path / 'other'),
+                    env=mini_env, check=False)
+    error = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and error.startswith(f'error: {tmp_path}/other.pth was trained on the classes cat, dog')

@@ -20,6 +20,7 @@ import argparse
 import copy
 import os
 import os.path as osp
+from importlib import import_module
 
 import mmcv
 import numpy as np
@@ -35,7 +36,7 @@ from mmcityscapes.cityscapes.io import read_label_png, remove_stale_temporaries
 from mmcityscapes.cityscapes.labels import class_indices, is_instance, label_id
 from mmcityscapes.cityscapes.results import write_instance_result, write_semantic_result
 from mmcityscapes.utils.checkpoint import check_fits, load_weights
-from mmcityscapes.utils.config import load_config, model_family
+from mmcityscapes.utils.config import innermost_dataset, load_config, model_family
 from mmcityscapes.visualization import quiet_visualizer, write_overlay
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
@@ -78,10 +79,24 @@ def list_images(inputs):
     return images
 
 
+def dataset_meta(cfg, checkpoint, meta):
+    """The classes and palette the predictions are named by: the config's test dataset's (mmdet
+    and mmseg would fall back to COCO's or Cityscapes' for a checkpoint without ``dataset_meta``);
+    a checkpoint trained on other classes stops with one line."""
+    dataset = innermost_dataset(cfg.test_dataloader.dataset)
+    registry = import_module(f'{cfg.default_scope}.registry').DATASETS
+    metainfo = {**registry.get(dataset.type).METAINFO, **(dataset.get('metainfo') or {})}
+    trained = (meta.get('dataset_meta') or {}).get('classes')
+    if trained is not None and tuple(trained) != tuple(metainfo['classes']):
+        raise UserError(f'{checkpoint} was trained on the classes {", ".join(trained)}, not on those of the config '
+                        f'({", ".join(metainfo["classes"])})')
+    return metainfo
+
+
 def build_inferencer(cfg, checkpoint, device):
     """(mmdet's DetInferencer or mmseg's MMSegInferencer, chosen by the config's default scope,
-    task, a visualizer without storage backends). Annotation loading is dropped from the test
-    pipeline: inputs are bare images."""
+    task, its visualizer's class). Annotation loading is dropped from the test pipeline: inputs
+    are bare images."""
     cfg = copy.deepcopy(cfg)
     cfg.test_dataloader.dataset.pipeline = [
         t for t in cfg.test_dataloader.dataset.pipeline if 'LoadAnnotations' not in t['type']]
@@ -94,7 +109,7 @@ def build_inferencer(cfg, checkpoint, device):
         from mmdet.visualization import DetLocalVisualizer
         inferencer, task, visualizer_type = (DetInferencer(cfg, checkpoint, device=device, show_progress=False),
                                              'instance', DetLocalVisualizer)
-    return inferencer, task, quiet_visualizer(visualizer_type, inferencer.model.dataset_meta, 'infer')
+    return inferencer, task, visualizer_type
 
 
 def batches(inferencer, images, batch_size):
@@ -154,8 +169,10 @@ def main():
     cfg = load_config(args.config, args.cfg_options)
     images = list_images(args.images)
     weights = load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
-    inferencer, task, visualizer = build_inferencer(cfg, args.checkpoint, args.device)
+    inferencer, task, visualizer_type = build_inferencer(cfg, args.checkpoint, args.device)
     check_fits(inferencer.model, args.checkpoint, *weights)
+    inferencer.model.dataset_meta = dataset_meta(cfg, args.checkpoint, weights[1])
+    visualizer = quiet_visualizer(visualizer_type, inferencer.model.dataset_meta, 'infer')
     del weights
     classes = list(inferencer.model.dataset_meta['classes'])
     class_of_label, label_ids = class_indices(classes), np.array([name2label[c].id for c in classes], np.uint8)
