@@ -243,7 +243,7 @@ def test_infer_bad_inputs_are_one_line(semantic_run, mini_env, tmp_path):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / 'img.png').write_bytes(b'')
     for images, expected in (('no/such/folder', 'no such image or folder: no/such/folder'),
-                             (str(tmp_path / 'broken.png'), f'cannot predict {tmp_path / "broken.png"}'),
+                             (str(tmp_path / 'broken.png'), f'1 of 1 images could not be predicted (e.g. {tmp_path}/broken.png;'),
                              (str(tmp_path / 'a'), f'{tmp_path}/a/img.png and {tmp_path}/b/img.png have the same')):
         extra = [str(tmp_path / 'b')] if images.endswith('/a') else []
         proc = run_tool('tools/infer.py', SEMANTIC, checkpoint, images, *extra, '--out', str(tmp_path / 'out'),
@@ -659,3 +659,24 @@ def test_infer_takes_the_classes_from_the_config(instance_run, mini_env, mini_ro
                     env=mini_env, check=False)
     error = proc.stderr.strip().splitlines()[-1]
     assert proc.returncode == 2 and error.startswith(f'error: {tmp_path}/other.pth was trained on the classes cat, dog')
+
+
+def test_infer_predicts_every_good_image_of_a_folder_with_bad_files(semantic_run, mini_env, mini_root, tmp_path):
+    """A zero-byte and a text ``.png`` among good images: the good ones are predicted, each bad one
+    is named on its own line, and a summary ends the run with status 2."""
+    folder = tmp_path / 'images'
+    folder.mkdir()
+    good = sorted(glob.glob(str(mini_root / 'leftImg8bit' / 'val' / '*' / '*.png')))[:2]
+    for path in good:
+        shutil.copy(path, folder)
+    (folder / 'a_empty.png').write_bytes(b'')
+    (folder / 'b_text.png').write_text('not an image')
+    proc = run_tool('tools/infer.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), str(folder), '--out',
+                    str(tmp_path / 'out'), env=mini_env, check=False)
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr
+    for bad in ('a_empty.png', 'b_text.png'):
+        assert f'skipped {folder / bad}: cannot decode image (empty, corrupt or not an image)' in lines
+    assert lines[-1].startswith(f'error: 2 of 4 images could not be predicted (e.g. {folder}/a_empty.png;')
+    results = sorted(osp.basename(p) for p in glob.glob(str(tmp_path / 'out' / 'results' / '*.png')))
+    assert results == sorted(osp.basename(p) for p in good)

@@ -14,14 +14,17 @@ names must differ (Cityscapes names do). Writes
 
 Predictions come from mmdet's ``DetInferencer`` / mmseg's ``MMSegInferencer`` (the config's test
 pipeline, ``--batch-size`` images per forward pass); this tool adds the ground-truth panel and the
-test server's format.
+test server's format. An image that cannot be read is skipped and named; the run predicts the
+others and ends with a summary (exit status 2).
 """
 import argparse
 import copy
 import os
 import os.path as osp
+import sys
 from importlib import import_module
 
+import cv2
 import mmcv
 import numpy as np
 import torch
@@ -112,21 +115,30 @@ def build_inferencer(cfg, checkpoint, device):
     return inferencer, task, visualizer_type
 
 
-def batches(inferencer, images, batch_size):
+def batches(inferencer, images, batch_size, failed):
     """``(paths, predictions)`` per batch of consecutive images of one size after the inferencer's
-    pipeline (mmseg's preprocessor stacks a test batch without padding)."""
+    pipeline (mmseg's preprocessor stacks a test batch without padding). An image that cannot be
+    read, or a batch that cannot be predicted, is skipped, said on stderr and added to ``failed``."""
+    def skip(paths, reason):
+        for path in paths:
+            print(f'\nskipped {path}: {reason}', file=sys.stderr)
+            failed.append(path)
+
     def predict(batch):
+        paths = [path for path, _ in batch]
         try:
-            return [path for path, _ in batch], inferencer.forward(inferencer.collate_fn([d for _, d in batch]))
+            return paths, inferencer.forward(inferencer.collate_fn([d for _, d in batch]))
         except Exception as e:
-            raise UserError(f'cannot predict {" ".join(path for path, _ in batch)}: {e}') from e
+            skip(paths, f'cannot predict: {e}')
+            return [], []
 
     batch = []
     for path in images:
         try:
             data = inferencer.pipeline(path)
-        except Exception as e:  # mmcv/cv2 report unreadable images without naming them
-            raise UserError(f'cannot predict {path}: {e}') from e
+        except Exception as e:  # mmcv/cv2 report unreadable images without naming them, in OpenCV's words
+            skip([path], 'cannot decode image (empty, corrupt or not an image)' if cv2.imread(path) is None else str(e))
+            continue
         if batch and (len(batch) == batch_size or data['inputs'].shape != batch[0][1]['inputs'].shape):
             yield predict(batch)
             batch = []
@@ -178,8 +190,8 @@ def main():
     class_of_label, label_ids = class_indices(classes), np.array([name2label[c].id for c in classes], np.uint8)
     if remove_stale_temporaries(args.out):
         print(f'removed the temporary files of an interrupted run in {args.out}')
-    bar = ProgressBar(len(images))
-    for paths, samples in batches(inferencer, images, args.batch_size):
+    bar, failed = ProgressBar(len(images)), []
+    for paths, samples in batches(inferencer, images, args.batch_size, failed):
         for path, sample in zip(paths, samples):
             attach_ground_truth(sample, path, task, class_of_label)
             name = osp.splitext(osp.basename(path))[0]
@@ -187,7 +199,11 @@ def main():
             write_overlay(visualizer, sample, osp.join(args.out, 'overlays', f'{name}.png'),
                           mmcv.imread(path, channel_order='rgb'))
             bar.update()
-    print(f'\n{len(images)} images: overlays in {args.out}/overlays, official-format results in {args.out}/results')
+    done = len(images) - len(failed)
+    print(f'\n{done} images: overlays in {args.out}/overlays, official-format results in {args.out}/results')
+    if failed:
+        raise UserError(f'{len(failed)} of {len(images)} images could not be predicted (e.g. {failed[0]}; each is '
+                        'named above); the others are written')
 
 
 if __name__ == '__main__':
