@@ -11,7 +11,7 @@ import mmdet
 import numpy as np
 import pytest
 
-from conftest import PY, generate_mini, run_tool
+from conftest import PY, REPO, generate_mini, run_tool
 
 
 @pytest.fixture()
@@ -196,3 +196,21 @@ def test_unknown_label_name(tiny):
     proc = convert(tiny, check=False)
     _assert_clean_failure(proc, tiny, "unknown label 'flying saucer'", bad)
     assert not osp.exists(bad.replace('_polygons.json', '_labelTrainIds.png'))
+
+
+@pytest.mark.parametrize('config', ['configs/mini/deeplabv3_r18_mini.py', 'configs/mini/maskrcnn_r18_mini.py'])
+def test_missing_labelled_image_stops_before_training(mini_root, tmp_path, monkeypatch, config):
+    """mmseg would silently train without a labelled image whose file is missing, mmdet fail in a
+    worker: the pre-flight check names it, with the count, for both families."""
+    from mmcityscapes.cityscapes.errors import UserError
+    from mmcityscapes.utils.config import check_dataset_files, load_config
+    root = tmp_path / 'cityscapes'
+    shutil.copytree(mini_root, root, symlinks=True)
+    monkeypatch.setenv('CITYSCAPES_ROOT', f'{root}/')
+    check_dataset_files(load_config(osp.join(REPO, config)), ('train', 'val'))  # complete: no error
+    image = sorted(glob.glob(f'{root}/leftImg8bit/train/*/*_leftImg8bit.png'))[3]
+    os.remove(image)
+    with pytest.raises(UserError) as error:
+        check_dataset_files(load_config(osp.join(REPO, config)), ('train', 'val'))
+    assert str(error.value).startswith('train_dataloader: 1 of 10 labelled images are missing (e.g. ')
+    assert osp.basename(image) in str(error.value)

@@ -1,6 +1,7 @@
 """Reading and checking configs: one line naming the file, line or key for each mistake."""
 import ast
 import difflib
+import glob
 import inspect
 import os
 import os.path as osp
@@ -13,7 +14,8 @@ from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
 from ..cityscapes.errors import UserError
-from ..cityscapes.files import is_cityscapes_root
+from ..cityscapes.files import IMAGE_SUFFIX, annotation_name, is_cityscapes_root
+from ..cityscapes.io import read_json
 
 FAMILIES = dict(mmseg='semantic', mmdet='instance')  # default scope -> model family
 
@@ -69,20 +71,20 @@ def innermost_dataset(dataset_cfg):
 def dataset_paths(dataset_cfg):
     """(kind, path, data_root) of every annotation file and folder a dataset config reads,
     wrappers included."""
-    if 'datasets' in dataset_cfg:  # ConcatDataset
-        return [path for part in dataset_cfg['datasets'] for path in dataset_paths(part)]
-    if 'dataset' in dataset_cfg:  # RepeatDataset and the like
-        return dataset_paths(dataset_cfg['dataset'])
-    root = dataset_cfg.get('data_root') or ''
-    paths = [('annotation file', dataset_cfg['ann_file'])] if dataset_cfg.get('ann_file') else []
-    paths += [('folder', prefix) for prefix in (dataset_cfg.get('data_prefix') or {}).values() if prefix]
-    return [(kind, osp.join(root, path), root) for kind, path in paths]
+    found = []
+    for dataset in leaf_datasets(dataset_cfg):
+        root = dataset.get('data_root') or ''
+        paths = [('annotation file', dataset['ann_file'])] if dataset.get('ann_file') else []
+        paths += [('folder', prefix) for prefix in (dataset.get('data_prefix') or {}).values() if prefix]
+        found += [(kind, osp.join(root, path), root) for kind, path in paths]
+    return found
 
 
 def check_dataset_files(cfg, splits):
     """Stop with one line naming the first missing annotation file or folder that the ``splits``'
-    dataloaders and evaluators read, before anything is built (mmdet/mmseg would fail later, in a
-    traceback or, for an empty split, deep inside mmengine)."""
+    dataloaders and evaluators read, or the labelled images that are missing (count and one of
+    them), before anything is built (mmdet/mmseg would fail later, in a traceback, or drop the
+    image without a word)."""
     for split in splits:
         loader, evaluators = cfg.get(f'{split}_dataloader'), cfg.get(f'{split}_evaluator') or []
         if not loader:
@@ -96,6 +98,42 @@ def check_dataset_files(cfg, splits):
                         if is_cityscapes_root(root) else
                         f'no Cityscapes at {root!r}: set CITYSCAPES_ROOT or see data/README.md')
                 raise UserError(f'{split}_dataloader: missing {kind} {path} ({hint})')
+        for dataset in leaf_datasets(loader['dataset']):
+            labelled = labelled_images(dataset)
+            missing = [path for path in labelled if not osp.isfile(path)]
+            if missing:
+                raise UserError(f'{split}_dataloader: {len(missing)} of {len(labelled)} labelled images are missing '
+                                f'(e.g. {missing[0]}); restore them or remove their annotations')
+
+
+def leaf_datasets(dataset_cfg):
+    """The datasets of a dataset config, inside wrappers and concatenations."""
+    if 'datasets' in dataset_cfg:
+        return [leaf for part in dataset_cfg['datasets'] for leaf in leaf_datasets(part)]
+    return leaf_datasets(dataset_cfg['dataset']) if 'dataset' in dataset_cfg else [dataset_cfg]
+
+
+def labelled_images(dataset_cfg):
+    """The image path of every annotation of a dataset config: the images of a COCO file (mmdet,
+    which would fail on a missing one in a worker), or of each label map or listed stem (mmseg,
+    which lists the image folder and would silently drop a labelled image that is missing)."""
+    root, prefix = dataset_cfg.get('data_root') or '', dataset_cfg.get('data_prefix') or {}
+    ann_file = osp.join(root, dataset_cfg['ann_file']) if dataset_cfg.get('ann_file') else None
+    if ann_file and ann_file.endswith('.json'):
+        img_dir = osp.join(root, prefix.get('img', ''))
+        return [osp.join(img_dir, image['file_name']) for image in read_json(ann_file).get('images', [])]
+    if 'seg_map_path' not in prefix:
+        return []
+    img_dir, seg_dir = osp.join(root, prefix.get('img_path', '')), osp.join(root, prefix['seg_map_path'])
+    img_suffix = dataset_cfg.get('img_suffix', IMAGE_SUFFIX)
+    seg_suffix = dataset_cfg.get('seg_map_suffix', annotation_name('', 'labelTrainIds.png'))
+    if ann_file:
+        with open(ann_file) as f:
+            stems = [line.strip() for line in f if line.strip()]
+    else:
+        stems = [osp.relpath(path, seg_dir)[:-len(seg_suffix)]
+                 for path in glob.glob(osp.join(seg_dir, '**', '*' + seg_suffix), recursive=True)]
+    return [osp.join(img_dir, stem + img_suffix) for stem in sorted(stems)]
 
 
 def check_hook_arguments(cfg):
