@@ -214,3 +214,15 @@ def test_missing_labelled_image_stops_before_training(mini_root, tmp_path, monke
         check_dataset_files(load_config(osp.join(REPO, config)), ('train', 'val'))
     assert str(error.value).startswith('train_dataloader: 1 of 10 labelled images are missing (e.g. ')
     assert osp.basename(image) in str(error.value)
+
+
+def test_truncated_input_image_stops_the_preparation(tiny):
+    """A broken download (an image cut short) is found when the root is prepared, not at the first
+    training batch that reads it: one line with the count and the file, nothing written."""
+    image = sorted(glob.glob(f'{tiny}/leftImg8bit/train/*/*_leftImg8bit.png'))[1]
+    data = open(image, 'rb').read()
+    with open(image, 'wb') as f:
+        f.write(data[:len(data) // 2])
+    proc = convert(tiny, check=False)
+    _assert_clean_failure(proc, tiny, '1 of ', ' are truncated or not PNG files (e.g. ', image)
+    assert not osp.exists(tiny / 'annotations')

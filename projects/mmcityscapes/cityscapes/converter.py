@@ -250,6 +250,12 @@ def prepare(root, nproc=1, options=SplitOptions()):
         raise UserError(f'no *{IMAGE_SUFFIX} images in {files.split_dir(root, "train")} or .../val')
     for split in splits:
         instance_inputs(root, split)
+    images = sorted(glob.glob(osp.join(root, IMAGES, '*', '*', '*' + IMAGE_SUFFIX)))
+    broken = [path for path in images if not is_complete_png(path)]
+    if broken:  # a broken download would kill training hours in, at the first batch that reads it
+        raise UserError(f'{len(broken)} of {len(images)} images under {osp.join(root, IMAGES)} are truncated or '
+                        f'not PNG files (e.g. {broken[0]}): download or unpack them again')
+    print(f'{len(images)} images under {osp.join(root, IMAGES)} are complete PNG files')
     sources, fallback = train_id_sources(root)
     if not sources:
         raise UserError(f'no *_polygons.json or *_labelIds.png under {osp.join(root, FINE)}')
