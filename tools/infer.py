@@ -78,7 +78,7 @@ def list_images(inputs):
         other = first_of.setdefault(osp.splitext(osp.basename(path))[0], path)
         if other != path:
             raise UserError(f'{other} and {path} have the same name: their results would overwrite '
-                               'each other; run them separately')
+                            'each other; run them separately')
     return images
 
 

@@ -59,7 +59,7 @@ def use_tta(cfg, config):
     missing = [key for key in ('tta_model', 'tta_pipeline') if key not in cfg]
     if missing:
         raise UserError(f'--tta: {config} defines no {" and no ".join(missing)} (mmdet\'s DetTTAModel cannot '
-                          'merge instance masks, so the Mask R-CNN configs define none)')
+                        'merge instance masks, so the Mask R-CNN configs define none)')
     cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
     cfg.tta_model.module = cfg.model
     cfg.model = cfg.tta_model

@@ -138,7 +138,7 @@ def reference_model(cfg, task, num_classes, shape, batch, train):
     if head in ('ASPPHead', 'TorchvisionASPPHead'):
         if train and batch < 2:
             raise UserError('torchvision deeplabv3_resnet50 cannot train on batches of 1 (BatchNorm on its '
-                     'pooled ASPP branch): use --batch 2 or more')
+                            'pooled ASPP branch): use --batch 2 or more')
         from torchvision.models.segmentation import deeplabv3_resnet50
         return deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=num_classes,
                                   aux_loss=bool(cfg.model.get('auxiliary_head'))), 'torchvision deeplabv3_resnet50'

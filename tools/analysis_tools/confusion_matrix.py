@@ -53,7 +53,7 @@ def semantic_maps(predictions, path):
     for sample in predictions:
         if 'gt_sem_seg' not in sample or 'pred_sem_seg' not in sample:
             raise UserError(f'{path}: {sample.get("img_path")} has no ground truth or no semantic prediction '
-                               '(a semantic config tested with --out?)')
+                            '(a semantic config tested with --out?)')
         yield sample['gt_sem_seg']['data'][0].numpy(), sample['pred_sem_seg']['data'][0].numpy()
 
 
@@ -68,7 +68,7 @@ def detection_images(predictions, dataset, path):
     for sample in predictions:
         if 'pred_instances' not in sample or sample.get('img_path') not in ground_truth:
             raise UserError(f'{path}: {sample.get("img_path")} has no instance prediction or is not in the '
-                               "config's test set")
+                            "config's test set")
         pred = sample['pred_instances']
         yield (*ground_truth[sample['img_path']], pred['bboxes'].numpy().astype(np.float64),
                pred['labels'].numpy(), pred['scores'].numpy())

@@ -240,7 +240,7 @@ def prepare(root, nproc=1, options=SplitOptions()):
     for required in (IMAGES, FINE):
         if not osp.isdir(osp.join(root, required)):
             raise UserError(f'missing folder {osp.join(root, required)} '
-                               '(expected the official Cityscapes layout: leftImg8bit/, gtFine/, gtCoarse/)')
+                            '(expected the official Cityscapes layout: leftImg8bit/, gtFine/, gtCoarse/)')
     stale = remove_stale_temporaries(root)
     if stale:
         print(f'removed {stale} temporary files of interrupted runs')

@@ -93,7 +93,7 @@ def read_instance_predictions(txt_path, shape):
                 label_id, score = int(fields[1]), float(fields[2])
             except ValueError:
                 raise UserError(f'{where}: expected an integer label id and a numeric confidence, got '
-                                   f'"{fields[1]}" and "{fields[2]}"') from None
+                                f'"{fields[1]}" and "{fields[2]}"') from None
             if label_id not in id2label or label_id < 0:
                 raise UserError(f'{where}: {label_id} is not a Cityscapes label id')
             if not math.isfinite(score):
@@ -102,7 +102,7 @@ def read_instance_predictions(txt_path, shape):
             mask = read_png(mask_path, cv2.IMREAD_GRAYSCALE) != 0
             if mask.shape != shape:
                 raise UserError(f'{where}: mask {mask_path} is {mask.shape[1]}x{mask.shape[0]}, the ground '
-                                   f'truth {shape[1]}x{shape[0]}')
+                                f'truth {shape[1]}x{shape[0]}')
             yield mask, label_id, score
 
 

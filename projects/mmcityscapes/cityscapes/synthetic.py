@@ -404,7 +404,7 @@ def generate(out, counts, height, width, seed, nproc=1):
     if osp.exists(out) and os.listdir(out):
         if not osp.isfile(marker):
             raise UserError(f'{out} exists and was not made by this generator; '
-                               'refusing to write into it (real data?)')
+                            'refusing to write into it (real data?)')
         with open(marker) as f:
             if json.load(f) == params:
                 print(f'{out}: synthetic Cityscapes already generated with these settings')

@@ -40,7 +40,7 @@ def train_and_test(cfg, title=None):
         with open(identity_file) as f:
             if f.read().strip() != identity:
                 raise UserError(f'{work_dir} was trained with a different config; remove it or use '
-                                  'another work dir instead of mixing results')
+                                'another work dir instead of mixing results')
     if osp.isfile(result_file):
         if is_main_process():
             print(f'{work_dir}: done, skipped')
