@@ -10,12 +10,20 @@ import pytest
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PY = sys.executable
 MINI_COUNTS = dict(train=10, val=4, test=2, extra=4)
+# The U-Net configs, trained small: 128x256 crops of 256x512 images, tiny epochs.
+SMALL_UNET = ['train_dataloader.dataset.pipeline.2.scale=(512,256)',
+              'train_dataloader.dataset.pipeline.3.crop_size=(128,256)',
+              'val_dataloader.dataset.pipeline.1.scale=(512,256)',
+              'test_dataloader.dataset.pipeline.1.scale=(512,256)',
+              'model.data_preprocessor.size=(128,256)', 'model.backbone.init_cfg=None',
+              'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
+              'val_dataloader.num_workers=1', 'default_hooks.logger.interval=1']
 
 
 def run_tool(*args, env=None, check=True, timeout=900):
     """Run a repo tool as a user would; return the CompletedProcess (text output)."""
     proc = subprocess.run([PY, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+                               timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
     return proc
@@ -31,8 +39,8 @@ def table_rows(markdown):
 def generate_mini(out, seed=0, **counts):
     counts = {**MINI_COUNTS, **counts}
     run_tool('tools/misc/synthetic_cityscapes.py', str(out), '--train', str(counts['train']),
-             '--val', str(counts['val']), '--test', str(counts['test']), '--extra',
-             str(counts['extra']), '--seed', str(seed), '--nproc', '2')
+                  '--val', str(counts['val']), '--test', str(counts['test']), '--extra',
+                  str(counts['extra']), '--seed', str(seed), '--nproc', '2')
     return out
 
 

@@ -12,7 +12,7 @@ TOOL = 'tools/analysis_tools/benchmark.py'
 
 
 def table(stdout):
-    """{model: (parameters M, images/s, peak MiB)} and the printed ratio."""
+    """{model: (parameters M, images/s, latency p50 ms, p95 ms, peak MiB)} and the printed ratio."""
     rows = {name: tuple(map(float, cells)) for name, cells in table_rows(stdout).items() if name != 'model'}
     ratio = re.search(r'speed ratio \(ours / reference model\): ([\d.]+)x', stdout)
     return rows, ratio and float(ratio.group(1))
@@ -31,6 +31,17 @@ def test_model_vs_reference_model(config, mode, reference_model, parameters):
     assert ours[1] > 0 and rows[reference_model][1] > 0
     (o, s), half = (ours[1], rows[reference_model][1]), 0.005  # the table rounds to 2 decimals
     assert (o - half) / (s + half) - half <= ratio <= (o + half) / (s - half) + half
+
+
+def test_onnxruntime_backend_times_the_export_of_the_same_model():
+    proc = run_tool(TOOL, 'configs/mini/deeplabv3_r18_mini.py', '--infer', '--backend', 'onnxruntime', '--shape',
+                    '128', '256', '--batch', '1', '--iters', '3', '--warmup', '1')
+    rows, _ = table(proc.stdout)
+    ours, exported = rows['mmcityscapes deeplabv3_r18_mini.py'], rows['mmcityscapes deeplabv3_r18_mini.py (onnxruntime)']
+    assert ours[1] > 0 and exported[1] > 0 and ours[2] <= ours[3] and exported[2] <= exported[3]
+    ratio = float(re.search(r'speed ratio \(onnxruntime / PyTorch\): ([\d.]+)x', proc.stdout).group(1))
+    half = 0.005
+    assert (exported[1] - half) / (ours[1] + half) - half <= ratio <= (exported[1] + half) / (ours[1] - half) + half
 
 
 def test_profile_tables(tmp_path):

@@ -199,9 +199,10 @@ def test_unknown_label_name(tiny):
 
 
 @pytest.mark.parametrize('config', ['configs/mini/deeplabv3_r18_mini.py', 'configs/mini/maskrcnn_r18_mini.py'])
-def test_missing_labelled_image_stops_before_training(mini_root, tmp_path, monkeypatch, config):
+def test_missing_or_truncated_labelled_image_stops_before_training(mini_root, tmp_path, monkeypatch, config):
     """mmseg would silently train without a labelled image whose file is missing, mmdet fail in a
-    worker: the pre-flight check names it, with the count, for both families."""
+    worker, and both at the first batch that reads a truncated one: the pre-flight check names
+    it, with the count, for both families."""
     from mmcityscapes.cityscapes.errors import UserError
     from mmcityscapes.utils.config import check_dataset_files, load_config
     root = tmp_path / 'cityscapes'
@@ -209,11 +210,18 @@ def test_missing_labelled_image_stops_before_training(mini_root, tmp_path, monke
     monkeypatch.setenv('CITYSCAPES_ROOT', f'{root}/')
     check_dataset_files(load_config(osp.join(REPO, config)), ('train', 'val'))  # complete: no error
     image = sorted(glob.glob(f'{root}/leftImg8bit/train/*/*_leftImg8bit.png'))[3]
+    data = open(image, 'rb').read()
     os.remove(image)
     with pytest.raises(UserError) as error:
         check_dataset_files(load_config(osp.join(REPO, config)), ('train', 'val'))
     assert str(error.value).startswith('train_dataloader: 1 of 10 labelled images are missing (e.g. ')
     assert osp.basename(image) in str(error.value)
+    with open(image, 'wb') as f:  # a download cut short
+        f.write(data[:len(data) // 2])
+    with pytest.raises(UserError) as error:
+        check_dataset_files(load_config(osp.join(REPO, config)), ('train', 'val'))
+    assert str(error.value) == (f'train_dataloader: 1 of 10 labelled images are truncated (e.g. {image}); '
+                                'download them again')
 
 
 def test_truncated_input_image_stops_the_preparation(tiny):

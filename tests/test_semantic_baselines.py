@@ -17,16 +17,7 @@ from mmseg.registry import MODELS
 import mmcityscapes.components  # noqa: F401
 from mmcityscapes.components import SegmentationMetric
 
-from conftest import REPO, run_tool, table_rows
-
-# Real configs, trained small: 128x256 crops of 256x512 images, tiny epochs.
-SMALL = ['train_dataloader.dataset.pipeline.2.scale=(512,256)',
-         'train_dataloader.dataset.pipeline.3.crop_size=(128,256)',
-         'val_dataloader.dataset.pipeline.1.scale=(512,256)',
-         'test_dataloader.dataset.pipeline.1.scale=(512,256)',
-         'model.data_preprocessor.size=(128,256)', 'model.backbone.init_cfg=None',
-         'train_dataloader.batch_size=2', 'train_dataloader.num_workers=1',
-         'val_dataloader.num_workers=1', 'default_hooks.logger.interval=1']
+from conftest import REPO, SMALL_UNET, run_tool, table_rows
 
 
 @pytest.mark.parametrize('config,channels', [
@@ -141,7 +132,7 @@ def test_dice_is_defined_wherever_its_denominator_is_not_zero():
 
 @pytest.mark.slow
 def test_unet_trains_with_val_loss_and_keeps_best_by_loss(mini_env, tmp_path):
-    run_tool('tools/train.py', 'configs/unet_r34.py', '--work-dir', str(tmp_path), '--cfg-options', *SMALL,
+    run_tool('tools/train.py', 'configs/unet_r34.py', '--work-dir', str(tmp_path), '--cfg-options', *SMALL_UNET,
              'train_cfg.max_epochs=2', 'default_hooks.checkpoint.save_best=loss',
              'default_hooks.checkpoint.rule=less', env=mini_env)
     log = open(glob.glob(f'{tmp_path}/*/*.log')[0]).read()
@@ -158,7 +149,7 @@ CV = ['train_cfg.max_epochs=1', 'cv.final_model=False']
 @pytest.mark.slow
 def test_cross_validation_runner(mini_env, tmp_path):
     run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(tmp_path), '--cfg-options',
-             *SMALL, *CV, env=mini_env)
+             *SMALL_UNET, *CV, env=mini_env)
     for k in range(5):
         result = json.load(open(tmp_path / f'fold_{k}' / 'result.json'))
         assert result['checkpoint'].endswith('.pth') and 'mIoU' in result['metrics']
@@ -173,13 +164,13 @@ def test_cross_validation_runner(mini_env, tmp_path):
     # finished folds are skipped; an interrupted one resumes from its checkpoint
     (tmp_path / 'fold_4' / 'result.json').unlink()
     proc = run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(tmp_path), '--cfg-options',
-                    *SMALL, *CV, env=mini_env)
+                    *SMALL_UNET, *CV, env=mini_env)
     assert proc.stdout.count('done, skipped') == 4
     assert 'resumed epoch: 1' in open(sorted(glob.glob(f'{tmp_path}/fold_4/*/*.log'))[-1]).read()
 
     # a changed config is refused instead of mixed with the old folds
     proc = run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(tmp_path), '--cfg-options',
-                    *SMALL, *CV, 'optim_wrapper.optimizer.lr=0.001', env=mini_env, check=False)
+                    *SMALL_UNET, *CV, 'optim_wrapper.optimizer.lr=0.001', env=mini_env, check=False)
     assert proc.returncode != 0 and 'different config' in proc.stderr
 
 
@@ -191,7 +182,7 @@ def test_cross_validation_under_dist_train(mini_env, tmp_path):
         port = s.getsockname()[1]
     env = dict(mini_env, PORT=str(port), PYTHON=sys.executable)
     proc = subprocess.run(['bash', 'tools/dist_train.sh', 'configs/unet_r34_cv5.py', '2', '--work-dir', str(tmp_path),
-                           '--cfg-options', *SMALL, *CV, 'cv.folds=2', 'cv.split_dir=splits/cv5'],
+                           '--cfg-options', *SMALL_UNET, *CV, 'cv.folds=2', 'cv.split_dir=splits/cv5'],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     for k in range(2):

@@ -617,25 +617,64 @@ def test_results_table_gathers_tests_and_logs(semantic_run, semantic_tested, ins
     assert_picture(tmp_path / 'table.png', (200, 500))
 
 
-def test_checkpoint_with_other_class_count_is_refused(instance_run, mini_env, mini_root, tmp_path):
-    """A COCO-shaped (80-class) Mask R-CNN checkpoint has every key of the 8-class model: test.py
-    and infer.py refuse it in one line naming a mismatched tensor, and write no table or result."""
+def coco_shaped(instance_run, path):
+    """The instance run's checkpoint with 80-class (COCO) class heads, saved at ``path``."""
     content = torch.load(instance_run / 'iter_2.pth', map_location='cpu', weights_only=False)
     state = content['state_dict']
     for key in [k for k in state if k.startswith(('roi_head.bbox_head.fc_cls', 'roi_head.bbox_head.fc_reg',
                                                       'roi_head.mask_head.conv_logits'))]:
         rows = {'fc_cls': 81, 'fc_reg': 320, 'conv_logits': 80}[key.split('.')[2]]
         state[key] = torch.zeros(rows, *state[key].shape[1:])
-    coco_shaped = tmp_path / 'coco_shaped.pth'
-    torch.save(content, coco_shaped)
-    expected = (f'error: {coco_shaped} does not fit this model: 6 of its ')
+    torch.save(content, path)
+    return path
+
+
+def test_checkpoint_with_other_class_count_is_refused(instance_run, mini_env, mini_root, tmp_path):
+    """A COCO-shaped (80-class) Mask R-CNN checkpoint has every key of the 8-class model: test.py
+    and infer.py refuse it in one line naming a mismatched tensor, and write no table or result."""
+    checkpoint = coco_shaped(instance_run, tmp_path / 'coco_shaped.pth')
+    expected = (f'error: {checkpoint} does not fit this model: 6 of its ')
     for tool, extra in (('tools/test.py', ['--work-dir', str(tmp_path / 'work')]),
                         ('tools/infer.py', [str(mini_root / 'leftImg8bit' / 'val'), '--out', str(tmp_path / 'out')])):
-        proc = run_tool(tool, INSTANCE, str(coco_shaped), *extra, env=mini_env, check=False)
+        proc = run_tool(tool, INSTANCE, str(checkpoint), *extra, env=mini_env, check=False)
         error = proc.stderr.strip().splitlines()[-1]
         assert proc.returncode == 2 and error.startswith(expected), proc.stderr[-2000:]
         assert 'have other shapes (e.g. roi_head.bbox_head.fc_cls.' in error and ' in the checkpoint, ' in error
     assert not glob.glob(str(tmp_path / 'work' / 'test_*')) and not osp.exists(tmp_path / 'out')
+
+
+def test_fine_tuning_from_a_coco_checkpoint_names_the_new_heads(instance_run, mini_env, tmp_path):
+    """Training from a COCO-shaped checkpoint (the usual fine-tuning) loads what fits and says in
+    one line which tensors keep their initialisation."""
+    checkpoint = coco_shaped(instance_run, tmp_path / 'coco_shaped.pth')
+    proc = run_tool('tools/train.py', INSTANCE, '--work-dir', str(tmp_path / 'ft'), *short_run(1),
+                    f'load_from={checkpoint}', env=mini_env)
+    lines = [line for line in (proc.stdout + proc.stderr).splitlines() if 'LoadReportHook' in line]
+    assert len(lines) == 1 and lines[0].endswith(
+        'LoadReportHook: 6 tensors keep their initialisation (6 had another shape): roi_head.bbox_head.fc_cls, '
+        'roi_head.bbox_head.fc_reg, roi_head.mask_head.conv_logits'), lines
+    resumed = run_tool('tools/train.py', INSTANCE, '--work-dir', str(tmp_path / 'ft'), *short_run(1), '--resume',
+                       env=mini_env)  # its own checkpoint fits: nothing to say
+    assert 'LoadReportHook' not in resumed.stdout + resumed.stderr
+
+
+def test_image_that_does_not_decode_stops_training_in_one_line(mini_root, tmp_path):
+    """Images that are complete PNGs on disk (the pre-flight check passes) but do not decode: the
+    first batch that reads one ends training with one line naming the file, not a worker's
+    traceback."""
+    root = tmp_path / 'cityscapes'
+    shutil.copytree(mini_root, root, symlinks=True)
+    for image in glob.glob(f'{root}/leftImg8bit/train/*/*.png'):
+        data = bytearray(open(image, 'rb').read())
+        data[100:-100] = bytes(len(data) - 200)  # the pixel data zeroed, signature and IEND kept
+        open(image, 'wb').write(data)
+    env = dict(os.environ, CITYSCAPES_ROOT=f'{root}/')
+    proc = run_tool('tools/train.py', SEMANTIC, '--work-dir', str(tmp_path / 'work'), *short_run(1),
+                    'train_dataloader.num_workers=1', env=env, check=False)
+    error = proc.stderr.strip().splitlines()[-1]
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr[-3000:]
+    assert re.fullmatch(rf'error: cannot decode image {root}/leftImg8bit/train/\S+_leftImg8bit\.png \(corrupt\): '
+                        'replace it, then continue with --resume', error), error
 
 
 def test_infer_takes_the_classes_from_the_config(instance_run, mini_env, mini_root, tmp_path):
@@ -680,3 +719,57 @@ def test_infer_predicts_every_good_image_of_a_folder_with_bad_files(semantic_run
     assert lines[-1].startswith(f'error: 2 of 4 images could not be predicted (e.g. {folder}/a_empty.png;')
     results = sorted(osp.basename(p) for p in glob.glob(str(tmp_path / 'out' / 'results' / '*.png')))
     assert results == sorted(osp.basename(p) for p in good)
+
+
+@pytest.fixture(scope='module')
+def semantic_export(semantic_run, mini_env, tmp_path_factory):
+    out = tmp_path_factory.mktemp('export') / 'deeplabv3_r18_mini'
+    proc = run_tool('tools/deployment/export.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--out', str(out),
+                    env=mini_env)
+    return out, proc.stdout
+
+
+def test_exported_semantic_model_gives_the_checkpoint_s_tables_and_files(semantic_run, semantic_tested,
+                                                                        semantic_export, mini_env, mini_root,
+                                                                        tmp_path):
+    """tools/test.py and tools/infer.py run an export by onnxruntime through the same pipeline and
+    evaluators: the checkpoint's metrics within 0.01, the same label-id result files."""
+    out, stdout = semantic_export
+    manifest = json.load(open(out / 'deploy.json'))
+    assert manifest['input']['shape'] == [1, 3, 256, 512] and manifest['input']['channels'] == 'RGB'
+    assert manifest['source']['checkpoint'] == str(semantic_run / 'iter_4.pth')
+    assert manifest['check']['max_abs_logit_difference'] <= 1e-4 and 'largest difference from PyTorch' in stdout
+    mtime = os.stat(out / 'model.onnx').st_mtime_ns
+    again = run_tool('tools/deployment/export.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--out', str(out),
+                     env=mini_env)
+    assert 'is up to date' in again.stdout and os.stat(out / 'model.onnx').st_mtime_ns == mtime
+
+    run_tool('tools/test.py', SEMANTIC, str(out), '--work-dir', str(tmp_path), env=mini_env)
+    ours = json.load(open(tmp_path / 'test_deeplabv3_r18_mini_deeplabv3_r18_mini_onnxruntime.json'))
+    reference = json.load(open(semantic_run / 'test_deeplabv3_r18_mini_iter_4.json'))
+    numbers = [k for k, v in reference.items() if isinstance(v, (int, float))]
+    assert numbers and all(abs(ours[k] - reference[k]) <= 0.01 for k in numbers), (ours, reference)
+
+    val = str(mini_root / 'leftImg8bit' / 'val')
+    run_tool('tools/infer.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), val, '--out', str(tmp_path / 'torch'),
+             env=mini_env)
+    run_tool('tools/infer.py', SEMANTIC, str(out), val, '--out', str(tmp_path / 'onnx'), env=mini_env)
+    results = sorted(p.name for p in (tmp_path / 'torch' / 'results').glob('*.png'))
+    assert results and results == sorted(p.name for p in (tmp_path / 'onnx' / 'results').glob('*.png'))
+    for name in results:
+        a, b = (cv2.imread(str(tmp_path / run / 'results' / name), cv2.IMREAD_UNCHANGED) for run in ('torch', 'onnx'))
+        assert np.mean(a == b) >= 0.9999
+
+
+def test_export_given_with_another_config_or_size_is_refused(semantic_export, mini_env, tmp_path):
+    out, _ = semantic_export
+    proc = run_tool('tools/test.py', INSTANCE, str(out), '--work-dir', str(tmp_path), env=mini_env, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+        f"error: {out}/deploy.json was exported from another model than this config's: task semantic (the config: "
+        f'instance); its source config was {REPO}/{SEMANTIC}')
+    proc = run_tool('tools/test.py', SEMANTIC, str(out), '--work-dir', str(tmp_path), '--cfg-options',
+                    'test_dataloader.dataset.pipeline.1.scale=(256,128)', env=mini_env, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+        f'error: {out}/model.onnx was exported for 256x512 inputs, not 128x256: export it with --shape 128 256 '
+        'or --dynamic-shape')
+    assert not glob.glob(str(tmp_path / 'test_*'))

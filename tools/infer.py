@@ -15,20 +15,19 @@ names must differ (Cityscapes names do). Writes
 Predictions come from mmdet's ``DetInferencer`` / mmseg's ``MMSegInferencer`` (the config's test
 pipeline, ``--batch-size`` images per forward pass); this tool adds the ground-truth panel and the
 test server's format. An image that cannot be read is skipped and named; the run predicts the
-others and ends with a summary (exit status 2).
+others and ends with a summary (exit status 2). CHECKPOINT may be an export of
+tools/deployment/export.py (its directory), which onnxruntime runs inside the same pipeline.
 """
 import argparse
 import copy
 import os
 import os.path as osp
 import sys
-from importlib import import_module
 
 import cv2
 import mmcv
 import numpy as np
 import torch
-from cityscapesscripts.helpers.labels import name2label
 from mmengine.config import DictAction
 from mmengine.structures import InstanceData, PixelData
 from mmengine.utils import ProgressBar
@@ -36,10 +35,12 @@ from mmengine.utils import ProgressBar
 from mmcityscapes.cityscapes.errors import UserError, run_tool
 from mmcityscapes.cityscapes.files import official_ground_truth
 from mmcityscapes.cityscapes.io import read_label_png, remove_stale_temporaries
-from mmcityscapes.cityscapes.labels import class_indices, is_instance, label_id
+from mmcityscapes.cityscapes.labels import class_indices, is_instance, label_id, label_ids_of
 from mmcityscapes.cityscapes.results import write_instance_result, write_semantic_result
+from mmcityscapes.deployment.manifest import is_export
+from mmcityscapes.deployment.onnx_models import exported_model
 from mmcityscapes.utils.checkpoint import check_fits, load_weights
-from mmcityscapes.utils.config import innermost_dataset, load_config, model_family
+from mmcityscapes.utils.config import load_config, model_family, test_metainfo
 from mmcityscapes.visualization import quiet_visualizer, write_overlay
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
@@ -48,7 +49,7 @@ IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
-    parser.add_argument('checkpoint')
+    parser.add_argument('checkpoint', help='checkpoint file, or an export directory (tools/deployment/export.py)')
     parser.add_argument('images', nargs='+', help='image files or folders')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--batch-size', type=int, default=4,
@@ -86,9 +87,7 @@ def dataset_meta(cfg, checkpoint, meta):
     """The classes and palette the predictions are named by: the config's test dataset's (mmdet
     and mmseg would fall back to COCO's or Cityscapes' for a checkpoint without ``dataset_meta``);
     a checkpoint trained on other classes stops with one line."""
-    dataset = innermost_dataset(cfg.test_dataloader.dataset)
-    registry = import_module(f'{cfg.default_scope}.registry').DATASETS
-    metainfo = {**registry.get(dataset.type).METAINFO, **(dataset.get('metainfo') or {})}
+    metainfo = test_metainfo(cfg)
     trained = (meta.get('dataset_meta') or {}).get('classes')
     if trained is not None and tuple(trained) != tuple(metainfo['classes']):
         raise UserError(f'{checkpoint} was trained on the classes {", ".join(trained)}, not on those of the config '
@@ -180,14 +179,19 @@ def main():
     args = parse_args()
     cfg = load_config(args.config, args.cfg_options)
     images = list_images(args.images)
-    weights = load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
-    inferencer, task, visualizer_type = build_inferencer(cfg, args.checkpoint, args.device)
-    check_fits(inferencer.model, args.checkpoint, *weights)
-    inferencer.model.dataset_meta = dataset_meta(cfg, args.checkpoint, weights[1])
+    if is_export(args.checkpoint):  # run by onnxruntime inside the same pipeline
+        cfg.model = exported_model(cfg, args.checkpoint, args.device)
+        inferencer, task, visualizer_type = build_inferencer(cfg, None, args.device)
+        inferencer.model.dataset_meta = dataset_meta(cfg, args.checkpoint, {})
+    else:
+        weights = load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
+        inferencer, task, visualizer_type = build_inferencer(cfg, args.checkpoint, args.device)
+        check_fits(inferencer.model, args.checkpoint, *weights)
+        inferencer.model.dataset_meta = dataset_meta(cfg, args.checkpoint, weights[1])
+        del weights
     visualizer = quiet_visualizer(visualizer_type, inferencer.model.dataset_meta, 'infer')
-    del weights
     classes = list(inferencer.model.dataset_meta['classes'])
-    class_of_label, label_ids = class_indices(classes), np.array([name2label[c].id for c in classes], np.uint8)
+    class_of_label, label_ids = class_indices(classes), np.array(label_ids_of(classes), np.uint8)
     if remove_stale_temporaries(args.out):
         print(f'removed the temporary files of an interrupted run in {args.out}')
     bar, failed = ProgressBar(len(images)), []

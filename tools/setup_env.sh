@@ -107,7 +107,7 @@ else
   log "mmcv wheel cached in $WHEEL_DIR ($(( (SECONDS - start) / 60 )) min)"
 fi
 log "installing the OpenMMLab stack and tools"
-"${PIP[@]}" -r "$REQ/runtime.txt" -r "$REQ/tests.txt"
+"${PIP[@]}" -r "$REQ/runtime.txt" -r "$REQ/deploy.txt" -r "$REQ/tests.txt"
 "${PIP[@]}" --no-deps "$WHEEL_DIR"/mmcv-*.whl  # its dependencies come with runtime.txt
 "${PIP[@]}" --no-deps -r "$REQ/cityscapes.txt"
 # mmengine pulls the GUI build of OpenCV; the project uses the headless one.

@@ -9,6 +9,8 @@ Prints a markdown table of every metric and writes it to the work dir as
 ``--show-dir DIR`` writes one overlay per image (image | ground truth | prediction) into DIR;
 ``--tta`` tests the config's ``tta_model`` over its ``tta_pipeline`` (mmseg's SegTTAModel: every
 scale and flip of mmseg's Cityscapes base), into ``test_<config>_<checkpoint>_tta.*``.
+CHECKPOINT may be an export of tools/deployment/export.py (its directory): onnxruntime runs it
+inside the same pipeline and evaluators, into ``test_<config>_<export>_onnxruntime.*``.
 """
 import argparse
 import os
@@ -23,6 +25,8 @@ from mmengine.runner import Runner
 from mmcityscapes.cityscapes.errors import UserError, run_tool
 from mmcityscapes.cityscapes.io import atomic_output
 from mmcityscapes.cityscapes.report import describe_dataset, test_result_stem, write_metrics
+from mmcityscapes.deployment.manifest import is_export
+from mmcityscapes.deployment.onnx_models import exported_model
 from mmcityscapes.utils.checkpoint import check_fits, load_weights
 from mmcityscapes.utils.config import load_config, model_family
 from mmcityscapes.utils.runtime import prepare_runtime
@@ -32,7 +36,7 @@ from mmcityscapes.visualization import OverlayHook
 def parse_args():
     parser = argparse.ArgumentParser(description='Test a segmentation or detection checkpoint')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('checkpoint', help='checkpoint file, or an export directory (tools/deployment/export.py)')
     parser.add_argument('--work-dir', help='where the log and tables go (default: work_dirs/<config>)')
     parser.add_argument('--show-dir', help='write image | ground truth | prediction overlays here')
     parser.add_argument('--out', help="also dump the raw predictions to this .pkl (mmdet's/mmseg's --out)")
@@ -66,12 +70,16 @@ def use_tta(cfg, config):
 
 
 def evaluate(args):
-    weights = load_weights(args.checkpoint)  # missing, truncated or corrupt: one line before anything is built
+    exported = is_export(args.checkpoint)
+    # missing, truncated or corrupt: one line before anything is built
+    weights = None if exported else load_weights(args.checkpoint)
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    if exported:
+        cfg.model, cfg.load_from = exported_model(cfg, args.checkpoint), None
     if args.tta:
         use_tta(cfg, args.config)
     if args.show_dir:
@@ -87,13 +95,16 @@ def evaluate(args):
         model = runner.model
         while is_model_wrapper(model) or isinstance(model, BaseTTAModel):  # DDP, TTA: the checkpoint's model inside
             model = model.module
-        check_fits(model, args.checkpoint, *weights)
-        del weights  # the runner loads the checkpoint into the model itself
+        if not exported:
+            check_fits(model, args.checkpoint, *weights)
+            del weights  # the runner loads the checkpoint into the model itself
         metrics = runner.test()
     if is_main_process():
         evaluated_on = describe_dataset(runner.test_dataloader.dataset)
-        title = f'{osp.basename(args.config)} — {osp.basename(args.checkpoint)}'
-        stem = test_result_stem(cfg.work_dir, args.config, args.checkpoint) + ('_tta' if args.tta else '')
+        source = osp.normpath(args.checkpoint)
+        title = f'{osp.basename(args.config)} — {osp.basename(source)}' + (' (onnxruntime)' if exported else '')
+        stem = test_result_stem(cfg.work_dir, args.config, source) + ('_onnxruntime' if exported else '')
+        stem += '_tta' if args.tta else ''
         print(write_metrics(dict(metrics, evaluated_on=evaluated_on), stem, title + (' — TTA' if args.tta else '')))
 
 

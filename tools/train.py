@@ -9,8 +9,10 @@
 Runs go to ``work_dirs/<config name>/`` unless ``--work-dir`` is given. Configs may set
 ``runner_type``: the plugin's cross-validation runner (configs/unet_r34_cv5.py) and staged runner
 (configs/maskrcnn_staged.py) train a sequence of runs in that work dir. A missing checkpoint or
-dataset file stops with one line naming it, and so does a second training into a work dir that
-another process is training into.
+dataset file stops with one line naming it, and so does an image that does not decode, or a second
+training into a work dir that another process is training into. SIGTERM or SIGUSR1 (Slurm's
+preemption and time-limit signals) stop training after the current iteration with a checkpoint,
+exit status 75; ``--resume`` continues there.
 """
 import argparse
 import os
@@ -22,7 +24,7 @@ from mmengine.runner import Runner
 
 from mmcityscapes.cityscapes.errors import run_tool
 from mmcityscapes.utils.config import load_config
-from mmcityscapes.utils.runtime import init_distributed, lock_work_dir, prepare_runtime
+from mmcityscapes.utils.runtime import init_distributed, lock_work_dir, naming_unreadable_images, prepare_runtime
 
 
 def parse_args():
@@ -77,12 +79,13 @@ def train(args):
         cfg.resume, cfg.load_from = True, args.resume
     if launch_rank() == 0:  # one launch per work dir; its rank 0 holds the lock
         work_dir_lock = lock_work_dir(cfg.work_dir)  # noqa: F841 (released when the process ends)
-    if 'runner_type' in cfg:  # a sequence of runs, each prepared by the runner
-        init_distributed(cfg)
-        RUNNERS.build(cfg).train()
-    else:
-        prepare_runtime(cfg)
-        Runner.from_cfg(cfg).train()
+    with naming_unreadable_images():
+        if 'runner_type' in cfg:  # a sequence of runs, each prepared by the runner
+            init_distributed(cfg)
+            RUNNERS.build(cfg).train()
+        else:
+            prepare_runtime(cfg)
+            Runner.from_cfg(cfg).train()
 
 
 if __name__ == '__main__':

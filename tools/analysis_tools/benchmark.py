@@ -3,6 +3,7 @@ used (configs/README.md, References).
 
     python tools/analysis_tools/benchmark.py CONFIG [--train | --infer] [--shape 1024 2048] [--batch 2]
         [--iters 10] [--warmup 3] [--vs] [--amp] [--channels-last] [--profile OUT.md [--top 15]]
+    python tools/analysis_tools/benchmark.py CONFIG --infer --backend onnxruntime [--shape 1024 2048] [--batch 1]
     python tools/analysis_tools/benchmark.py CONFIG --data [--samples 50]
 
 Model mode feeds the same seeded random batches (images and, for --train, labels: a random label
@@ -12,8 +13,10 @@ seeds' model: torchvision ``maskrcnn_resnet50_fpn`` (instance configs), torchvis
 ``deeplabv3_resnet50`` (ASPP heads) or segmentation-models-pytorch ``Unet`` with the config's
 encoder (``UNetHead``; ``pip install -r requirements/optional.txt``). Weights are random: speed
 does not depend on them. Inputs are not resized or padded: the data preprocessor's ``size`` is set
-to ``--shape``. Reports images/s and the peak memory of the timed iterations beyond what is
-allocated before them (``PeakMemory``). ``--profile`` then runs the timed batches once more under the
+to ``--shape``. Reports images/s, the latency of a batch (median and 95th percentile) and the peak
+memory of the timed iterations beyond what is allocated before them (``PeakMemory``).
+``--backend onnxruntime`` (semantic configs, ``--infer``) also exports the same model to ONNX at
+``--shape`` and runs the export through the same ``test_step`` with onnxruntime (``ONNXSegmentor``). ``--profile`` then runs the timed batches once more under the
 torch profiler, per model, and writes host-device synchronisations and kernel launches per step
 and the top operators by device and by host time to a markdown file.
 
@@ -22,8 +25,10 @@ per second in one process, i.e. per dataloader worker.
 """
 import argparse
 import os.path as osp
+import tempfile
 import time
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config, DictAction
@@ -54,6 +59,8 @@ def parse_args():
     model.add_argument('--iters', type=int, default=10, help='timed iterations')
     model.add_argument('--warmup', type=int, default=3, help='untimed iterations first')
     model.add_argument('--vs', action='store_true', help="also run the reproduced projects' model on the same inputs")
+    model.add_argument('--backend', choices=['pytorch', 'onnxruntime'], default='pytorch',
+                       help='onnxruntime: also the ONNX export of the same model (--infer)')
     model.add_argument('--amp', action='store_true', help='autocast (float16 on CUDA, bfloat16 on CPU)')
     model.add_argument('--channels-last', action='store_true')
     model.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
@@ -199,13 +206,33 @@ def steps_runner(step, train, device, amp):
 
 
 def run(run_steps, batches, warmup, device):
-    """(images/s, peak memory in bytes) of ``run_steps`` over ``batches`` after ``warmup`` of them."""
+    """(images/s, per-batch latencies in s, peak memory in bytes) of ``run_steps`` over
+    ``batches`` after ``warmup`` of them."""
     run_steps(batches[:warmup])
+    latencies = []
     with PeakMemory(device) as memory:
-        start = time.perf_counter()
-        run_steps(batches[warmup:])
-        elapsed = time.perf_counter() - start
-    return sum(len(images) for images, _ in batches[warmup:]) / elapsed, memory.growth()
+        for batch in batches[warmup:]:
+            start = time.perf_counter()
+            run_steps([batch])
+            latencies.append(time.perf_counter() - start)
+    return sum(len(images) for images, _ in batches[warmup:]) / sum(latencies), latencies, memory.growth()
+
+
+def build_exported(cfg, model, shape, device, work_dir):
+    """The ONNX export of ``model`` (its current weights) at ``shape``, run by onnxruntime in
+    ``ONNXSegmentor``, and its step."""
+    from mmengine.registry import MODELS
+
+    from mmcityscapes.deployment.export import export
+    from mmcityscapes.deployment.onnx_models import exported_model
+    checkpoint = osp.join(work_dir, 'weights.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
+    export(cfg, checkpoint, osp.join(work_dir, 'export'), shape=shape)
+    exported = MODELS.build(exported_model(cfg, osp.join(work_dir, 'export'), device))
+
+    def step(images, labels, train):
+        return exported.test_step(mm_inputs('semantic', images, labels, train))
+    return exported, step
 
 
 def benchmark_data(cfg, samples):
@@ -237,6 +264,12 @@ def main():
     train, device = not args.infer, args.device
     batches = [random_batch(task, num_classes, args.shape, args.batch, seed=i) for i in range(args.warmup + args.iters)]
     models = [('mmcityscapes ' + osp.basename(args.config), *build_ours(cfg, task, device, args.amp))]
+    if args.backend == 'onnxruntime':
+        if train or task != 'semantic':
+            raise UserError('--backend onnxruntime times inference (--infer) of semantic configs')
+        work_dir = tempfile.TemporaryDirectory()  # removed when the tool ends
+        models.append((models[0][0] + ' (onnxruntime)', *build_exported(cfg, models[0][1], args.shape, device,
+                                                                        work_dir.name)))
     if args.vs:
         model, step, name = build_reference(cfg, task, num_classes, args.shape, args.batch, train, device, args.amp)
         models.append((name, model, step))
@@ -249,16 +282,20 @@ def main():
         if args.channels_last:
             model.to(memory_format=torch.channels_last)
         run_steps = steps_runner(step, train, device, args.amp)
-        speed, memory = run(run_steps, batches, args.warmup, device)
+        speed, latencies, memory = run(run_steps, batches, args.warmup, device)
         speeds.append(speed)
-        parameters = sum(p.numel() for p in model.parameters()) / 1e6
-        rows.append((name, f'{parameters:.1f}', f'{speed:.2f}', f'{memory / 2 ** 20:.0f}'))
+        parameters = sum(p.numel() for p in model.parameters()) / 1e6 or float('nan')  # none in torch: an export
+        p50, p95 = (1000 * float(np.percentile(latencies, q)) for q in (50, 95))
+        rows.append((name, f'{parameters:.1f}', f'{speed:.2f}', f'{p50:.0f}', f'{p95:.0f}', f'{memory / 2 ** 20:.0f}'))
         if args.profile:
             profiles.append(profile_steps(lambda: run_steps(batches[args.warmup:]), args.iters, f'{name}, {mode}',
                                           'cuda' in device, args.top))
-    print(markdown_table(['model', 'parameters (M)', 'images/s', 'peak memory (MiB)'], rows))
+    print(markdown_table(['model', 'parameters (M)', 'images/s', 'latency p50 (ms)', 'p95 (ms)', 'peak memory (MiB)'],
+                         rows))
+    if args.backend == 'onnxruntime':
+        print(f'speed ratio (onnxruntime / PyTorch): {speeds[1] / speeds[0]:.2f}x')
     if args.vs:
-        print(f'speed ratio (ours / reference model): {speeds[0] / speeds[1]:.2f}x')
+        print(f'speed ratio (ours / reference model): {speeds[0] / speeds[-1]:.2f}x')
     if args.profile:
         write_text('\n\n'.join(profiles), args.profile)
         print(f'profile: {args.profile}')

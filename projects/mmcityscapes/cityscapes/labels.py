@@ -4,7 +4,7 @@ An ``*_instanceIds.png`` pixel is ``label id * 1000 + instance index`` for an in
 annotated object, and the plain label id elsewhere (stuff, and crowd regions of thing classes).
 """
 import numpy as np
-from cityscapesscripts.helpers.labels import id2label, labels
+from cityscapesscripts.helpers.labels import id2label, labels, name2label
 
 INSTANCE_OFFSET = 1000
 NUM_LABEL_IDS = max(label.id for label in labels) + 1
@@ -43,6 +43,11 @@ def class_indices(classes):
         if 0 <= i < 256 and label.name in classes:
             lut[i] = classes.index(label.name)
     return lut
+
+
+def label_ids_of(classes):
+    """The Cityscapes label id of each class name (KeyError for a name Cityscapes lacks)."""
+    return [name2label[name].id for name in classes]
 
 
 def looks_like_train_ids(label_ids):

@@ -1,4 +1,5 @@
 from .cross_validation import CrossValidationRunner
+from .loops import ResumableEpochBasedTrainLoop
 from .staged import StagedRunner
 
-__all__ = ['CrossValidationRunner', 'StagedRunner']
+__all__ = ['CrossValidationRunner', 'ResumableEpochBasedTrainLoop', 'StagedRunner']

@@ -104,6 +104,14 @@ def load_weights(checkpoint):
     return content.get('state_dict', content), content.get('meta') or {}
 
 
+def unfitting_tensors(model_state, state):
+    """The keys of ``model_state`` that ``state`` lacks, and those it holds in another shape."""
+    missing = [key for key in model_state if key not in state]
+    shaped = [key for key, value in model_state.items()
+              if key in state and tuple(state[key].shape) != tuple(value.shape)]
+    return missing, shaped
+
+
 def check_fits(model, checkpoint, state, meta):
     """Stop unless ``checkpoint`` (its ``load_weights``) holds every tensor of ``model`` in the
     model's shape (a wrong checkpoint would load with warnings and score zero): one line with how
@@ -111,11 +119,10 @@ def check_fits(model, checkpoint, state, meta):
     trained in."""
     expected = model.state_dict()
     origin = f'; it was trained as {meta["experiment_name"]}' if meta.get('experiment_name') else ''
-    missing = [key for key in expected if key not in state]
+    missing, shaped = unfitting_tensors(expected, state)
     if missing:
         raise UserError(f'{checkpoint} does not fit this model: {len(missing)} of its {len(expected)} '
                         f'tensors are missing (e.g. {missing[0]}){origin}')
-    shaped = [key for key, value in expected.items() if tuple(state[key].shape) != tuple(value.shape)]
     if shaped:
         key = shaped[0]
         raise UserError(f'{checkpoint} does not fit this model: {len(shaped)} of its {len(expected)} tensors '

@@ -2,6 +2,7 @@
 import ast
 import difflib
 import glob
+import importlib
 import inspect
 import os
 import os.path as osp
@@ -15,7 +16,7 @@ from mmengine.runner import Runner
 
 from ..cityscapes.errors import UserError
 from ..cityscapes.files import IMAGE_SUFFIX, annotation_name, is_cityscapes_root
-from ..cityscapes.io import read_json
+from ..cityscapes.io import is_complete_png, read_json
 
 FAMILIES = dict(mmseg='semantic', mmdet='instance')  # default scope -> model family
 
@@ -68,6 +69,14 @@ def innermost_dataset(dataset_cfg):
     return dataset_cfg
 
 
+def test_metainfo(cfg):
+    """The metainfo (classes, palette) of the config's test dataset: its dataset class's,
+    updated by the config's ``metainfo``."""
+    dataset = innermost_dataset(cfg.test_dataloader.dataset)
+    registry = importlib.import_module(f'{cfg.default_scope}.registry').DATASETS
+    return {**registry.get(dataset.type).METAINFO, **(dataset.get('metainfo') or {})}
+
+
 def dataset_paths(dataset_cfg):
     """(kind, path, data_root) of every annotation file and folder a dataset config reads,
     wrappers included."""
@@ -82,8 +91,8 @@ def dataset_paths(dataset_cfg):
 
 def check_dataset_files(cfg, splits):
     """Stop with one line naming the first missing annotation file or folder that the ``splits``'
-    dataloaders and evaluators read, or the labelled images that are missing (count and one of
-    them), before anything is built (mmdet/mmseg would fail later, in a traceback, or drop the
+    dataloaders and evaluators read, or the labelled images that are missing or truncated (count
+    and one of them), before anything is built (mmdet/mmseg would fail later, in a traceback, or drop the
     image without a word)."""
     for split in splits:
         loader, evaluators = cfg.get(f'{split}_dataloader'), cfg.get(f'{split}_evaluator') or []
@@ -104,6 +113,10 @@ def check_dataset_files(cfg, splits):
             if missing:
                 raise UserError(f'{split}_dataloader: {len(missing)} of {len(labelled)} labelled images are missing '
                                 f'(e.g. {missing[0]}); restore them or remove their annotations')
+            truncated = [path for path in labelled if path.endswith('.png') and not is_complete_png(path)]
+            if truncated:
+                raise UserError(f'{split}_dataloader: {len(truncated)} of {len(labelled)} labelled images are '
+                                f'truncated (e.g. {truncated[0]}); download them again')
 
 
 def leaf_datasets(dataset_cfg):

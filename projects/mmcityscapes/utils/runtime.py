@@ -5,15 +5,18 @@ import fcntl
 import importlib
 import os
 import os.path as osp
+import re
 import signal
 import socket
 import sys
+from contextlib import contextmanager
 
 import torch
 import torch.distributed as torch_dist
 from mmengine.dist import init_dist
 
 from ..cityscapes.errors import UserError
+from ..hooks.preemption_hook import listen_for_stop_signals
 from .checkpoint import allow_mmengine_checkpoints, latest_valid_checkpoint, resolve_checkpoint
 from .config import check_dataset_files, check_hook_arguments
 
@@ -57,6 +60,9 @@ def init_distributed(cfg):
         init_dist(launcher, **cfg.get('env_cfg', {}).get('dist_cfg', {}))
 
 
+RUNTIME_HOOKS = ('ResumeValidationHook', 'PreemptionHook', 'LoadReportHook')
+
+
 def prepare_runtime(cfg, splits=('train', 'val')):
     """Adapt ``cfg`` to this machine before the Runner is built.
 
@@ -70,6 +76,10 @@ def prepare_runtime(cfg, splits=('train', 'val')):
     * ``resume`` without a checkpoint resumes from the latest complete one of the work dir (a
       truncated latest one is skipped, with a message), or trains from scratch, saying so;
     * a resumed run validates first the step whose validation was interrupted (``ResumeValidationHook``);
+    * SIGTERM/SIGUSR1 stop training after the current iteration with a checkpoint to resume from
+      (``PreemptionHook``), and an epoch-based loop resumes within an epoch
+      (``ResumableEpochBasedTrainLoop``);
+    * a ``load_from`` that leaves tensors at their initialisation says which (``LoadReportHook``);
     * a distributed launch creates its process group (``init_distributed``);
     * ``--launcher pytorch`` without CUDA runs DDP on gloo: DDP gets no ``device_ids`` and
       SyncBN (CUDA-only) becomes BN.
@@ -79,8 +89,14 @@ def prepare_runtime(cfg, splits=('train', 'val')):
     check_hook_arguments(cfg)
     allow_mmengine_checkpoints()
     die_with_parent()
-    if not any(hook['type'] == 'ResumeValidationHook' for hook in cfg.get('custom_hooks', [])):
-        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type='ResumeValidationHook')]
+    listen_for_stop_signals()
+    present = {hook['type'] for hook in cfg.get('custom_hooks', [])}
+    cfg.custom_hooks = [*cfg.get('custom_hooks', []),
+                        *(dict(type=name) for name in RUNTIME_HOOKS if name not in present)]
+    loop = cfg.get('train_cfg') or {}
+    if loop.get('type', 'EpochBasedTrainLoop' if loop.get('by_epoch') else None) == 'EpochBasedTrainLoop':
+        loop.pop('by_epoch', None)
+        loop['type'] = 'ResumableEpochBasedTrainLoop'
     if not cfg.get('resume'):
         cfg.load_from = resolve_checkpoint(cfg.get('load_from'), getattr(cfg, 'filename', None))
     elif not cfg.get('load_from'):
@@ -99,6 +115,21 @@ def prepare_runtime(cfg, splits=('train', 'val')):
     cfg.model_wrapper_cfg = wrapper
     _replace_sync_bn(cfg.get('model'))
 
+
+
+@contextmanager
+def naming_unreadable_images():
+    """Turn mmcv's ``failed to load image: <path>`` (an image that passed the pre-flight checks
+    but does not decode), raised in a dataloader worker whose whole traceback torch repeats,
+    into one line naming the file."""
+    try:
+        yield
+    except Exception as e:
+        found = re.search(r'failed to load image: (\S+)', str(e))
+        if not found:
+            raise
+        raise UserError(f'cannot decode image {found.group(1)} (corrupt): replace it, then continue with '
+                        '--resume') from None
 
 
 def lock_work_dir(work_dir):

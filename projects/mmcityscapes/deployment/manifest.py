@@ -1,0 +1,56 @@
+"""``deploy.json``: what a runtime needs to run an exported model without this repository's
+config, and the checks that an export directory is complete and belongs to the config."""
+import hashlib
+import os.path as osp
+
+from ..cityscapes.errors import UserError
+from ..cityscapes.io import read_json
+
+MANIFEST, MODEL = 'deploy.json', 'model.onnx'
+FORMAT = 'mmcityscapes-deploy/1'
+
+
+def sha256(path):
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def is_export(path):
+    """Whether ``path`` names an export: its directory, its ``model.onnx`` or its ``deploy.json``."""
+    return path.endswith(('.onnx', MANIFEST)) or osp.isfile(osp.join(path, MANIFEST))
+
+
+def read_export(path):
+    """(directory, manifest) of the export ``path`` names, after checking that its model file is
+    the one the manifest describes (a truncated or replaced ``model.onnx`` stops with one line)."""
+    directory = path if osp.isdir(path) else osp.dirname(path) or '.'
+    manifest_file = osp.join(directory, MANIFEST)
+    if not osp.isfile(manifest_file):
+        raise UserError(f'{directory} holds no {MANIFEST}: export a model there with tools/deployment/export.py')
+    manifest = read_json(manifest_file)
+    if not isinstance(manifest, dict) or manifest.get('format') != FORMAT:
+        raise UserError(f'{manifest_file} is not a {FORMAT} manifest')
+    model = osp.join(directory, manifest['model'])
+    if not osp.isfile(model):
+        raise UserError(f'{model} is missing (named by {manifest_file})')
+    if sha256(model) != manifest['model_sha256']:
+        raise UserError(f'{model} is not the model {manifest_file} describes (truncated, corrupt or replaced): '
+                        'export it again')
+    return directory, manifest
+
+
+def check_matches(manifest, manifest_file, task, classes, mean, std, rgb):
+    """Stop unless the export was made for a model of this ``task``, ``classes`` and input
+    normalisation (an ONNX model given with another config would score nonsense)."""
+    input_ = manifest['input']
+    found = [what for what, ok in (
+        (f'task {manifest["task"]} (the config: {task})', manifest['task'] == task),
+        ('other classes', list(manifest['classes']) == list(classes)),
+        ('another input normalisation', (input_['mean'], input_['std'], input_['channels'] == 'RGB') ==
+         (list(mean), list(std), rgb))) if not ok]
+    if found:
+        raise UserError(f'{manifest_file} was exported from another model than this config\'s: {found[0]}; '
+                        f'its source config was {manifest["source"]["config"]}')

@@ -1,0 +1,83 @@
+"""Exported models as mmseg/mmdet models: mmseg's (mmdet's) own inference and post-processing
+around an onnxruntime session, so that the tools' runner, evaluators and inferencers use an
+export exactly as they use a checkpoint."""
+import os.path as osp
+
+import torch
+from mmseg.models import EncoderDecoder
+from mmseg.models.segmentors import BaseSegmentor
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+
+from ..cityscapes.errors import UserError
+from ..utils.config import model_family, test_metainfo
+from .manifest import MANIFEST, check_matches, read_export
+
+
+def inference_session(onnx_file, device='cpu'):
+    """An onnxruntime session on ``device`` (CUDA EP for cuda devices, where installed)."""
+    import onnxruntime as ort
+    providers = ['CPUExecutionProvider']
+    if str(device).startswith('cuda') and 'CUDAExecutionProvider' in ort.get_available_providers():
+        providers.insert(0, 'CUDAExecutionProvider')
+    try:
+        return ort.InferenceSession(onnx_file, providers=providers)
+    except Exception as e:  # onnxruntime's own words for an unreadable or invalid model
+        raise UserError(f'onnxruntime cannot load {onnx_file}: {str(e).strip().splitlines()[0]}') from None
+
+
+@MODELS.register_module()
+class ONNXSegmentor(EncoderDecoder):
+    """mmseg's ``EncoderDecoder`` inference (whole or sliding window, padding removal, flips,
+    resizing to the original image) around the exported network, run by onnxruntime.
+
+    Args:
+        onnx_file (str): the export's ``model.onnx``: normalised image -> decode head logits.
+        data_preprocessor (dict): the config's, which normalises the image as at export.
+        test_cfg (dict): the config's (``mode='whole'`` or ``'slide'``).
+        align_corners (bool): the decode head's, for resizing the logits.
+        num_classes (int): classes of the logits.
+        device (str): onnxruntime runs on the CPU, or the CUDA EP for a cuda device.
+    """
+
+    def __init__(self, onnx_file, data_preprocessor, test_cfg, align_corners, num_classes, device='cpu',
+                 init_cfg=None):
+        BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.session = inference_session(onnx_file, device)
+        image = self.session.get_inputs()[0]
+        self.input_name, self.input_shape, self.onnx_file = image.name, image.shape, onnx_file
+        self.test_cfg, self.align_corners = test_cfg, align_corners
+        self.num_classes = self.out_channels = num_classes
+        self.train_cfg = None
+
+    def encode_decode(self, inputs, batch_img_metas):
+        """The exported network's logits, resized as mmseg's ``BaseDecodeHead.predict_by_feat`` does."""
+        fixed = [s for s in self.input_shape[2:] if isinstance(s, int)]
+        if len(fixed) == 2 and tuple(fixed) != tuple(inputs.shape[2:]):
+            raise UserError(f'{self.onnx_file} was exported for {fixed[0]}x{fixed[1]} inputs, not '
+                            f'{inputs.shape[2]}x{inputs.shape[3]}: export it with --shape '
+                            f'{inputs.shape[2]} {inputs.shape[3]} or --dynamic-shape')
+        logits = self.session.run(None, {self.input_name: inputs.detach().float().cpu().numpy()})[0]
+        meta = batch_img_metas[0]
+        if isinstance(meta['img_shape'], torch.Size):  # a window of slide inference
+            size = meta['img_shape']
+        else:
+            size = meta['pad_shape'][:2] if 'pad_shape' in meta else meta['img_shape']
+        return resize(torch.from_numpy(logits).to(inputs.device), size=size, mode='bilinear',
+                      align_corners=self.align_corners)
+
+
+def exported_model(cfg, path, device='cpu'):
+    """The model config that runs the export ``path`` (a directory, its model.onnx or its
+    deploy.json) in place of ``cfg.model``, after checking that the export is complete and was
+    made from a model of this config (task, classes, input normalisation)."""
+    directory, manifest = read_export(path)
+    task, preprocessor = model_family(cfg), cfg.model.data_preprocessor
+    check_matches(manifest, osp.join(directory, MANIFEST), task, test_metainfo(cfg)['classes'], preprocessor.mean,
+                  preprocessor.std, bool(preprocessor.get('bgr_to_rgb')))
+    onnx_file = osp.join(directory, manifest['model'])
+    if task != 'semantic':
+        raise UserError(f'{onnx_file}: running exported {task} models is not supported yet')
+    return dict(type='ONNXSegmentor', onnx_file=onnx_file, data_preprocessor=preprocessor,
+                test_cfg=cfg.model.test_cfg, align_corners=cfg.model.decode_head.align_corners,
+                num_classes=cfg.model.decode_head.num_classes, device=device)

@@ -1,0 +1,83 @@
+"""Stop on SIGTERM or SIGUSR1 (a Slurm preemption or time limit) after the current iteration,
+with a checkpoint that ``--resume`` continues exactly from."""
+import os.path as osp
+import signal
+
+import torch
+from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
+from mmengine.hooks import Hook
+from mmengine.registry import HOOKS
+from mmengine.runner import EpochBasedTrainLoop
+
+from ..cityscapes.io import write_text
+
+# EX_TEMPFAIL of sysexits.h: stopped on request, resumable. tools/slurm_train.sh requeues on it.
+PREEMPTED_EXIT = 75
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+_received = []
+
+
+def _record(signum, frame):
+    _received.append(signal.Signals(signum).name)
+    signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
+
+
+def listen_for_stop_signals():
+    """Record SIGTERM/SIGUSR1 instead of dying (idempotent; for this process's lifetime). Called
+    before anything forks: dataloader workers inherit it and outlive a first signal, which Slurm
+    sends to every process of a task."""
+    for signum in STOP_SIGNALS:
+        if signal.getsignal(signum) is not _record and not _received:
+            signal.signal(signum, _record)
+
+
+@HOOKS.register_module()
+class PreemptionHook(Hook):
+    """Turn a recorded stop signal (``listen_for_stop_signals``) into a clean stop.
+
+    After the iteration during which it arrived (validation included) the run saves
+    ``iter_<n>.pth`` with optimizer and scheduler state, points ``last_checkpoint`` at it and
+    exits with ``PREEMPTED_EXIT``. A signal before training starts or after it ends (a sequence
+    runner between runs) stops the run there: nothing is lost. Processes of a distributed run
+    agree after every iteration (one all-reduce of a flag), so all stop at the same one even
+    when the signal reaches them at different times.
+    """
+
+    priority = 'LOWEST'  # after ParamSchedulerHook and CheckpointHook: the saved state is this iteration's
+
+    def before_run(self, runner):
+        listen_for_stop_signals()
+
+    def stop_requested(self):
+        requested = torch.tensor([len(_received)], dtype=torch.int64)
+        if get_world_size() > 1:
+            all_reduce(requested, op='max')
+        return bool(requested.item())
+
+    def before_train(self, runner):
+        if self.stop_requested():
+            self.stop(runner, f'before training {runner.work_dir}')
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if not self.stop_requested():
+            return
+        step = runner.iter + 1
+        filename = f'iter_{step}.pth'
+        runner.save_checkpoint(runner.work_dir, filename, save_optimizer=True, save_param_scheduler=True,
+                               meta=dict(epoch=runner.epoch, iter=step))
+        path = osp.join(runner.work_dir, filename)
+        if is_main_process():
+            write_text(path, osp.join(runner.work_dir, 'last_checkpoint'))
+        barrier()  # no process exits before the checkpoint is written (srun --kill-on-bad-exit)
+        where = f'epoch {runner.epoch + 1}, ' if isinstance(runner.train_loop, EpochBasedTrainLoop) else ''
+        self.stop(runner, f'after iteration {step} ({where}saved {path})')
+
+    def after_train(self, runner):
+        if self.stop_requested():
+            self.stop(runner, f'after training {runner.work_dir}')
+
+    @staticmethod
+    def stop(runner, when):
+        name = _received[0] if _received else 'a signal to another process'
+        runner.logger.warning(f'PreemptionHook: stopped by {name} {when}; continue with --resume')
+        raise SystemExit(PREEMPTED_EXIT)
