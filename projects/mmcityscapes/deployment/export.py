@@ -88,7 +88,8 @@ def export(cfg, checkpoint, out_dir, shape=None, dynamic=False, opset=17):
         with torch.no_grad():
             expected = network(image).numpy()
             axes = {'image': {0: 'batch', 2: 'height', 3: 'width'},
-                    'logits': {0: 'batch', 2: 'logits_height', 3: 'logits_width'}} if dynamic else None
+                    'logits': {0: 'batch', 2: 'logits_height', 3: 'logits_width'}} if dynamic else \
+                {'image': {0: 'batch'}, 'logits': {0: 'batch'}}  # any batch size
             torch.onnx.export(network, (image,), partial, input_names=['image'], output_names=['logits'],
                               opset_version=opset, dynamo=False, dynamic_axes=axes)
         session = inference_session(partial)
@@ -115,12 +116,12 @@ def semantic_contract(cfg, model, shape, dynamic, logits_shape):
     preprocessor = cfg.model.data_preprocessor
     metainfo = test_metainfo(cfg)
     return dict(
-        input=dict(name='image', shape=['batch', 3, 'height', 'width'] if dynamic else [1, 3, *shape],
+        input=dict(name='image', shape=['batch', 3, 'height', 'width'] if dynamic else ['batch', 3, *shape],
                    layout='NCHW', dtype='float32', channels='RGB' if preprocessor.get('bgr_to_rgb') else 'BGR',
                    mean=list(preprocessor.mean), std=list(preprocessor.std),
                    meaning='(image - mean) / std per channel, from 0-255 pixel values'),
         output=dict(name='logits', shape=['batch', len(metainfo['classes']), 'logits_height', 'logits_width']
-                    if dynamic else list(logits_shape),
+                    if dynamic else ['batch', *logits_shape[1:]],
                     meaning='class scores before softmax; resize bilinearly to the input size (align_corners='
                             f'{model.align_corners}); argmax over classes gives the class index'),
         classes=list(metainfo['classes']), label_ids=label_ids_of(metainfo['classes']),

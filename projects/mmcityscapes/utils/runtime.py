@@ -125,11 +125,10 @@ def naming_unreadable_images():
     try:
         yield
     except Exception as e:
-        found = re.search(r'failed to load image: (\S+)', str(e))
+        found = re.findall(r'failed to load image: (\S+)', str(e))  # the last: the message, not the source line
         if not found:
             raise
-        raise UserError(f'cannot decode image {found.group(1)} (corrupt): replace it, then continue with '
-                        '--resume') from None
+        raise UserError(f'cannot decode image {found[-1]} (corrupt): replace it, then continue with --resume') from None
 
 
 def lock_work_dir(work_dir):
