@@ -10,5 +10,6 @@ custom_imports = dict(imports=['mmcityscapes.components'], allow_failed_imports=
 crop_size = (512, 1024)
 data_preprocessor = dict(size=crop_size)
 model = dict(data_preprocessor=data_preprocessor)
+auto_scale_lr = dict(enable=False, base_batch_size=8)  # lr 0.01 is mmseg's for 4 GPUs x 2 images (--auto-scale-lr)
 default_hooks = dict(checkpoint=dict(save_best='mIoU', rule='greater', max_keep_ckpts=1))
 custom_hooks = [dict(type='ValLossHook')]

@@ -32,6 +32,7 @@ train_dataloader = dict(
         ann_file='splits/coarse_pretrain.txt', seg_map_suffix='_gtCoarse_labelTrainIds.png',
         data_prefix=dict(img_path='leftImg8bit/train_extra', seg_map_path='gtCoarse/train_extra')))
 test_evaluator = dict(_delete_=True, type='SegmentationMetric', per_class=False)  # validated on fine val labels
+auto_scale_lr = dict(enable=False, base_batch_size=4)  # the recipe's lr is for 1 GPU x 4 images (--auto-scale-lr)
 
 param_scheduler = [  # ReduceLROnPlateau on the validation loss (ValLossHook)
     dict(type='ReduceOnPlateauLR', monitor='loss', rule='less', factor=0.1, patience=2, by_epoch=True)]

@@ -5,6 +5,7 @@ import re
 
 import pytest
 import yaml
+from mmengine.config import Config
 
 from conftest import REPO
 
@@ -62,3 +63,22 @@ def test_unusable_cityscapes_root_is_named(root, monkeypatch):
     monkeypatch.setenv('CITYSCAPES_ROOT', root)
     with pytest.raises(UserError, match=r"^CITYSCAPES_ROOT='/data/.*': the configs cannot hold a path"):
         load_config(osp.join(REPO, 'configs/unet_r34.py'))
+
+
+@pytest.mark.parametrize('config', [c for c in CONFIGS if 'runner_type' not in Config.fromfile(osp.join(REPO, c))])
+def test_every_config_scales_its_lr_by_mmengine_s_linear_rule(config):
+    """--auto-scale-lr works for every trainable config: each states the batch its lr is for, and
+    mmengine's Runner.scale_lr gives lr x (processes x batch) / base_batch_size."""
+    import torch
+    from mmengine.logging import MMLogger
+    from mmengine.optim import OptimWrapper
+    from mmengine.runner import Runner
+    cfg = Config.fromfile(osp.join(REPO, config))
+    base, batch, lr = cfg.auto_scale_lr.base_batch_size, cfg.train_dataloader.batch_size, cfg.optim_wrapper.optimizer.lr
+    for processes in (1, 8):
+        runner = Runner.__new__(Runner)  # scale_lr reads the world size, batch and schedulers
+        runner._world_size, runner._train_dataloader = processes, cfg.train_dataloader
+        runner.logger, runner.param_schedulers = MMLogger.get_instance('test_configs'), cfg.get('param_scheduler')
+        wrapper = OptimWrapper(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=lr))
+        runner.scale_lr(wrapper, dict(enable=True, base_batch_size=base))
+        assert wrapper.optimizer.param_groups[0]['lr'] == pytest.approx(lr * processes * batch / base)

@@ -16,14 +16,16 @@ does not depend on them. Inputs are not resized or padded: the data preprocessor
 to ``--shape``. Reports images/s, the latency of a batch (median and 95th percentile) and the peak
 memory of the timed iterations beyond what is allocated before them (``PeakMemory``).
 ``--backend onnxruntime`` (semantic configs, ``--infer``) also exports the same model to ONNX at
-``--shape`` and runs the export through the same ``test_step`` with onnxruntime (``ONNXSegmentor``). ``--profile`` then runs the timed batches once more under the
-torch profiler, per model, and writes host-device synchronisations and kernel launches per step
-and the top operators by device and by host time to a markdown file.
+``--shape`` and runs the export through the same ``test_step`` with onnxruntime (``ONNXSegmentor``).
+``--profile`` then runs the timed batches once more under the torch profiler, per model, and
+writes host-device synchronisations and kernel launches per step and the top operators by device
+and by host time to a markdown file.
 
 Data mode times the config's train pipeline on its train dataset (``$CITYSCAPES_ROOT``): samples
 per second in one process, i.e. per dataloader worker.
 """
 import argparse
+import copy
 import os.path as osp
 import tempfile
 import time
@@ -119,7 +121,7 @@ def mm_inputs(task, images, labels, train):
 
 def build_ours(cfg, task, device, amp):
     from mmengine.registry import MODELS
-    model = revert_sync_batchnorm(MODELS.build(cfg.model)).to(device)
+    model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg.model))).to(device)  # mmseg's build edits it
     sgd = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     # with AMP on CUDA, mmengine's loss scaling, as tools/train.py --amp uses
     optimizer = AmpOptimWrapper(optimizer=sgd) if amp and 'cuda' in device else OptimWrapper(sgd)

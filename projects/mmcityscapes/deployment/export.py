@@ -1,5 +1,6 @@
 """Export a trained model to ONNX (standard operators, onnxruntime without custom ops) with the
 manifest that describes it, checked against PyTorch on a seeded input before it is kept."""
+import copy
 import os
 import os.path as osp
 
@@ -46,7 +47,7 @@ def build_model(cfg, checkpoint):
     """The config's model with the checkpoint's weights, in eval mode, on the CPU (SyncBN as BN)."""
     init_default_scope(cfg.default_scope)
     state, meta = load_weights(checkpoint)
-    model = revert_sync_batchnorm(MODELS.build(cfg.model))
+    model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg.model)))  # mmseg's build edits its config
     check_fits(model, checkpoint, state, meta)
     model.load_state_dict(state, strict=True)
     return model.eval()
