@@ -23,9 +23,10 @@ def _record(signum, frame):
 
 
 def listen_for_stop_signals():
-    """Record SIGTERM/SIGUSR1 instead of dying (idempotent; for this process's lifetime). Called
-    before anything forks: dataloader workers inherit it and outlive a first signal, which Slurm
-    sends to every process of a task."""
+    """Record SIGTERM/SIGUSR1 instead of dying (idempotent; for the rest of this process's life,
+    so a signal between the runs of a sequence stops the next one). Called before the training
+    dataloaders fork: their workers inherit it and outlive a first signal, which Slurm sends to
+    every process of a task."""
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) is not _record and not _received:
             signal.signal(signum, _record)
@@ -45,16 +46,14 @@ class PreemptionHook(Hook):
 
     priority = 'LOWEST'  # after ParamSchedulerHook and CheckpointHook: the saved state is this iteration's
 
-    def before_run(self, runner):
-        listen_for_stop_signals()
-
     def stop_requested(self):
         requested = torch.tensor([len(_received)], dtype=torch.int64)
         if get_world_size() > 1:
             all_reduce(requested, op='max')
         return bool(requested.item())
 
-    def before_train(self, runner):
+    def before_train(self, runner):  # not before_run: Runner.test calls that too, and testing stays killable
+        listen_for_stop_signals()
         if self.stop_requested():
             self.stop(runner, f'before training {runner.work_dir}')
 

@@ -16,7 +16,6 @@ import torch.distributed as torch_dist
 from mmengine.dist import init_dist
 
 from ..cityscapes.errors import UserError
-from ..hooks.preemption_hook import listen_for_stop_signals
 from .checkpoint import allow_mmengine_checkpoints, latest_valid_checkpoint, resolve_checkpoint
 from .config import check_dataset_files, check_hook_arguments
 
@@ -89,7 +88,6 @@ def prepare_runtime(cfg, splits=('train', 'val')):
     check_hook_arguments(cfg)
     allow_mmengine_checkpoints()
     die_with_parent()
-    listen_for_stop_signals()
     present = {hook['type'] for hook in cfg.get('custom_hooks', [])}
     cfg.custom_hooks = [*cfg.get('custom_hooks', []),
                         *(dict(type=name) for name in RUNTIME_HOOKS if name not in present)]
