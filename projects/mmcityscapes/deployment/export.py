@@ -7,7 +7,7 @@ import os.path as osp
 import numpy as np
 import torch
 from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import MODELS, init_default_scope
+from mmengine.registry import MODELS, DefaultScope
 
 from ..cityscapes.errors import UserError
 from ..cityscapes.io import read_json, write_json
@@ -45,9 +45,9 @@ def test_image_shape(cfg):
 
 def build_model(cfg, checkpoint):
     """The config's model with the checkpoint's weights, in eval mode, on the CPU (SyncBN as BN)."""
-    init_default_scope(cfg.default_scope)
     state, meta = load_weights(checkpoint)
-    model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg.model)))  # mmseg's build edits its config
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg.model)))  # mmseg's build edits its config
     check_fits(model, checkpoint, state, meta)
     model.load_state_dict(state, strict=True)
     return model.eval()
