@@ -14,4 +14,7 @@ tuning = dict(
     trials=20,  # 0: no search, stage 2's own values (configs/_base_/tuned/hyperparams.py)
     epochs=3,  # per trial, over the tuning subset
     ann_file='annotations/instancesonly_filtered_gtFine_train_tune.json',  # seed: 372 train images
-    heartbeat=30)  # s; a killed trial is retried once silent for twice this
+    heartbeat=30,  # s; a killed trial is retried once silent for twice this
+    # under dist_train.sh: one trial per process, side by side (each with a stage's per-GPU batch);
+    # False: each trial on all processes. The stages always train on all processes.
+    parallel=True)

@@ -4,4 +4,6 @@
 # train evaluated on val. Folds: splits/cv5/ from tools/dataset_converters/cityscapes.py.
 _base_ = './unet_r34.py'
 runner_type = 'CrossValidationRunner'
-cv = dict(folds=5, split_dir='splits/cv5', final_model=True)
+# parallel: under dist_train.sh each process trains whole folds side by side (batch 4 each, the recipe's);
+# False: every fold is one DDP run over all processes (N x 4 images a step)
+cv = dict(folds=5, split_dir='splits/cv5', final_model=True, parallel=True)

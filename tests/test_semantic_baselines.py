@@ -1,10 +1,14 @@
 """U-Net head, metric set, validation loss and cross-validation runner (semantic baselines)."""
 import glob
 import json
+import os
 import os.path as osp
+import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -174,20 +178,97 @@ def test_cross_validation_runner(mini_env, tmp_path):
     assert proc.returncode != 0 and 'different config' in proc.stderr
 
 
-@pytest.mark.slow
-def test_cross_validation_under_dist_train(mini_env, tmp_path):
-    """Two folds of cv5 with two gloo processes: each fold trains distributed, one table."""
+def dist_train_cv(mini_env, work_dir, *options, wait=True):
+    """tools/dist_train.sh configs/unet_r34_cv5.py with two gloo processes (torchrun gives each one thread)."""
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
+    args = ['bash', 'tools/dist_train.sh', 'configs/unet_r34_cv5.py', '2', '--work-dir', str(work_dir),
+            '--cfg-options', *SMALL_UNET, *CV, 'randomness.seed=0', *options]
     env = dict(mini_env, PORT=str(port), PYTHON=sys.executable)
-    proc = subprocess.run(['bash', 'tools/dist_train.sh', 'configs/unet_r34_cv5.py', '2', '--work-dir', str(tmp_path),
-                           '--cfg-options', *SMALL_UNET, *CV, 'cv.folds=2', 'cv.split_dir=splits/cv5'],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    if not wait:
+        return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
+    proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.mark.slow
+def test_cross_validation_under_dist_train(mini_env, tmp_path):
+    """Two folds of cv5 with two gloo processes and cv.parallel=False: each fold trains distributed, one table."""
+    dist_train_cv(mini_env, tmp_path, 'cv.folds=2', 'cv.parallel=False')
     for k in range(2):
         log = open(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')[0]).read()
         assert 'Distributed training: True' in log and 'GPU number: 2' in log
     rows = {r['metric']: r for r in json.load(open(tmp_path / 'cv_results.json'))}
     assert set(rows['mIoU']) == {'metric', 'fold_0', 'fold_1', 'mean', 'std'}
     assert not osp.exists(tmp_path / 'fold_2')
+
+
+@pytest.fixture(scope='module')
+def three_folds_alone(mini_env, tmp_path_factory):
+    """Three folds of cv5 trained one after the other in one process of one thread."""
+    work_dir = tmp_path_factory.mktemp('cv_alone')
+    run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(work_dir), '--cfg-options',
+             *SMALL_UNET, *CV, 'randomness.seed=0', 'cv.folds=3', env=dict(mini_env, OMP_NUM_THREADS='1'))
+    return work_dir
+
+
+def assert_same_folds(work_dir, reference, folds=3):
+    """Every fold's metrics and best weights are those of the reference run."""
+    for k in range(folds):
+        ours, theirs = (json.load(open(d / f'fold_{k}' / 'result.json')) for d in (work_dir, reference))
+        assert ours['metrics'] == theirs['metrics'], f'fold_{k}'
+        weights = [torch.load(r['checkpoint'], weights_only=False)['state_dict'] for r in (ours, theirs)]
+        assert all(torch.equal(weights[0][key], weights[1][key]) for key in weights[1]), f'fold_{k}'
+    assert json.load(open(work_dir / 'cv_results.json')) == json.load(open(reference / 'cv_results.json'))
+
+
+@pytest.mark.slow
+def test_cross_validation_side_by_side_equals_folds_trained_alone(three_folds_alone, mini_env, tmp_path):
+    """cv.parallel (the default) under dist_train.sh: each process trains whole folds, not distributed,
+    3 folds on 2 processes; the same metrics, weights and table as one process alone."""
+    proc = dist_train_cv(mini_env, tmp_path, 'cv.folds=3')
+    holders = set()
+    for k in range(3):
+        log = open(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')[0]).read()
+        assert 'Distributed training: False' in log and 'Epoch(train) [1][2/4]' in log
+        holders.add(open(tmp_path / f'fold_{k}' / '.lock').read())
+    assert len(holders) == 2, holders  # both processes trained folds
+    assert proc.stdout.count('3-fold cross-validation') == 1
+    assert_same_folds(tmp_path, three_folds_alone)
+
+
+@pytest.mark.slow
+def test_cross_validation_side_by_side_survives_kill_9(three_folds_alone, mini_env, tmp_path):
+    """kill -9 of the process training fold 1: torchrun stops the other one, which saves its
+    iteration (PreemptionHook) within torchrun's grace period; a re-run skips what finished,
+    resumes the rest, and gives the folds and table of an uninterrupted run."""
+    proc = dist_train_cv(mini_env, tmp_path, 'cv.folds=3', wait=False)
+    deadline = time.time() + 600
+    lock = tmp_path / 'fold_1' / '.lock'
+    while time.time() < deadline and not (glob.glob(f'{tmp_path}/fold_1/*/*.log') and 'Epoch(train) [1][2/4]' in
+                                           open(glob.glob(f'{tmp_path}/fold_1/*/*.log')[0]).read()):
+        time.sleep(0.2)
+    victim = int(re.search(r'process (\d+)', lock.read_text()).group(1))
+    os.kill(victim, signal.SIGKILL)
+    killed_at = time.time()
+    try:
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode != 0 and time.time() - killed_at < 120, 'the launch outlived its killed process'
+    assert not osp.exists(tmp_path / 'cv_results.json') and not osp.exists(tmp_path / 'fold_1' / 'result.json')
+    finished = [k for k in range(3) if osp.isfile(tmp_path / f'fold_{k}' / 'result.json')]
+    stopped = [k for k in range(3) if k not in finished and osp.isfile(tmp_path / f'fold_{k}' / 'last_checkpoint')]
+    assert 'exitcode  : 75' in stderr or not stopped, stderr[-3000:]  # stopped by the signal, with a checkpoint
+    print(f'finished: {finished}, stopped with a checkpoint: {stopped}')
+    runs = {k: len(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')) for k in range(3)}
+    dist_train_cv(mini_env, tmp_path, 'cv.folds=3')
+    for k in range(3):  # one more training (a log) for each fold not finished
+        assert len(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')) == runs[k] + (k not in finished), f'fold_{k}'
+    for k in stopped:
+        assert 'resumed epoch: 0' in open(sorted(glob.glob(f'{tmp_path}/fold_{k}/*/*.log'))[-1]).read()
+    assert_same_folds(tmp_path, three_folds_alone)

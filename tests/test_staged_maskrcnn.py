@@ -219,17 +219,23 @@ def test_staged_run_killed_in_tuning_and_in_a_stage_resumes(mini_env, tmp_path):
     assert again.stdout.count('done, skipped') == 4
 
 
+def train_losses(work_dir):
+    scalars = glob.glob(f'{work_dir}/*/vis_data/scalars.json')
+    return [json.loads(line)['loss'] for line in open(scalars[0]) if '"loss"' in line]
+
+
 @pytest.mark.slow
 def test_staged_run_under_dist_train_predicting_nothing(mini_env, tmp_path):
-    """Two gloo processes train every stage and trial together; a model that predicts nothing
-    (score threshold above 1) still completes every stage, and its table says 0.0."""
+    """Two gloo processes train every stage together and the two trials side by side, each
+    trial as it trains alone; a model that predicts nothing (score threshold above 1) still
+    completes every stage, and its table says 0.0."""
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
     env = dict(mini_env, PORT=str(port), PYTHON=PY)
     proc = subprocess.run(['bash', 'tools/dist_train.sh', STAGED, '2', '--work-dir', str(tmp_path),
-                           '--cfg-options', PREDICT_NOTHING], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=1800)
+                           '--cfg-options', PREDICT_NOTHING, 'randomness.seed=0'], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-5000:]
     stages = json.load(open(tmp_path / 'staged_results.json'))['stages']
     for stage in stages[1:]:
@@ -240,6 +246,13 @@ def test_staged_run_under_dist_train_predicting_nothing(mini_env, tmp_path):
     study = optuna.load_study(study_name='stage2', storage=f'sqlite:///{tmp_path}/tune/study.db')
     assert len(study.trials) == 2
     assert all(stage['train_stats']['images'] == 10 for stage in stages[1:])  # both processes counted
+    for k in (2, 3):  # after the side-by-side trials, the processes train together again
+        assert 'Distributed training: True' in open(glob.glob(f'{tmp_path}/maskrcnn_stage{k}_mini/*/*.log')[0]).read()
+    trial = tmp_path / 'tune' / 'trial_1'
+    assert 'Distributed training: False' in open(glob.glob(f'{trial}/*/*.log')[0]).read()
+    run_tool('tools/train.py', str(trial / 'maskrcnn_stage2_mini.py'), '--work-dir', str(tmp_path / 'alone'),
+             env=dict(mini_env, OMP_NUM_THREADS='1'))
+    assert train_losses(tmp_path / 'alone') == train_losses(trial) != []
 
 
 @pytest.mark.slow

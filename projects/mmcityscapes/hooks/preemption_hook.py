@@ -1,13 +1,16 @@
 """Stop on SIGTERM or SIGUSR1 (a Slurm preemption or time limit) after the current iteration,
 with a checkpoint that ``--resume`` continues exactly from."""
+import os
 import os.path as osp
 import signal
+import threading
 
 import torch
 from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
+from torch.utils.data._utils import signal_handling
 
 from ..cityscapes.io import write_text
 
@@ -24,12 +27,34 @@ def _record(signum, frame):
 
 def listen_for_stop_signals():
     """Record SIGTERM/SIGUSR1 instead of dying (idempotent; for the rest of this process's life,
-    so a signal between the runs of a sequence stops the next one). Called before the training
-    dataloaders fork: their workers inherit it and outlive a first signal, which Slurm sends to
-    every process of a task."""
+    so a signal between the runs of a sequence stops the next one), and make dataloader workers
+    ignore them unless their parent sends them: Slurm and torchrun signal every process of a
+    task, and a worker that dies of it (torch's worker handler re-raises a SIGTERM not sent by its
+    parent) would fail the step being saved."""
     for signum in STOP_SIGNALS:
         if signal.getsignal(signum) is not _record and not _received:
             signal.signal(signum, _record)
+    if signal_handling._set_worker_signal_handlers is not _set_worker_signal_handlers:
+        _torch_worker_handlers.append(signal_handling._set_worker_signal_handlers)
+        signal_handling._set_worker_signal_handlers = _set_worker_signal_handlers
+
+
+_torch_worker_handlers = []
+
+
+def _set_worker_signal_handlers(*args):
+    """torch's handlers of a dataloader worker (called as the worker starts), then the stop
+    signals taken by a thread that ends the worker when its parent sends one (the loader's
+    shutdown, as torch's handler does) and drops the others."""
+    _torch_worker_handlers[0](*args)
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    threading.Thread(target=_exit_on_parent_s_signal, args=(os.getppid(),), daemon=True).start()
+
+
+def _exit_on_parent_s_signal(parent):
+    while signal.sigwaitinfo(STOP_SIGNALS).si_pid != parent:
+        pass
+    os._exit(0)
 
 
 @HOOKS.register_module()

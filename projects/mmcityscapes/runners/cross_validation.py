@@ -9,7 +9,8 @@ from mmengine.registry import RUNNERS
 from ..cityscapes.io import write_csv, write_json, write_text
 from ..cityscapes.report import markdown_table, shown
 from ..utils.config import innermost_dataset
-from .sequence import train_and_test
+from ..utils.runtime import standalone_processes
+from .sequence import train_and_test, train_side_by_side
 
 
 @RUNNERS.register_module()
@@ -21,12 +22,15 @@ class CrossValidationRunner:
     Select it in a config::
 
         runner_type = 'CrossValidationRunner'
-        cv = dict(folds=5, split_dir='splits/cv5', final_model=True)
+        cv = dict(folds=5, split_dir='splits/cv5', final_model=True, parallel=True)
 
     Fold ``k`` trains on ``<split_dir>/fold<k>_train.txt`` and validates on
     ``fold<k>_val.txt`` (written by tools/dataset_converters/cityscapes.py, paths relative to
     the data root) as an ordinary mmengine Runner in ``<work_dir>/fold_<k>/``, so it works
-    under ``tools/dist_train.sh`` like any config. The fold's metrics are those of its best
+    under ``tools/dist_train.sh`` like any config: with ``parallel`` (the default) each process
+    trains whole folds on its own, side by side (``train_side_by_side``: 5 folds on 2 processes
+    take 3 rounds), with the recipe's batch and lr; without it every fold is one DDP run over all
+    processes. The fold's metrics are those of its best
     checkpoint (``save_best``), or of its last one, with the config's test evaluator on the
     held-out fold.
 
@@ -46,6 +50,7 @@ class CrossValidationRunner:
         self.folds = int(cv['folds'])
         self.split_dir = cv.get('split_dir', f'splits/cv{self.folds}')
         self.final_model = cv.get('final_model', False)
+        self.parallel = cv.get('parallel', True)
 
     @classmethod
     def from_cfg(cls, cfg):
@@ -68,15 +73,22 @@ class CrossValidationRunner:
             cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
         return cfg
 
-    def run(self, name):
-        """Train (or resume, or skip) one run; return its test metrics."""
-        return train_and_test(self.run_config(name), title=f'{osp.basename(self.cfg.work_dir)} {name}')['metrics']
-
     def train(self):
-        folds = {f'fold_{k}': self.run(f'fold_{k}') for k in range(self.folds)}
-        final = self.run('final') if self.final_model else None
+        names = [f'fold_{k}' for k in range(self.folds)] + (['final'] if self.final_model else [])
+        runs = {name: (self.run_config(name), f'{osp.basename(self.cfg.work_dir)} {name}') for name in names}
+        if self.parallel:
+            for cfg, _ in runs.values():
+                cfg.launcher = 'none'
+            with standalone_processes(rejoin=False):
+                results = train_side_by_side(runs)
+            if results is None:
+                return  # the process that trains the last run writes the tables
+        else:
+            results = {name: train_and_test(cfg, title) for name, (cfg, title) in runs.items()}
+        metrics = {name: result['metrics'] for name, result in results.items()}
+        final = metrics.pop('final', None)
         if is_main_process():
-            print(self.write_results(folds, final))
+            print(self.write_results(metrics, final))
 
     def write_results(self, folds, final):
         keys = list(next(iter(folds.values())))

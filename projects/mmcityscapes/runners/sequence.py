@@ -12,7 +12,7 @@ from ..cityscapes.errors import UserError
 from ..cityscapes.io import read_json, write_json, write_text
 from ..cityscapes.report import describe_dataset, test_result_stem, write_metrics
 from ..utils.checkpoint import best_checkpoint
-from ..utils.runtime import prepare_runtime
+from ..utils.runtime import claim_work_dir, prepare_runtime
 
 # Keys that change between launches of the same experiment; not part of its identity.
 VOLATILE_KEYS = ('work_dir', 'experiment_name', 'resume', 'load_from', 'launcher')
@@ -69,3 +69,26 @@ def train_and_test(cfg, title=None):
         write_json(result, result_file, indent=2)  # last: its presence means done
     barrier()
     return result
+
+
+def train_side_by_side(runs):
+    """Share ``runs`` (name -> ``(cfg, title)``) between the processes of a launch, each run
+    trained by one process on its own (call inside ``standalone_processes``, with
+    ``cfg.launcher='none'``): a process takes, in order, the next run that is neither finished nor
+    held by another process (its work dir's lock, which the kernel releases however that process
+    ends: a killed process's run is free again and resumes) and goes on until none is left to take.
+    Returns every run's ``train_and_test`` result once all are finished, or None while some still
+    train elsewhere: the process that finishes the last one returns them all."""
+    results, took = {}, True
+    while took:
+        took = False
+        for name, (cfg, title) in runs.items():
+            if name in results or isinstance(lock := claim_work_dir(cfg.work_dir), str):
+                continue
+            with lock:  # released when the run is done, not when the process ends
+                results[name] = train_and_test(cfg, title)
+            took = True
+    for name, (cfg, _) in runs.items():  # finished elsewhere meanwhile
+        if name not in results and osp.isfile(result_file := osp.join(cfg.work_dir, 'result.json')):
+            results[name] = read_json(result_file)
+    return {name: results[name] for name in runs} if len(results) == len(runs) else None

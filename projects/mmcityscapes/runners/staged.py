@@ -30,7 +30,7 @@ class StagedRunner:
         runner_type = 'StagedRunner'
         stages = ['maskrcnn_stage0.py', ..., 'maskrcnn_stage3.py']  # relative to this config
         anchors = dict(ratios=3, scales=1, min_size=4)  # fit_anchors on stage 2's training boxes
-        tuning = dict(trials=20, epochs=3, ann_file=..., heartbeat=30)  # trials=0: stage 2's own values
+        tuning = dict(trials=20, epochs=3, ann_file=..., heartbeat=30, parallel=True)  # trials=0: stage 2's own values
 
     Stage 1 receives stage 0's backbone through its ``CoarsePretrainHook``, stages 2 and 3 the
     previous stage's weights through ``load_from``. The k-means anchors and the best Optuna
@@ -42,7 +42,8 @@ class StagedRunner:
     Each stage is ``train_and_test`` in ``<work_dir>/<stage config name>/``: a re-run skips
     finished stages, resumes an interrupted one, continues an interrupted study (its dead
     trial is retried) and refuses a stage whose config changed. Under ``tools/dist_train.sh``
-    every stage and trial trains on all processes. Ends with ``<work_dir>/staged_results.{md,json}``:
+    every stage trains on all processes, and the trials one per process (``tuning.parallel``,
+    the default; ``False``: each trial on all processes). Ends with ``<work_dir>/staged_results.{md,json}``:
     per stage its test metrics, training time, images/s and peak memory, and the tuned values used.
     """
 

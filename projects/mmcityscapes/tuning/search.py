@@ -11,15 +11,17 @@ the same parameters (twice at most). The search runs until the study holds ``tri
 (complete or pruned) trials, so a re-run continues an interrupted study and a finished study is a no-op;
 several workers can share one study through a common storage URL (workers that ask for the last
 trial at the same moment may each run it, so a shared study can end one trial per extra worker
-above ``trials``). Under a distributed launch,
-every trial trains on all processes: rank 0 drives the study and broadcasts each trial's
-parameters and pruning decisions.
+above ``trials``). Under a distributed launch each process is such a worker (``parallel``, the
+default): trials train side by side, one per process, each on its own and with the config's batch;
+the processes meet again when the study is done. With ``parallel=False`` every trial trains on
+all processes: rank 0 drives the study and broadcasts each trial's parameters and pruning decisions.
 """
 import copy
 import os
 import os.path as osp
 import random
 import time
+from contextlib import nullcontext
 
 import matplotlib
 
@@ -34,7 +36,7 @@ from optuna.trial import TrialState  # noqa: E402
 
 from ..cityscapes.report import save_figure  # noqa: E402
 from ..utils.config import innermost_dataset  # noqa: E402
-from ..utils.runtime import prepare_runtime  # noqa: E402
+from ..utils.runtime import prepare_runtime, standalone_processes  # noqa: E402
 from .values import FPN_FLOW, apply_tuned  # noqa: E402
 
 OBJECTIVE = 'coco/segm_mAP'
@@ -125,7 +127,7 @@ def next_step(study, trials):
 
 
 def search(base, work_dir, trials, epochs=3, ann_file='annotations/instancesonly_filtered_gtFine_train_tune.json',
-           storage=None, study_name='stage2', heartbeat=30):
+           storage=None, study_name='stage2', heartbeat=30, parallel=True):
     """Run the study until ``trials`` trials have finished; return the best values
     (``apply_tuned``'s keys) and a note saying where they come from. Every process calls it.
 
@@ -136,13 +138,27 @@ def search(base, work_dir, trials, epochs=3, ann_file='annotations/instancesonly
         ann_file (str): training annotations of the tuning subset, relative to the data root.
         storage (str): an Optuna RDB URL shared by several workers; default SQLite in work_dir.
         heartbeat (int): seconds between heartbeats; a trial silent for twice as long is stale.
+        parallel (bool): under a distributed launch, one trial per process (``standalone_processes``)
+            instead of every trial on all processes.
     """
     os.makedirs(work_dir, exist_ok=True)
+    base = copy.deepcopy(base)
+    if parallel:
+        base.launcher = 'none'
     prepare_runtime(base)
-    study = None
+    url = storage or f'sqlite:///{osp.abspath(osp.join(work_dir, "study.db"))}'
+    with standalone_processes() if parallel else nullcontext():
+        study = open_study(url, study_name, heartbeat) if is_main_process() else None
+        run_trials(study, base, work_dir, trials, epochs, ann_file, heartbeat)
+    result = None
     if is_main_process():
-        url = storage or f'sqlite:///{osp.abspath(osp.join(work_dir, "study.db"))}'
-        study = open_study(url, study_name, heartbeat)
+        result = best_values(study, ann_file)
+        plot(study, work_dir)
+    return broadcast(result)
+
+
+def run_trials(study, base, work_dir, trials, epochs, ann_file, heartbeat):
+    """Train trials until the study holds ``trials`` finished ones (``study`` on rank 0, None elsewhere)."""
 
     def objective(trial):
         params, number = broadcast((suggest(trial), trial.number) if trial else None)
@@ -165,11 +181,6 @@ def search(base, work_dir, trials, epochs=3, ann_file='annotations/instancesonly
                 objective(None)
             except optuna.TrialPruned:
                 pass
-    result = None
-    if study:
-        result = best_values(study, ann_file)
-        plot(study, work_dir)
-    return broadcast(result)
 
 
 def best_values(study, ann_file):

@@ -10,6 +10,7 @@ import signal
 import socket
 import sys
 from contextlib import contextmanager
+from datetime import timedelta
 
 import torch
 import torch.distributed as torch_dist
@@ -57,6 +58,30 @@ def init_distributed(cfg):
         torch_dist.init_process_group(backend='gloo')
     else:
         init_dist(launcher, **cfg.get('env_cfg', {}).get('dist_cfg', {}))
+
+
+@contextmanager
+def standalone_processes(rejoin=True, timeout_s=1800):
+    """Run the body in every process of a distributed launch as if each were launched alone:
+    the process group is taken down, so mmengine's samplers, seeds, metrics and barriers see a
+    world of one (each process keeps its GPU). With ``rejoin`` it is built again after the body,
+    over the launch's own rendezvous store; a process that has not arrived after ``timeout_s``
+    seconds stops the others with an error. Yields ``(rank, world_size)``, ``(0, 1)`` when not
+    distributed."""
+    if not torch_dist.is_initialized():
+        yield 0, 1
+        return
+    rank, world_size, backend = torch_dist.get_rank(), torch_dist.get_world_size(), torch_dist.get_backend()
+    store = torch_dist.distributed_c10d._get_default_store()  # kept: rank 0 may host it (env://)
+    torch_dist.destroy_process_group()
+    yield rank, world_size
+    if rejoin:
+        _REJOINS.append(rank)
+        torch_dist.init_process_group(backend, store=torch_dist.PrefixStore(f'rejoin_{len(_REJOINS)}/', store),
+                                      rank=rank, world_size=world_size, timeout=timedelta(seconds=timeout_s))
+
+
+_REJOINS = []  # one entry per rebuilt process group: each rendezvous gets its own store keys
 
 
 RUNTIME_HOOKS = ('ResumeValidationHook', 'PreemptionHook', 'LoadReportHook')
@@ -130,10 +155,19 @@ def naming_unreadable_images():
 
 
 def lock_work_dir(work_dir):
-    """Hold ``<work_dir>/.lock`` for as long as this process lives; raise ``UserError`` if
-    another process holds it. A POSIX record lock: the kernel releases it when the process ends,
-    however it ends, and forked dataloader workers do not inherit it. Returns the open lock
-    file, which must be kept referenced."""
+    """Hold ``<work_dir>/.lock`` for as long as this process lives (``claim_work_dir``); raise
+    ``UserError`` if another process holds it."""
+    lock = claim_work_dir(work_dir)
+    if isinstance(lock, str):
+        raise UserError(f'{work_dir} is in use by {lock}: wait for it, stop it, or pass another --work-dir')
+    return lock
+
+
+def claim_work_dir(work_dir):
+    """Take ``<work_dir>/.lock`` and return the open lock file, which must be kept referenced;
+    return its holder ("process <pid> on <host>") instead if another process has it. A POSIX
+    record lock: the kernel releases it when the process ends, however it ends, and forked
+    dataloader workers do not inherit it."""
     os.makedirs(work_dir, exist_ok=True)
     lock = open(osp.join(work_dir, '.lock'), 'a+')
     try:
@@ -142,7 +176,7 @@ def lock_work_dir(work_dir):
         lock.seek(0)
         holder = lock.read().strip() or 'another process'
         lock.close()
-        raise UserError(f'{work_dir} is in use by {holder}: wait for it, stop it, or pass another --work-dir')
+        return holder
     lock.truncate(0)
     lock.write(f'process {os.getpid()} on {socket.gethostname()}\n')
     lock.flush()
