@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import run_tool, table_rows
+from conftest import SMALL_UNET, run_tool, table_rows
 
 pytestmark = pytest.mark.slow  # every test here runs a tool on a model
 
@@ -73,3 +73,18 @@ def test_data_pipeline_throughput(mini_env):
     proc = run_tool(TOOL, 'configs/mini/deeplabv3_r18_mini.py', '--data', '--samples', '8', env=mini_env)
     speed = re.search(r'8 samples in [\d.]+ s = ([\d.]+) samples/s per worker \(first output 128x256\)', proc.stdout)
     assert speed and float(speed.group(1)) > 0
+
+
+def test_side_by_side_folds_against_one_after_the_other(mini_env, tmp_path):
+    proc = run_tool('tools/analysis_tools/benchmark_side_by_side.py', 'configs/unet_r34_cv5.py', '--folds', '2',
+                    '--processes', '2', '--work-dir', str(tmp_path), '--cfg-options', *SMALL_UNET,
+                    'train_cfg.max_epochs=1', 'randomness.seed=0', env=mini_env)
+    seconds = [float(re.search(rf'\| 2 folds {way}[^|]*\|\s*([\d.]+) \|', proc.stdout).group(1))
+               for way in ('one after the other, 1 process', 'side by side, 2 processes x 1 thread')]
+    ratio = float(re.search(r'side by side / one after the other: ([\d.]+)', proc.stdout).group(1))
+    assert ratio == pytest.approx(seconds[1] / seconds[0], abs=0.01)
+    for k in range(2):  # both ways trained every fold, each in its own directory
+        assert (tmp_path / 'one_after_the_other' / f'fold_{k}' / 'result.json').is_file()
+        assert (tmp_path / 'side_by_side' / f'fold_{k}' / 'result.json').is_file()
+    holders = {(tmp_path / 'side_by_side' / f'fold_{k}' / '.lock').read_text() for k in range(2)}
+    assert len(holders) == 2  # one fold per process

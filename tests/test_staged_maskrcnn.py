@@ -3,6 +3,7 @@ import glob
 import json
 import os
 import os.path as osp
+import re
 import signal
 import socket
 import subprocess
@@ -220,8 +221,9 @@ def test_staged_run_killed_in_tuning_and_in_a_stage_resumes(mini_env, tmp_path):
 
 
 def train_losses(work_dir):
-    scalars = glob.glob(f'{work_dir}/*/vis_data/scalars.json')
-    return [json.loads(line)['loss'] for line in open(scalars[0]) if '"loss"' in line]
+    """Every logged training loss (and lr) of the run in ``work_dir``, as its log prints them."""
+    log = open(glob.glob(f'{work_dir}/*/*.log')[0]).read()
+    return re.findall(r'Epoch\(train\) (\S+) .*?(lr: \S+) .*?(loss: .*)', log)
 
 
 @pytest.mark.slow
@@ -234,7 +236,8 @@ def test_staged_run_under_dist_train_predicting_nothing(mini_env, tmp_path):
         port = s.getsockname()[1]
     env = dict(mini_env, PORT=str(port), PYTHON=PY)
     proc = subprocess.run(['bash', 'tools/dist_train.sh', STAGED, '2', '--work-dir', str(tmp_path),
-                           '--cfg-options', PREDICT_NOTHING, 'randomness.seed=0'], cwd=REPO, env=env,
+                           '--cfg-options', PREDICT_NOTHING, 'randomness.seed=0', 'default_hooks.logger.interval=1'],
+                          cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-5000:]
     stages = json.load(open(tmp_path / 'staged_results.json'))['stages']
