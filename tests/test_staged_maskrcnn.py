@@ -228,17 +228,32 @@ def train_losses(work_dir):
 
 @pytest.mark.slow
 def test_staged_run_under_dist_train_predicting_nothing(mini_env, tmp_path):
-    """Two gloo processes train every stage together and the two trials side by side, each
-    trial as it trains alone; a model that predicts nothing (score threshold above 1) still
-    completes every stage, and its table says 0.0."""
+    """Two gloo processes train every stage together and the two trials side by side. kill -9 of
+    one process in the trials: torchrun stops the other, and the same command again retries both
+    trials and finishes; a trial trains as it does alone. A model that predicts nothing (score
+    threshold above 1) still completes every stage, and its table says 0.0."""
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         port = s.getsockname()[1]
+    args = ['bash', 'tools/dist_train.sh', STAGED, '2', '--work-dir', str(tmp_path), '--cfg-options',
+            PREDICT_NOTHING, 'randomness.seed=0', 'default_hooks.logger.interval=1']
     env = dict(mini_env, PORT=str(port), PYTHON=PY)
-    proc = subprocess.run(['bash', 'tools/dist_train.sh', STAGED, '2', '--work-dir', str(tmp_path),
-                           '--cfg-options', PREDICT_NOTHING, 'randomness.seed=0', 'default_hooks.logger.interval=1'],
-                          cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=1800)
+    launch = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                              start_new_session=True)
+    deadline = time.time() + 900
+    while time.time() < deadline and not any('Epoch(train) [1][1/' in open(log).read()
+                                             for log in glob.glob(f'{tmp_path}/tune/trial_*/*/*.log')):
+        time.sleep(0.2)
+    workers = [int(stat.split('/')[2]) for stat in glob.glob('/proc/[0-9]*/stat')  # torchrun's children
+               if int(open(stat).read().rsplit(')', 1)[1].split()[1]) == launch.pid]
+    os.kill(workers[0], signal.SIGKILL)
+    try:
+        assert launch.wait(timeout=120) != 0
+    finally:
+        if launch.poll() is None:
+            os.killpg(launch.pid, signal.SIGKILL)
+    assert not osp.isfile(tmp_path / 'tuned' / 'hyperparams.py')
+    proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800)
     assert proc.returncode == 0, proc.stderr[-5000:]
     stages = json.load(open(tmp_path / 'staged_results.json'))['stages']
     for stage in stages[1:]:
@@ -247,11 +262,15 @@ def test_staged_run_under_dist_train_predicting_nothing(mini_env, tmp_path):
     row = table_rows(open(tmp_path / 'staged_results.md').read())['3']
     assert row[0] == 'maskrcnn_stage3_mini.py' and row[1:11] == ['0.0'] * 10
     study = optuna.load_study(study_name='stage2', storage=f'sqlite:///{tmp_path}/tune/study.db')
-    assert len(study.trials) == 2
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert failed and len(finished) == 2 and len(study.trials) == len(failed) + 2
+    retried = {optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t): t.params for t in finished}
+    assert all(retried[t.number] == t.params for t in failed)  # each killed trial again, with its parameters
     assert all(stage['train_stats']['images'] == 10 for stage in stages[1:])  # both processes counted
     for k in (2, 3):  # after the side-by-side trials, the processes train together again
         assert 'Distributed training: True' in open(glob.glob(f'{tmp_path}/maskrcnn_stage{k}_mini/*/*.log')[0]).read()
-    trial = tmp_path / 'tune' / 'trial_1'
+    trial = tmp_path / 'tune' / f'trial_{finished[-1].number}'
     assert 'Distributed training: False' in open(glob.glob(f'{trial}/*/*.log')[0]).read()
     run_tool('tools/train.py', str(trial / 'maskrcnn_stage2_mini.py'), '--work-dir', str(tmp_path / 'alone'),
              env=dict(mini_env, OMP_NUM_THREADS='1'))
