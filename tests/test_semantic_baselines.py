@@ -190,7 +190,8 @@ def dist_train_cv(mini_env, work_dir, *options, wait=True):
         return subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                 text=True, start_new_session=True)
     proc = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = [line for line in proc.stderr.splitlines() if line.startswith(('[rank', 'error:'))]
+    assert proc.returncode == 0, '\n'.join(ranks[-60:]) + proc.stderr[-3000:]
     return proc
 
 

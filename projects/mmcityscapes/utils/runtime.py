@@ -73,6 +73,7 @@ def standalone_processes(rejoin=True, timeout_s=1800):
         return
     rank, world_size, backend = torch_dist.get_rank(), torch_dist.get_world_size(), torch_dist.get_backend()
     store = torch_dist.distributed_c10d._get_default_store()  # kept: rank 0 may host it (env://)
+    torch_dist.barrier()  # a process still connecting to the others would see its peer gone
     torch_dist.destroy_process_group()
     yield rank, world_size
     if rejoin:
