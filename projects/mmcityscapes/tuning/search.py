@@ -17,7 +17,6 @@ the processes meet again when the study is done. With ``parallel=False`` every t
 all processes: rank 0 drives the study and broadcasts each trial's parameters and pruning decisions.
 """
 import copy
-import fcntl
 import os
 import os.path as osp
 import random
@@ -99,29 +98,14 @@ def trial_config(base, params, work_dir, epochs, ann_file):
     return cfg
 
 
-class SQLiteStorage(RDBStorage):
-    """Optuna's RDB storage on an SQLite file, with trial-state changes serialised between
-    processes by a lock file beside it. SQLite has no row locks (Optuna's ``for_update`` is a
-    no-op there): two workers failing the same stale trial at once would both see it running
-    and both queue a retry of it."""
-
-    def __init__(self, url, **kwargs):
-        super().__init__(url, engine_kwargs={'connect_args': {'timeout': 60}}, **kwargs)
-        self.lock_path = url[len('sqlite:///'):] + '.lock'
-
-    def set_trial_state_values(self, trial_id, state, values=None):
-        with open(self.lock_path, 'a') as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
-            return super().set_trial_state_values(trial_id, state, values)
-
-
 def open_study(url, name, heartbeat, attempts=5):
     """Create or join the study. Workers started together race to create the storage's tables;
     the losers retry once the winner has created them."""
     for attempt in range(attempts):
         try:
-            storage = (SQLiteStorage if url.startswith('sqlite:///') else RDBStorage)(
-                url, heartbeat_interval=heartbeat,
+            storage = RDBStorage(
+                url, engine_kwargs={'connect_args': {'timeout': 60}} if url.startswith('sqlite') else {},
+                heartbeat_interval=heartbeat,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
             return optuna.create_study(
                 study_name=name, direction='maximize', load_if_exists=True, storage=storage,
