@@ -33,15 +33,22 @@ def test_model_vs_reference_model(config, mode, reference_model, parameters):
     assert (o - half) / (s + half) - half <= ratio <= (o + half) / (s - half) + half
 
 
-def test_onnxruntime_backend_times_the_export_of_the_same_model():
-    proc = run_tool(TOOL, 'configs/mini/deeplabv3_r18_mini.py', '--infer', '--backend', 'onnxruntime', '--shape',
-                    '128', '256', '--batch', '1', '--iters', '3', '--warmup', '1')
+@pytest.mark.parametrize('config, vs', [('configs/mini/deeplabv3_r18_mini.py', ()),
+                                        ('configs/mini/maskrcnn_r18_mini.py', ('--vs',))])
+def test_onnxruntime_backend_times_the_export_of_the_same_model(config, vs):
+    proc = run_tool(TOOL, config, '--infer', '--backend', 'onnxruntime', '--shape', '128', '256', '--batch', '1',
+                    '--iters', '3', '--warmup', '1', *vs)
     rows, _ = table(proc.stdout)
-    ours, exported = rows['mmcityscapes deeplabv3_r18_mini.py'], rows['mmcityscapes deeplabv3_r18_mini.py (onnxruntime)']
+    name = f'mmcityscapes {config.split("/")[-1]}'
+    ours, exported = rows[name], rows[f'{name} (onnxruntime)']
     assert ours[1] > 0 and exported[1] > 0 and ours[2] <= ours[3] and exported[2] <= exported[3]
-    ratio = float(re.search(r'speed ratio \(onnxruntime / PyTorch\): ([\d.]+)x', proc.stdout).group(1))
-    half = 0.005
-    assert (exported[1] - half) / (ours[1] + half) - half <= ratio <= (exported[1] + half) / (ours[1] - half) + half
+    half = 0.005  # the table rounds to 2 decimals
+    ratios = [('onnxruntime / PyTorch', exported, ours)]
+    if vs:
+        ratios.append(('ours in onnxruntime / reference model', exported, rows['torchvision maskrcnn_resnet50_fpn']))
+    for label, (a, b) in ((label, (a[1], b[1])) for label, a, b in ratios):
+        ratio = float(re.search(rf'speed ratio \({label}\): ([\d.]+)x', proc.stdout).group(1))
+        assert (a - half) / (b + half) - half <= ratio <= (a + half) / (b - half) + half
 
 
 def test_profile_tables(tmp_path):

@@ -1,5 +1,6 @@
-"""ONNX export of every semantic config: onnxruntime gives PyTorch's logits; exports are atomic,
-re-runs say so, and broken or foreign exports stop with one line."""
+"""ONNX export of every model family: onnxruntime gives PyTorch's logits and mmdet's Mask R-CNN
+detections; exports are atomic, re-runs say so, and broken or foreign exports stop with one line."""
+import copy
 import json
 import os.path as osp
 
@@ -8,14 +9,14 @@ import pytest
 import torch
 from mmengine.config import Config
 from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import DefaultScope
-from mmseg.registry import MODELS
+from mmengine.registry import MODELS, DefaultScope
+from mmengine.runner import Runner
 
-import mmcityscapes.components  # noqa: F401
+import mmcityscapes.components  # noqa: F401  (registers the plugin's models)
 from mmcityscapes.cityscapes.errors import UserError
 from mmcityscapes.deployment.export import export
 from mmcityscapes.deployment.manifest import read_export
-from mmcityscapes.deployment.onnx_models import inference_session
+from mmcityscapes.deployment.onnx_models import exported_model, inference_session
 
 from conftest import REPO
 
@@ -26,12 +27,16 @@ def random_checkpoint(config, path):
     """The config's model with seeded random weights (BN statistics too), saved as an mmengine
     checkpoint at ``path``; returns the model."""
     cfg = Config.fromfile(osp.join(REPO, config))
-    cfg.model.pretrained, cfg.model.backbone.init_cfg = None, None
+    cfg.model.backbone.init_cfg = None
+    if 'pretrained' in cfg.model:  # mmseg's
+        cfg.model.pretrained = None
     torch.manual_seed(0)
-    with DefaultScope.overwrite_default_scope('mmseg'):
-        model = revert_sync_batchnorm(MODELS.build(cfg.model)).eval()
+    with DefaultScope.overwrite_default_scope(cfg.default_scope):
+        model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg.model))).eval()
     for bn in (m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)):  # not the identity
         bn.running_mean.uniform_(-0.5, 0.5), bn.running_var.uniform_(0.5, 2), bn.weight.data.uniform_(0.5, 1.5)
+    if cfg.default_scope == 'mmdet':  # class scores spread over (0, 1), not all near 1/9: no near-ties to order
+        model.roi_head.bbox_head.fc_cls.weight.data *= 10
     torch.save(dict(state_dict=model.state_dict(), meta={}), path)
     return cfg, model
 
@@ -86,3 +91,60 @@ def test_rerun_is_a_no_op_and_a_foreign_or_broken_export_is_refused(tmp_path):
         read_export(out)
     with pytest.raises(UserError, match='holds no deploy.json'):
         read_export(str(tmp_path))
+
+
+def same_detections(ours, theirs):
+    """The index in ``theirs`` of each detection of ``ours``, after checking that both are the same
+    detections: equal labels, boxes within 0.01 px, scores within 1e-4. Detections of scores equal
+    to float precision may come in another order (neither NMS keeps the order of ties)."""
+    distance = (ours.bboxes[:, None] - theirs.bboxes[None]).abs().amax(-1)
+    distance[ours.labels[:, None] != theirs.labels[None]] = float('inf')
+    order = distance.argmin(1)
+    assert sorted(order.tolist()) == list(range(len(theirs)))
+    assert distance[torch.arange(len(ours)), order].max() <= 0.01
+    assert (ours.scores - theirs.scores[order]).abs().max() <= 1e-4
+    return order
+
+
+@pytest.mark.parametrize('config, scale', [
+    ('configs/mini/maskrcnn_r18_mini.py', (512, 256)),
+    ('configs/mini/maskrcnn_r18_mini.py', (1024, 512)),  # 2x: boxes rescaled, masks pasted at 1/2
+])  # The R50 stages run the same graph code (stage 0 is a semantic config). Their random heads give all
+# boxes nearly one score, so which of two overlapping boxes NMS keeps is decided by float rounding.
+def test_exported_maskrcnn_gives_mmdet_s_detections(config, scale, mini_root, monkeypatch, tmp_path):
+    """Random weights (every box scores above the threshold: 100 detections an image, NMS decides
+    which): the export's detections, after mmdet pastes them, are mmdet's on the mini val images."""
+    monkeypatch.setenv('CITYSCAPES_ROOT', f'{mini_root}/')
+    cfg, model = random_checkpoint(config, tmp_path / 'weights.pth')
+    cfg.test_dataloader.dataset.pipeline[1].scale = scale
+    manifest = export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'))
+    assert manifest['input']['shape'] == [1, 3, scale[1], scale[0]] and len(manifest['classes']) == 8
+    assert list(manifest['output']) == ['boxes', 'scores', 'labels', 'mask_logits']
+    assert manifest['label_ids'][:2] == [24, 25]  # person, rider
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        exported = MODELS.build(exported_model(cfg, str(tmp_path / 'export')))
+        images = 0
+        for batch in Runner.build_dataloader(cfg.test_dataloader):
+            with torch.no_grad():
+                ours, theirs = (m.test_step(copy.deepcopy(batch))[0].pred_instances for m in (exported, model))
+            assert len(ours) == len(theirs) == 100
+            order = same_detections(ours, theirs)
+            assert ours.masks.shape == theirs.masks.shape == (100, 256, 512)  # pasted into the original image
+            assert (ours.masks == theirs.masks[order]).float().mean() >= 0.999
+            images += 1
+    assert images == 4
+
+
+def test_maskrcnn_export_without_detections_and_with_a_dynamic_shape(tmp_path):
+    """A graph that finds nothing gives empty outputs (onnxruntime runs its zero-sized tensors);
+    Mask R-CNN has no dynamic-shape export."""
+    cfg, _ = random_checkpoint('configs/mini/maskrcnn_r18_mini.py', tmp_path / 'weights.pth')
+    with pytest.raises(UserError, match='Mask R-CNN is exported for one input size'):
+        export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), dynamic=True)
+    assert not osp.exists(tmp_path / 'export')
+    cfg.model.test_cfg.rcnn.score_thr = 0.99  # above every random-weight score (about 1 / 9)
+    manifest = export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), shape=SHAPE)
+    assert manifest['check']['detections'] == 0 and manifest['test_cfg']['rcnn']['score_thr'] == 0.99
+    session = inference_session(str(tmp_path / 'export' / 'model.onnx'))
+    image = np.random.default_rng(1).standard_normal((1, 3, *SHAPE), dtype=np.float32)
+    assert [o.shape for o in session.run(None, {'image': image})] == [(0, 4), (0,), (0,), (0, 28, 28)]

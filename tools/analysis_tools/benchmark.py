@@ -15,8 +15,9 @@ encoder (``UNetHead``; ``pip install -r requirements/optional.txt``). Weights ar
 does not depend on them. Inputs are not resized or padded: the data preprocessor's ``size`` is set
 to ``--shape``. Reports images/s, the latency of a batch (median and 95th percentile) and the peak
 memory of the timed iterations beyond what is allocated before them (``PeakMemory``).
-``--backend onnxruntime`` (semantic configs, ``--infer``) also exports the same model to ONNX at
-``--shape`` and runs the export through the same ``test_step`` with onnxruntime (``ONNXSegmentor``).
+``--backend onnxruntime`` (``--infer``) also exports the same model to ONNX at ``--shape`` and runs
+the export through the same ``test_step`` with onnxruntime (``ONNXSegmentor``, ``ONNXDetector``:
+for Mask R-CNN the graph's detections, masks pasted by mmdet's mask head).
 ``--profile`` then runs the timed batches once more under the torch profiler, per model, and
 writes host-device synchronisations and kernel launches per step and the top operators by device
 and by host time to a markdown file.
@@ -222,7 +223,7 @@ def run(run_steps, batches, warmup, device):
 
 def build_exported(cfg, model, shape, device, work_dir):
     """The ONNX export of ``model`` (its current weights) at ``shape``, run by onnxruntime in
-    ``ONNXSegmentor``, and its step."""
+    ``ONNXSegmentor`` or ``ONNXDetector``, and its step."""
     from mmengine.registry import MODELS
 
     from mmcityscapes.deployment.export import export
@@ -233,7 +234,7 @@ def build_exported(cfg, model, shape, device, work_dir):
     exported = MODELS.build(exported_model(cfg, osp.join(work_dir, 'export'), device))
 
     def step(images, labels, train):
-        return exported.test_step(mm_inputs('semantic', images, labels, train))
+        return exported.test_step(mm_inputs(model_family(cfg), images, labels, train))
     return exported, step
 
 
@@ -267,8 +268,10 @@ def main():
     batches = [random_batch(task, num_classes, args.shape, args.batch, seed=i) for i in range(args.warmup + args.iters)]
     models = [('mmcityscapes ' + osp.basename(args.config), *build_ours(cfg, task, device, args.amp))]
     if args.backend == 'onnxruntime':
-        if train or task != 'semantic':
-            raise UserError('--backend onnxruntime times inference (--infer) of semantic configs')
+        if train:
+            raise UserError('--backend onnxruntime times inference: add --infer')
+        if task == 'instance' and args.batch != 1:
+            raise UserError('--backend onnxruntime runs Mask R-CNN exports on one image at a time: use --batch 1')
         work_dir = tempfile.TemporaryDirectory()  # removed when the tool ends
         models.append((models[0][0] + ' (onnxruntime)', *build_exported(cfg, models[0][1], args.shape, device,
                                                                         work_dir.name)))
@@ -286,7 +289,7 @@ def main():
         run_steps = steps_runner(step, train, device, args.amp)
         speed, latencies, memory = run(run_steps, batches, args.warmup, device)
         speeds.append(speed)
-        parameters = sum(p.numel() for p in model.parameters()) / 1e6 or float('nan')  # none in torch: an export
+        parameters = float('nan') if hasattr(model, 'session') else sum(p.numel() for p in model.parameters()) / 1e6
         p50, p95 = (1000 * float(np.percentile(latencies, q)) for q in (50, 95))
         rows.append((name, f'{parameters:.1f}', f'{speed:.2f}', f'{p50:.0f}', f'{p95:.0f}', f'{memory / 2 ** 20:.0f}'))
         if args.profile:
@@ -298,6 +301,8 @@ def main():
         print(f'speed ratio (onnxruntime / PyTorch): {speeds[1] / speeds[0]:.2f}x')
     if args.vs:
         print(f'speed ratio (ours / reference model): {speeds[0] / speeds[-1]:.2f}x')
+        if args.backend == 'onnxruntime':
+            print(f'speed ratio (ours in onnxruntime / reference model): {speeds[1] / speeds[-1]:.2f}x')
     if args.profile:
         write_text('\n\n'.join(profiles), args.profile)
         print(f'profile: {args.profile}')

@@ -3,13 +3,19 @@
     python tools/deployment/export.py configs/unet_r34.py work_dirs/unet_r34/epoch_10.pth --out exports/unet_r34
     python tools/test.py configs/unet_r34.py exports/unet_r34          # the same tables, run by onnxruntime
     python tools/infer.py configs/unet_r34.py exports/unet_r34 IMAGES --out results/unet_r34
+    python tools/deployment/export.py configs/maskrcnn_stage3.py work_dirs/maskrcnn_stage3/epoch_8.pth \
+        --out exports/maskrcnn_stage3
 
-Writes ``OUT/model.onnx`` (normalised NCHW image -> decode-head logits) and ``OUT/deploy.json``:
-input size, layout, channel order, mean/std, classes and their Cityscapes label ids, the output's
-meaning, the source config and checkpoint (with sha256), exporter and opset, and the largest
-difference from PyTorch on a seeded input (the export is refused above 1e-3). The input size is the
-config's test size unless ``--shape`` is given; ``--dynamic-shape`` accepts any size.
-Semantic configs (U-Nets, DeepLabV3s) are supported.
+Writes ``OUT/model.onnx`` and ``OUT/deploy.json``: input size, layout, channel order, mean/std,
+classes and their Cityscapes label ids, the outputs' meaning, the source config and checkpoint
+(with sha256), exporter and opset, and the largest differences from PyTorch on a seeded input (the
+export is refused above ``TOLERANCE`` of mmcityscapes/deployment/export.py). The input size is the
+config's test size unless ``--shape`` is given.
+
+A semantic model (U-Nets, DeepLabV3s) maps a normalised NCHW image to decode-head logits;
+``--dynamic-shape`` accepts any batch and size. A Mask R-CNN (every stage) maps one normalised
+image of the export's size to its detections (boxes, scores, labels, 28x28 mask logits), with
+standard ONNX operators only (NonMaxSuppression, RoiAlign, TopK); masks are pasted after the graph.
 """
 import argparse
 
@@ -38,8 +44,11 @@ def main():
     if manifest is None:
         print(f'{args.out} is up to date: exported from this config and checkpoint with these settings')
     else:
-        print(f'{args.out}/model.onnx: {manifest["input"]["shape"]} -> {manifest["output"]["shape"]}, '
-              f'largest difference from PyTorch {manifest["check"]["max_abs_logit_difference"]:.1e}')
+        outputs = manifest['output']
+        outputs = outputs['shape'] if 'shape' in outputs else ', '.join(outputs)
+        checked = ', '.join(f'{k} {v:.1e}' if isinstance(v, float) else f'{k} {v}'
+                            for k, v in manifest['check'].items() if k != 'input')
+        print(f'{args.out}/model.onnx: {manifest["input"]["shape"]} -> {outputs}; against PyTorch: {checked}')
 
 
 if __name__ == '__main__':

@@ -15,11 +15,13 @@ from ..cityscapes.labels import label_ids_of
 from ..utils.checkpoint import check_fits, load_weights
 from ..utils.config import model_family, test_metainfo
 from .manifest import FORMAT, MANIFEST, MODEL, sha256
+from .maskrcnn_network import OUTPUTS, MaskRCNNNetwork
 from .onnx_models import inference_session
 
-# The largest |logit| difference between onnxruntime and PyTorch an export may have (float32
-# kernels sum in another order; 1e-5 is typical).
-TOLERANCE = 1e-3
+# The largest difference between onnxruntime and PyTorch an export may have on its check input
+# (float32 kernels sum in another order: |logit| differences of 1e-5 and box differences of
+# 1e-4 px are typical).
+TOLERANCE = dict(logits=1e-3, boxes=1e-2, scores=1e-4, mask_logits=1e-3)
 
 
 class SemanticNetwork(torch.nn.Module):
@@ -65,8 +67,9 @@ def export(cfg, checkpoint, out_dir, shape=None, dynamic=False, opset=17):
     ``out_dir`` already holds this export. Nothing is replaced until the new model has matched
     PyTorch; an ``out_dir`` holding another export is refused."""
     task = model_family(cfg)
-    if task != 'semantic':
-        raise UserError(f'{cfg.filename}: exporting {task} models is not supported yet (semantic configs are)')
+    if task == 'instance' and dynamic:
+        raise UserError(f'{cfg.filename}: Mask R-CNN is exported for one input size (its anchors are constants '
+                        'of the graph): leave out --dynamic-shape')
     if not osp.isfile(checkpoint):
         raise UserError(f'checkpoint not found: {checkpoint}')
     shape = tuple(shape or test_image_shape(cfg))
@@ -81,27 +84,27 @@ def export(cfg, checkpoint, out_dir, shape=None, dynamic=False, opset=17):
             raise UserError(f'{out_dir} holds the export of another checkpoint '
                             f'({old.get("source", {}).get("checkpoint")}): pass another --out or remove it')
     model = build_model(cfg, checkpoint)
-    network = SemanticNetwork(model)
+    if task == 'semantic':
+        network, outputs = SemanticNetwork(model).eval(), ['logits']
+        axes = {'image': {0: 'batch', 2: 'height', 3: 'width'},
+                'logits': {0: 'batch', 2: 'logits_height', 3: 'logits_width'}} if dynamic else \
+            {'image': {0: 'batch'}, 'logits': {0: 'batch'}}  # any batch size
+    else:
+        network, outputs, axes = MaskRCNNNetwork(model, shape).eval(), list(OUTPUTS), None  # one image
     image = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, *shape), dtype=np.float32))
     os.makedirs(out_dir, exist_ok=True)
     partial = f'{model_file}.partial-{os.getpid()}'
     try:
         with torch.no_grad():
-            expected = network(image).numpy()
-            axes = {'image': {0: 'batch', 2: 'height', 3: 'width'},
-                    'logits': {0: 'batch', 2: 'logits_height', 3: 'logits_width'}} if dynamic else \
-                {'image': {0: 'batch'}, 'logits': {0: 'batch'}}  # any batch size
-            torch.onnx.export(network, (image,), partial, input_names=['image'], output_names=['logits'],
+            expected = [t.numpy() for t in as_tuple(network(image))]
+            torch.onnx.export(network, (image,), partial, input_names=['image'], output_names=outputs,
                               opset_version=opset, dynamo=False, dynamic_axes=axes)
-        session = inference_session(partial)
-        difference = float(np.abs(session.run(None, {'image': image.numpy()})[0] - expected).max())
-        if not difference <= TOLERANCE:
-            raise UserError(f'the exported model differs from PyTorch by {difference:.2e} (more than {TOLERANCE}) '
-                            'on a seeded input; nothing was written')
-        manifest = dict(format=FORMAT, task=task, model=MODEL, model_sha256=sha256(partial), **settings,
-                        **semantic_contract(cfg, model, shape, dynamic, expected.shape),
-                        check=dict(input=f'seeded standard normal 1x3x{shape[0]}x{shape[1]}',
-                                   max_abs_logit_difference=difference))
+        got = inference_session(partial).run(None, {'image': image.numpy()})
+        check = dict(input=f'seeded standard normal 1x3x{shape[0]}x{shape[1]}', **compare(outputs, got, expected))
+        contract = semantic_contract(cfg, model, shape, dynamic, expected[0].shape) if task == 'semantic' else \
+            instance_contract(cfg, shape)
+        manifest = dict(format=FORMAT, task=task, model=MODEL, model_sha256=sha256(partial), **settings, **contract,
+                        check=check)
         if osp.exists(manifest_file):
             os.remove(manifest_file)  # no manifest describes a half-replaced export
         os.replace(partial, model_file)
@@ -110,6 +113,43 @@ def export(cfg, checkpoint, out_dir, shape=None, dynamic=False, opset=17):
             os.remove(partial)
     write_json(manifest, manifest_file, indent=2)
     return manifest
+
+
+def as_tuple(outputs):
+    return outputs if isinstance(outputs, tuple) else (outputs,)
+
+
+def compare(names, got, expected):
+    """The largest difference of each onnxruntime output from PyTorch's; stops when a difference is
+    over its ``TOLERANCE`` or the detections are not the same."""
+    got, expected = dict(zip(names, got)), dict(zip(names, expected))
+    if 'boxes' in names:
+        expected = {name: value[same_order(got, expected)] for name, value in expected.items()}
+    differences = {}
+    for name in names:
+        if got[name].dtype.kind == 'f':
+            difference = float(np.abs(got[name] - expected[name]).max()) if got[name].size else 0.0
+            if not difference <= TOLERANCE[name]:
+                raise UserError(f'the exported model\'s {name} differ from PyTorch by {difference:.2e} (more than '
+                                f'{TOLERANCE[name]}) on a seeded input; nothing was written')
+            differences[f'max_abs_{name}_difference'] = difference
+    if 'boxes' in names:
+        differences['detections'] = len(got['boxes'])
+    return differences
+
+
+def same_order(got, expected):
+    """The index in ``expected`` of each detection of ``got``: the detection of its label with the
+    nearest box (detections of scores equal to float precision may come in another order, as
+    neither NMS keeps the order of ties). Stops when the detections differ in number or labels."""
+    distance = np.abs(got['boxes'][:, None] - expected['boxes'][None]).max(-1, initial=0)
+    distance[got['labels'][:, None] != expected['labels'][None]] = np.inf
+    order = distance.argmin(1) if distance.size else np.zeros(0, int)
+    if len(got['boxes']) != len(expected['boxes']) or sorted(order) != list(range(len(order))) or \
+            np.isinf(distance[np.arange(len(order)), order]).any():
+        raise UserError(f'the exported model gives other detections than PyTorch ({len(got["boxes"])} against '
+                        f'{len(expected["boxes"])}, or other labels) on a seeded input; nothing was written')
+    return order
 
 
 def semantic_contract(cfg, model, shape, dynamic, logits_shape):
@@ -125,5 +165,27 @@ def semantic_contract(cfg, model, shape, dynamic, logits_shape):
                     if dynamic else ['batch', *logits_shape[1:]],
                     meaning='class scores before softmax; resize bilinearly to the input size (align_corners='
                             f'{model.align_corners}); argmax over classes gives the class index'),
+        classes=list(metainfo['classes']), label_ids=label_ids_of(metainfo['classes']),
+        palette=[list(c) for c in metainfo.get('palette', [])])
+
+
+def instance_contract(cfg, shape):
+    """The input and outputs of an exported Mask R-CNN, the test settings built into the graph and
+    what the classes are."""
+    preprocessor, test_cfg = cfg.model.data_preprocessor, cfg.model.test_cfg
+    metainfo = test_metainfo(cfg)
+    return dict(
+        input=dict(name='image', shape=[1, 3, *shape], layout='NCHW', dtype='float32',
+                   channels='RGB' if preprocessor.get('bgr_to_rgb') else 'BGR', mean=list(preprocessor.mean),
+                   std=list(preprocessor.std), meaning='(image - mean) / std per channel, from 0-255 pixel values, '
+                   f'the image resized to exactly {shape[0]}x{shape[1]}'),
+        output=dict(
+            boxes=dict(shape=['detections', 4], dtype='float32', meaning='x1, y1, x2, y2 in input pixels'),
+            scores=dict(shape=['detections'], dtype='float32', meaning='class score, by decreasing score per class'),
+            labels=dict(shape=['detections'], dtype='int64', meaning='class index into classes'),
+            mask_logits=dict(shape=['detections', 28, 28], dtype='float32',
+                             meaning='mask logits of the box; paste sigmoid(logits) into the box bilinearly '
+                                     f'(mmdet _do_paste_mask) and keep > {test_cfg.rcnn.mask_thr_binary}')),
+        test_cfg=dict(rpn=test_cfg.rpn.to_dict(), rcnn=test_cfg.rcnn.to_dict()),
         classes=list(metainfo['classes']), label_ids=label_ids_of(metainfo['classes']),
         palette=[list(c) for c in metainfo.get('palette', [])])

@@ -4,6 +4,9 @@ export exactly as they use a checkpoint."""
 import os.path as osp
 
 import torch
+from mmdet.models.detectors import BaseDetector
+from mmdet.registry import MODELS as DET_MODELS
+from mmengine.structures import InstanceData
 from mmseg.models import EncoderDecoder
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.models.utils import resize
@@ -67,6 +70,51 @@ class ONNXSegmentor(EncoderDecoder):
                       align_corners=self.align_corners)
 
 
+@DET_MODELS.register_module()
+class ONNXDetector(BaseDetector):
+    """mmdet's Mask R-CNN prediction around the exported graph (image -> boxes, scores, labels,
+    mask logits), run by onnxruntime: mmdet's mask head pastes the masks into the original image
+    and rescales the boxes, as in ``StandardRoIHead.predict``.
+
+    Args:
+        onnx_file (str): the export's ``model.onnx``.
+        data_preprocessor (dict): the config's, which normalises the image as at export.
+        mask_head (dict): the config's mask head, for pasting (its weights are not used).
+        test_cfg (dict): the config's (``rcnn.mask_thr_binary`` binarises the pasted masks).
+        device (str): onnxruntime runs on the CPU, or the CUDA EP for a cuda device.
+    """
+
+    def __init__(self, onnx_file, data_preprocessor, mask_head, test_cfg, device='cpu', init_cfg=None):
+        super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.session = inference_session(onnx_file, device)
+        self.input_shape, self.onnx_file = tuple(self.session.get_inputs()[0].shape[2:]), onnx_file
+        self.mask_head, self.test_cfg = DET_MODELS.build(mask_head), test_cfg
+
+    def predict(self, batch_inputs, batch_data_samples, rescale=True):
+        results = []
+        for image, sample in zip(batch_inputs, batch_data_samples):
+            if tuple(sample.img_shape) != self.input_shape or tuple(image.shape[1:]) != self.input_shape:
+                raise UserError(f'{self.onnx_file} was exported for {self.input_shape[0]}x{self.input_shape[1]} '
+                                f'images, not {sample.img_shape[0]}x{sample.img_shape[1]} (after the test '
+                                f'pipeline): export it with --shape {sample.img_shape[0]} {sample.img_shape[1]}')
+            outputs = self.session.run(None, {'image': image[None].detach().float().cpu().numpy()})
+            boxes, scores, labels, mask_logits = (torch.from_numpy(o).to(image.device) for o in outputs)
+            if self.mask_head.class_agnostic:
+                mask_preds = mask_logits[:, None]
+            else:  # the logits of each detection's class where mmdet's head looks for them
+                mask_preds = mask_logits.new_zeros(len(labels), self.mask_head.num_classes, *mask_logits.shape[1:])
+                mask_preds[torch.arange(len(labels)), labels] = mask_logits
+            instances = InstanceData(bboxes=boxes, scores=scores, labels=labels)
+            results += self.mask_head.predict_by_feat((mask_preds,), [instances], [sample.metainfo],
+                                                      self.test_cfg.rcnn, rescale=rescale)
+        return self.add_pred_to_datasample(batch_data_samples, results)
+
+    def loss(self, *args, **kwargs):
+        raise UserError(f'{self.onnx_file} is an exported model: it only predicts')
+
+    _forward = extract_feat = loss
+
+
 def exported_model(cfg, path, device='cpu'):
     """The model config that runs the export ``path`` (a directory, its model.onnx or its
     deploy.json) in place of ``cfg.model``, after checking that the export is complete and was
@@ -76,8 +124,9 @@ def exported_model(cfg, path, device='cpu'):
     check_matches(manifest, osp.join(directory, MANIFEST), task, test_metainfo(cfg)['classes'], preprocessor.mean,
                   preprocessor.std, bool(preprocessor.get('bgr_to_rgb')))
     onnx_file = osp.join(directory, manifest['model'])
-    if task != 'semantic':
-        raise UserError(f'{onnx_file}: running exported {task} models is not supported yet')
+    if task == 'instance':
+        return dict(type='ONNXDetector', onnx_file=onnx_file, data_preprocessor=preprocessor,
+                    mask_head=cfg.model.roi_head.mask_head, test_cfg=cfg.model.test_cfg, device=device)
     return dict(type='ONNXSegmentor', onnx_file=onnx_file, data_preprocessor=preprocessor,
                 test_cfg=cfg.model.test_cfg, align_corners=cfg.model.decode_head.align_corners,
                 num_classes=cfg.model.decode_head.num_classes, device=device)
