@@ -64,6 +64,26 @@ def test_profile_tables(tmp_path):
     assert len(rows) == 5 and 'aten::convolution_backward' in [r[0] for r in rows]
     times = [float(r[2]) for r in rows]
     assert times == sorted(times, reverse=True) and times[-1] > 0
+    convolutions = dict(re.findall(r'^\| (Conv \dx\d, dilation \d+) +\| +[\d.]+ \| +([\d.]+) \|$', text, re.M))
+    assert '### mmcityscapes maskrcnn_r18_mini.py, train: convolutions' in text
+    assert float(convolutions['Conv 3x3, dilation 1']) > 0 and 'Conv 7x7, dilation 1' in convolutions  # the stem
+
+
+def test_profile_of_an_export_by_onnxruntime(tmp_path):
+    """An export's profile comes from onnxruntime: its operators, convolutions split as PyTorch's."""
+    out = tmp_path / 'profile.md'
+    run_tool(TOOL, 'configs/mini/deeplabv3_r18_mini.py', '--infer', '--backend', 'onnxruntime', '--shape', '128',
+             '256', '--batch', '1', '--iters', '2', '--warmup', '1', '--profile', str(out))
+    text = out.read_text()
+    sections = text.split('### ')
+    assert [s.splitlines()[0] for s in sections[1:]] == [
+        'mmcityscapes deeplabv3_r18_mini.py, inference', 'mmcityscapes deeplabv3_r18_mini.py, inference: convolutions',
+        'mmcityscapes deeplabv3_r18_mini.py (onnxruntime), inference']
+    exported = dict(re.findall(r'^\| (.+?) +\| +[\d.]+ \| +[\d.]+ \| +([\d.]+) % \|$', sections[3], re.M))
+    torch_convolutions = re.findall(r'^\| (Conv [^|]+?) +\|', sections[2], re.M)
+    assert 'Conv 3x3, dilation 12' in exported and 'Conv 3x3, dilation 12' in torch_convolutions  # ASPP, both sides
+    assert 0 < sum(map(float, exported.values())) <= 100.1
+    assert list(tmp_path.glob('profile_*.json')) and (tmp_path / 'profile_optimized.onnx').is_file()
 
 
 def test_unet_vs_segmentation_models_pytorch():

@@ -20,7 +20,9 @@ the export through the same ``test_step`` with onnxruntime (``ONNXSegmentor``, `
 for Mask R-CNN the graph's detections, masks pasted by mmdet's mask head).
 ``--profile`` then runs the timed batches once more under the torch profiler, per model, and
 writes host-device synchronisations and kernel launches per step and the top operators by device
-and by host time to a markdown file.
+and by host time to a markdown file; on the CPU also the time of each kind of convolution (kernel,
+dilation, groups). An export is profiled by onnxruntime's profiler instead: its operators, the
+convolutions split the same way (its trace and the graph it ran are kept beside OUT.md).
 
 Data mode times the config's train pipeline on its train dataset (``$CITYSCAPES_ROOT``): samples
 per second in one process, i.e. per dataloader worker.
@@ -44,7 +46,7 @@ from mmcityscapes.cityscapes.io import write_text
 from mmcityscapes.cityscapes.report import markdown_table
 from mmcityscapes.utils.config import innermost_dataset, model_family
 from mmcityscapes.utils.memory import PeakMemory
-from mmcityscapes.utils.profiling import profile_steps
+from mmcityscapes.utils.profiling import convolution_table, onnxruntime_profile_table, profile_steps
 
 SMP_ENCODERS = {('ResNet', 34): 'resnet34', ('ResNeXt', 50): 'resnext50_32x4d', ('MobileNetV2', None): 'mobilenet_v2'}
 
@@ -238,6 +240,26 @@ def build_exported(cfg, model, shape, device, work_dir):
     return exported, step
 
 
+def profile_model(model, run_steps, args, title):
+    """Markdown sections of ``run_steps()`` profiled: an export by onnxruntime's profiler (its
+    session swapped for a profiling one), a PyTorch model by the torch profiler and, on the CPU,
+    its convolutions by kind."""
+    if hasattr(model, 'session'):
+        from mmcityscapes.deployment.onnx_models import inference_session
+        session = model.session
+        prefix = osp.splitext(args.profile)[0]
+        model.session = inference_session(model.onnx_file, args.device, profile_prefix=prefix)
+        try:
+            run_steps()
+        finally:
+            trace, model.session = model.session.end_profiling(), session
+        return [onnxruntime_profile_table(trace, f'{prefix}_optimized.onnx', args.iters, title, args.top)]
+    sections = [profile_steps(run_steps, args.iters, title, 'cuda' in args.device, args.top)]
+    if 'cuda' not in args.device:
+        sections.append(convolution_table(model, run_steps, args.iters, title))
+    return sections
+
+
 def benchmark_data(cfg, samples):
     from mmengine.registry import DATASETS
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
@@ -293,8 +315,7 @@ def main():
         p50, p95 = (1000 * float(np.percentile(latencies, q)) for q in (50, 95))
         rows.append((name, f'{parameters:.1f}', f'{speed:.2f}', f'{p50:.0f}', f'{p95:.0f}', f'{memory / 2 ** 20:.0f}'))
         if args.profile:
-            profiles.append(profile_steps(lambda: run_steps(batches[args.warmup:]), args.iters, f'{name}, {mode}',
-                                          'cuda' in device, args.top))
+            profiles += profile_model(model, lambda: run_steps(batches[args.warmup:]), args, f'{name}, {mode}')
     print(markdown_table(['model', 'parameters (M)', 'images/s', 'latency p50 (ms)', 'p95 (ms)', 'peak memory (MiB)'],
                          rows))
     if args.backend == 'onnxruntime':

@@ -17,14 +17,21 @@ from ..utils.config import model_family, test_metainfo
 from .manifest import MANIFEST, check_matches, read_export
 
 
-def inference_session(onnx_file, device='cpu'):
-    """An onnxruntime session on ``device`` (CUDA EP for cuda devices, where installed)."""
+def inference_session(onnx_file, device='cpu', profile_prefix=None):
+    """An onnxruntime session on ``device`` (CUDA EP for cuda devices, where installed); with
+    ``profile_prefix``, one that profiles every node into ``<profile_prefix>_<time>.json``
+    (``session.end_profiling()`` names the file) and writes the graph it runs, after
+    onnxruntime's fusions and layout changes, to ``<profile_prefix>_optimized.onnx``."""
     import onnxruntime as ort
     providers = ['CPUExecutionProvider']
     if str(device).startswith('cuda') and 'CUDAExecutionProvider' in ort.get_available_providers():
         providers.insert(0, 'CUDAExecutionProvider')
+    options = ort.SessionOptions()
+    if profile_prefix:
+        options.enable_profiling, options.profile_file_prefix = True, profile_prefix
+        options.optimized_model_filepath = f'{profile_prefix}_optimized.onnx'
     try:
-        return ort.InferenceSession(onnx_file, providers=providers)
+        return ort.InferenceSession(onnx_file, options, providers=providers)
     except Exception as e:  # onnxruntime's own words for an unreadable or invalid model
         raise UserError(f'onnxruntime cannot load {onnx_file}: {str(e).strip().splitlines()[0]}') from None
 
