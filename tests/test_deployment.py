@@ -135,12 +135,14 @@ def test_exported_maskrcnn_gives_mmdet_s_detections(config, scale, mini_root, mo
     assert images == 4
 
 
-def test_maskrcnn_export_without_detections_and_with_a_dynamic_shape(tmp_path):
+def test_maskrcnn_export_without_detections_or_with_a_size_it_cannot_take(tmp_path):
     """A graph that finds nothing gives empty outputs (onnxruntime runs its zero-sized tensors);
-    Mask R-CNN has no dynamic-shape export."""
+    Mask R-CNN has no dynamic-shape export, and no input size the data preprocessor would pad."""
     cfg, _ = random_checkpoint('configs/mini/maskrcnn_r18_mini.py', tmp_path / 'weights.pth')
     with pytest.raises(UserError, match='Mask R-CNN is exported for one input size'):
         export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), dynamic=True)
+    with pytest.raises(UserError, match='padded to multiples of 32 .* 250x500 is not one'):
+        export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), shape=(250, 500))
     assert not osp.exists(tmp_path / 'export')
     cfg.model.test_cfg.rcnn.score_thr = 0.99  # above every random-weight score (about 1 / 9)
     manifest = export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), shape=SHAPE)

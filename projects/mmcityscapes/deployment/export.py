@@ -73,6 +73,10 @@ def export(cfg, checkpoint, out_dir, shape=None, dynamic=False, opset=17):
     if not osp.isfile(checkpoint):
         raise UserError(f'checkpoint not found: {checkpoint}')
     shape = tuple(shape or test_image_shape(cfg))
+    divisor = cfg.model.data_preprocessor.get('pad_size_divisor', 1) if task == 'instance' else 1
+    if any(side % divisor for side in shape):
+        raise UserError(f'{cfg.filename}: a Mask R-CNN export takes images as they enter the network, padded to '
+                        f'multiples of {divisor} (pad_size_divisor): {shape[0]}x{shape[1]} is not one')
     settings = export_settings(cfg, checkpoint, shape, dynamic, opset)
     manifest_file, model_file = osp.join(out_dir, MANIFEST), osp.join(out_dir, MODEL)
     if osp.isfile(manifest_file):
