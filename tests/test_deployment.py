@@ -135,6 +135,17 @@ def test_exported_maskrcnn_gives_mmdet_s_detections(config, scale, mini_root, mo
     assert images == 4
 
 
+@pytest.mark.slow
+def test_the_r50_recipe_exports(tmp_path):
+    """The staged recipe's Mask R-CNN (R50-FPN, 256-channel heads, mmdet's test settings) passes the
+    export's own check: onnxruntime's detections are PyTorch's on the seeded input."""
+    cfg, _ = random_checkpoint('configs/maskrcnn_stage3.py', tmp_path / 'weights.pth')
+    manifest = export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), shape=SHAPE)
+    check = manifest['check']
+    assert check['detections'] == 100 and check['max_abs_boxes_difference'] <= 0.01
+    assert check['max_abs_scores_difference'] <= 1e-4 and manifest['test_cfg']['rpn']['nms_pre'] == 1000
+
+
 def test_maskrcnn_export_without_detections_or_with_a_size_it_cannot_take(tmp_path):
     """A graph that finds nothing gives empty outputs (onnxruntime runs its zero-sized tensors);
     Mask R-CNN has no dynamic-shape export, and no input size the data preprocessor would pad."""
