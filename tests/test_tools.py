@@ -764,9 +764,10 @@ def test_exported_semantic_model_gives_the_checkpoint_s_tables_and_files(semanti
 
 @pytest.fixture(scope='module')
 def trained_instance_run(mini_env, tmp_path_factory):
-    """The mini Mask R-CNN after 60 iterations: scores set apart, some AP above 0."""
+    """The mini Mask R-CNN after 60 iterations from a fixed seed: scores set apart, AP above 0."""
     work_dir = tmp_path_factory.mktemp('instance_60')
-    run_tool('tools/train.py', INSTANCE, '--work-dir', str(work_dir), *short_run(60), env=mini_env)
+    run_tool('tools/train.py', INSTANCE, '--work-dir', str(work_dir), *short_run(60), 'randomness.seed=0',
+             env=mini_env)
     return work_dir
 
 
