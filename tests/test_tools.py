@@ -739,7 +739,8 @@ def test_exported_semantic_model_gives_the_checkpoint_s_tables_and_files(semanti
     manifest = json.load(open(out / 'deploy.json'))
     assert manifest['input']['shape'] == ['batch', 3, 256, 512] and manifest['input']['channels'] == 'RGB'
     assert manifest['source']['checkpoint'] == str(semantic_run / 'iter_4.pth')
-    assert manifest['check']['max_abs_logits_difference'] <= 1e-4 and 'against PyTorch: max_abs_logits_difference' in stdout
+    assert manifest['check']['max_abs_logits_difference'] <= 1e-4
+    assert 'against PyTorch: max_abs_logits_difference' in stdout
     mtime = os.stat(out / 'model.onnx').st_mtime_ns
     again = run_tool('tools/deployment/export.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--out', str(out),
                      env=mini_env)
@@ -812,9 +813,11 @@ def test_exported_maskrcnn_gives_the_checkpoint_s_tables_and_files(trained_insta
     for run, weights in (('torch', checkpoint), ('onnx', str(out))):
         run_tool('tools/infer.py', INSTANCE, weights, val, '--out', str(tmp_path / f'infer_{run}'), env=mini_env)
     texts = sorted(p.name for p in (tmp_path / 'infer_torch' / 'results').glob('*_pred.txt'))
-    assert len(texts) == 4 and texts == sorted(p.name for p in (tmp_path / 'infer_onnx' / 'results').glob('*_pred.txt'))
+    assert len(texts) == 4
+    assert texts == sorted(p.name for p in (tmp_path / 'infer_onnx' / 'results').glob('*_pred.txt'))
     for name in texts:
-        lines = [[line.split() for line in open(tmp_path / f'infer_{run}' / 'results' / name)] for run in ('onnx', 'torch')]
+        lines = [[line.split() for line in open(tmp_path / f'infer_{run}' / 'results' / name)]
+                 for run in ('onnx', 'torch')]
         assert len(lines[0]) == len(lines[1]) > 0
         for (mask, label, score), (ref_mask, ref_label, ref_score) in zip(*lines):
             assert mask == ref_mask and label == ref_label and abs(float(score) - float(ref_score)) <= 1e-4

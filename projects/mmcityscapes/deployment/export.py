@@ -185,11 +185,12 @@ def instance_contract(cfg, shape):
                    f'the image resized to exactly {shape[0]}x{shape[1]}'),
         output=dict(
             boxes=dict(shape=['detections', 4], dtype='float32', meaning='x1, y1, x2, y2 in input pixels'),
-            scores=dict(shape=['detections'], dtype='float32', meaning='class score, by decreasing score per class'),
+            scores=dict(shape=['detections'], dtype='float32',
+                        meaning='class score; detections come by decreasing score'),
             labels=dict(shape=['detections'], dtype='int64', meaning='class index into classes'),
             mask_logits=dict(shape=['detections', 28, 28], dtype='float32',
                              meaning='mask logits of the box; paste sigmoid(logits) into the box bilinearly '
-                                     f'(mmdet _do_paste_mask) and keep > {test_cfg.rcnn.mask_thr_binary}')),
+                                     f'(mmdet _do_paste_mask) and keep >= {test_cfg.rcnn.mask_thr_binary}')),
         test_cfg=dict(rpn=test_cfg.rpn.to_dict(), rcnn=test_cfg.rcnn.to_dict()),
         classes=list(metainfo['classes']), label_ids=label_ids_of(metainfo['classes']),
         palette=[list(c) for c in metainfo.get('palette', [])])
