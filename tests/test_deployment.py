@@ -77,6 +77,11 @@ def test_rerun_is_a_no_op_and_a_foreign_or_broken_export_is_refused(tmp_path):
     assert export(cfg, str(tmp_path / 'weights.pth'), out, shape=SHAPE) is None  # the same inputs: up to date
     assert read_export(out)[1] == first == json.load(open(osp.join(out, 'deploy.json')))
 
+    dead = 2 ** 22 + 12345  # above the largest pid Linux allows: no such process
+    (tmp_path / 'export' / f'.tmp{dead}_model.onnx').write_bytes(b'half an export killed with -9')
+    assert export(cfg, str(tmp_path / 'weights.pth'), out, shape=SHAPE) is None  # its leftover is removed
+    assert sorted(p.name for p in (tmp_path / 'export').iterdir()) == ['deploy.json', 'model.onnx']
+
     random_checkpoint('configs/mini/deeplabv3_r18_mini.py', tmp_path / 'other.pth')
     other = torch.load(tmp_path / 'other.pth', weights_only=False)
     other['state_dict'] = {k: v + 1 if v.is_floating_point() else v for k, v in other['state_dict'].items()}

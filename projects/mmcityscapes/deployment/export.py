@@ -10,7 +10,7 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, DefaultScope
 
 from ..cityscapes.errors import UserError
-from ..cityscapes.io import read_json, write_json
+from ..cityscapes.io import atomic_output, read_json, remove_stale_temporaries, write_json
 from ..cityscapes.labels import label_ids_of
 from ..utils.checkpoint import check_fits, load_weights
 from ..utils.config import model_family, test_metainfo
@@ -79,6 +79,8 @@ def export(cfg, checkpoint, out_dir, shape=None, dynamic=False, opset=17):
                         f'multiples of {divisor} (pad_size_divisor): {shape[0]}x{shape[1]} is not one')
     settings = export_settings(cfg, checkpoint, shape, dynamic, opset)
     manifest_file, model_file = osp.join(out_dir, MANIFEST), osp.join(out_dir, MODEL)
+    if osp.isdir(out_dir):
+        remove_stale_temporaries(out_dir)  # the partial model of an export that was killed
     if osp.isfile(manifest_file):
         old = read_json(manifest_file)
         if {k: old.get(k) for k in settings} == settings and osp.isfile(model_file) and \
@@ -97,8 +99,7 @@ def export(cfg, checkpoint, out_dir, shape=None, dynamic=False, opset=17):
         network, outputs, axes = MaskRCNNNetwork(model, shape).eval(), list(OUTPUTS), None  # one image
     image = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, *shape), dtype=np.float32))
     os.makedirs(out_dir, exist_ok=True)
-    partial = f'{model_file}.partial-{os.getpid()}'
-    try:
+    with atomic_output(model_file) as partial:
         with torch.no_grad():
             expected = [t.numpy() for t in as_tuple(network(image))]
             torch.onnx.export(network, (image,), partial, input_names=['image'], output_names=outputs,
@@ -111,10 +112,6 @@ def export(cfg, checkpoint, out_dir, shape=None, dynamic=False, opset=17):
                         check=check)
         if osp.exists(manifest_file):
             os.remove(manifest_file)  # no manifest describes a half-replaced export
-        os.replace(partial, model_file)
-    finally:
-        if osp.exists(partial):
-            os.remove(partial)
     write_json(manifest, manifest_file, indent=2)
     return manifest
 
