@@ -1,10 +1,16 @@
-"""Shared fixtures: one generated and prepared mini-Cityscapes for the whole session."""
+"""Shared fixtures and helpers: one generated and prepared mini-Cityscapes, and the mini models
+the tool tests run on, each trained once per session."""
+import csv
+import glob
 import os
 import os.path as osp
 import re
+import socket
 import subprocess
 import sys
 
+import cv2
+import numpy as np
 import pytest
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -62,3 +68,117 @@ def mini_root(tmp_path_factory):
 def mini_env(mini_root):
     """Environment that points the configs at the prepared mini dataset."""
     return dict(os.environ, CITYSCAPES_ROOT=osp.join(str(mini_root), ''))
+
+
+SEMANTIC = 'configs/mini/deeplabv3_r18_mini.py'
+INSTANCE = 'configs/mini/maskrcnn_r18_mini.py'
+
+
+def short_run(iters, interval=None):
+    interval = interval or iters
+    return ['--cfg-options', f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}',
+            f'default_hooks.checkpoint.interval={interval}', 'default_hooks.logger.interval=1']
+
+
+@pytest.fixture(scope='session')
+def semantic_run(mini_env, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('semantic')
+    run_tool('tools/train.py', SEMANTIC, '--work-dir', str(work_dir), '--tensorboard', *short_run(4), env=mini_env)
+    return work_dir
+
+
+@pytest.fixture(scope='session')
+def semantic_tested(semantic_run, mini_env, tmp_path_factory):
+    """tools/test.py on the semantic run, with overlays: (its stdout, the overlay folder)."""
+    show_dir = tmp_path_factory.mktemp('semantic_show')
+    proc = run_tool('tools/test.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--work-dir', str(semantic_run),
+                    '--show-dir', str(show_dir), env=mini_env)
+    return proc.stdout, show_dir
+
+
+@pytest.fixture(scope='session')
+def instance_run(mini_env, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('instance')
+    run_tool('tools/train.py', INSTANCE, '--work-dir', str(work_dir), *short_run(2), env=mini_env)
+    return work_dir
+
+
+@pytest.fixture(scope='session')
+def instance_tested(instance_run, mini_env, tmp_path_factory):
+    """tools/test.py on the instance run, with overlays: the overlay folder."""
+    show_dir = tmp_path_factory.mktemp('instance_show')
+    run_tool('tools/test.py', INSTANCE, str(instance_run / 'iter_2.pth'), '--work-dir', str(instance_run),
+             '--show-dir', str(show_dir), env=mini_env)
+    return show_dir
+
+
+@pytest.fixture(scope='session')
+def trained_instance_run(mini_env, tmp_path_factory):
+    """The mini Mask R-CNN after 60 iterations from a fixed seed: scores set apart, AP above 0."""
+    work_dir = tmp_path_factory.mktemp('instance_60')
+    run_tool('tools/train.py', INSTANCE, '--work-dir', str(work_dir), *short_run(60), 'randomness.seed=0',
+             env=mini_env)
+    return work_dir
+
+
+def csv_values(path):
+    with open(path) as f:
+        return {(row['metric'], row['class']): row['value'] for row in csv.DictReader(f)}
+
+
+def assert_overlays(show_dir, mini_root, prediction_drawn):
+    """One PNG per val image: image | ground truth | prediction, each drawn panel differing from the image."""
+    images = sorted(glob.glob(f'{mini_root}/leftImg8bit/val/*/*.png'))
+    assert sorted(os.listdir(show_dir)) == sorted(osp.basename(p) for p in images)
+    for path in images:
+        image = cv2.imread(path)
+        overlay = cv2.imread(osp.join(show_dir, osp.basename(path)))
+        height, width = image.shape[:2]
+        assert overlay.shape == (height, 3 * width, 3), path
+        panels = [overlay[:, i * width:(i + 1) * width].astype(int) for i in range(3)]
+        assert np.abs(panels[0] - image).max() <= 1
+        assert np.abs(panels[1] - image).mean() > 1  # ground truth drawn
+        assert (np.abs(panels[2] - image).mean() > 1) == prediction_drawn
+
+
+def assert_picture(path, min_size):
+    image = cv2.imread(str(path))
+    assert image is not None and image.shape[0] >= min_size[0] and image.shape[1] >= min_size[1], path
+    assert image.std() > 10  # not blank
+
+
+def coco_shaped(instance_run, path):
+    """The instance run's checkpoint with 80-class (COCO) class heads, saved at ``path``."""
+    import torch
+    content = torch.load(instance_run / 'iter_2.pth', map_location='cpu', weights_only=False)
+    state = content['state_dict']
+    for key in [k for k in state if k.startswith(('roi_head.bbox_head.fc_cls', 'roi_head.bbox_head.fc_reg',
+                                                      'roi_head.mask_head.conv_logits'))]:
+        rows = {'fc_cls': 81, 'fc_reg': 320, 'conv_logits': 80}[key.split('.')[2]]
+        state[key] = torch.zeros(rows, *state[key].shape[1:])
+    torch.save(content, path)
+    return path
+
+
+def process_status(pid):
+    """The fields of /proc/<pid>/status; empty once the process is gone."""
+    try:
+        return dict(line.split(':\t', 1) for line in open(f'/proc/{pid}/status').read().splitlines() if ':\t' in line)
+    except OSError:
+        return {}
+
+
+def alive(pid):
+    return not process_status(pid).get('State', 'Z').startswith('Z')  # a zombie has ended
+
+
+def children(pid):
+    """Live child processes of ``pid``."""
+    pids = (int(osp.basename(path)) for path in glob.glob('/proc/[0-9]*'))
+    return [child for child in pids if process_status(child).get('PPid', '').strip() == str(pid) and alive(child)]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]

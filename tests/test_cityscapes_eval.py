@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from mmcityscapes.cityscapes.testing import (CLASSES, THING_IDS, official_semantic, same_scores,
-                                             write_label_predictions, write_predictions)
+from mmcityscapes.cityscapes.noisy import CLASSES, THING_IDS, write_label_predictions, write_predictions
+from mmcityscapes.cityscapes.reference import official_semantic, same_scores
 from mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
 
 from conftest import run_tool

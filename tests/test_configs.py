@@ -58,7 +58,7 @@ def test_every_path_follows_cityscapes_root(monkeypatch, tmp_path):
 def test_unusable_cityscapes_root_is_named(root, monkeypatch):
     """mmengine pastes $CITYSCAPES_ROOT into the config's source: a value that breaks it is named,
     instead of a syntax error blamed on the config and a temporary file."""
-    from mmcityscapes.cityscapes.errors import UserError
+    from mmcityscapes.common.errors import UserError
     from mmcityscapes.utils.config import load_config
     monkeypatch.setenv('CITYSCAPES_ROOT', root)
     with pytest.raises(UserError, match=r"^CITYSCAPES_ROOT='/data/.*': the configs cannot hold a path"):

@@ -203,7 +203,7 @@ def test_missing_or_truncated_labelled_image_stops_before_training(mini_root, tm
     """mmseg would silently train without a labelled image whose file is missing, mmdet fail in a
     worker, and both at the first batch that reads a truncated one: the pre-flight check names
     it, with the count, for both families."""
-    from mmcityscapes.cityscapes.errors import UserError
+    from mmcityscapes.common.errors import UserError
     from mmcityscapes.utils.config import check_dataset_files, load_config
     root = tmp_path / 'cityscapes'
     shutil.copytree(mini_root, root, symlinks=True)

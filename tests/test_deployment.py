@@ -13,10 +13,11 @@ from mmengine.registry import MODELS, DefaultScope
 from mmengine.runner import Runner
 
 import mmcityscapes.components  # noqa: F401  (registers the plugin's models)
-from mmcityscapes.cityscapes.errors import UserError
+from mmcityscapes.common.errors import UserError
 from mmcityscapes.deployment.export import export
 from mmcityscapes.deployment.manifest import read_export
-from mmcityscapes.deployment.onnx_models import exported_model, inference_session
+from mmcityscapes.deployment.model_source import ModelSource
+from mmcityscapes.deployment.onnx_models import inference_session
 
 from conftest import REPO
 
@@ -48,7 +49,7 @@ def random_checkpoint(config, path):
 ])  # unet_resnext50.py: the U-Net path of unet_r34.py with a larger encoder
 def test_onnxruntime_gives_pytorch_s_logits(config, tmp_path):
     cfg, model = random_checkpoint(config, tmp_path / 'weights.pth')
-    manifest = export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), shape=SHAPE)
+    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE)
     assert manifest['input']['shape'] == ['batch', 3, *SHAPE] and len(manifest['classes']) == 19
     assert manifest['label_ids'][:3] == [7, 8, 11]  # road, sidewalk, building
     image = torch.from_numpy(np.random.default_rng(1).standard_normal((1, 3, *SHAPE), dtype=np.float32))
@@ -61,7 +62,7 @@ def test_onnxruntime_gives_pytorch_s_logits(config, tmp_path):
 
 def test_dynamic_shape_export_takes_other_sizes(tmp_path):
     cfg, model = random_checkpoint('configs/unet_r34.py', tmp_path / 'weights.pth')
-    manifest = export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), shape=SHAPE, dynamic=True)
+    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE, dynamic=True)
     assert manifest['input']['shape'] == ['batch', 3, 'height', 'width']
     session = inference_session(str(tmp_path / 'export' / 'model.onnx'))
     image = torch.randn(2, 3, 64, 192)
@@ -73,13 +74,13 @@ def test_dynamic_shape_export_takes_other_sizes(tmp_path):
 def test_rerun_is_a_no_op_and_a_foreign_or_broken_export_is_refused(tmp_path):
     cfg, _ = random_checkpoint('configs/mini/deeplabv3_r18_mini.py', tmp_path / 'weights.pth')
     out = str(tmp_path / 'export')
-    first = export(cfg, str(tmp_path / 'weights.pth'), out, shape=SHAPE)
-    assert export(cfg, str(tmp_path / 'weights.pth'), out, shape=SHAPE) is None  # the same inputs: up to date
+    first = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), out, shape=SHAPE)
+    assert export(cfg, ModelSource(str(tmp_path / 'weights.pth')), out, shape=SHAPE) is None  # the same inputs: up to date
     assert read_export(out)[1] == first == json.load(open(osp.join(out, 'deploy.json')))
 
     dead = 2 ** 22 + 12345  # above the largest pid Linux allows: no such process
     (tmp_path / 'export' / f'.tmp{dead}_model.onnx').write_bytes(b'half an export killed with -9')
-    assert export(cfg, str(tmp_path / 'weights.pth'), out, shape=SHAPE) is None  # its leftover is removed
+    assert export(cfg, ModelSource(str(tmp_path / 'weights.pth')), out, shape=SHAPE) is None  # its leftover is removed
     assert sorted(p.name for p in (tmp_path / 'export').iterdir()) == ['deploy.json', 'model.onnx']
 
     random_checkpoint('configs/mini/deeplabv3_r18_mini.py', tmp_path / 'other.pth')
@@ -87,7 +88,7 @@ def test_rerun_is_a_no_op_and_a_foreign_or_broken_export_is_refused(tmp_path):
     other['state_dict'] = {k: v + 1 if v.is_floating_point() else v for k, v in other['state_dict'].items()}
     torch.save(other, tmp_path / 'other.pth')
     with pytest.raises(UserError, match='holds the export of another checkpoint'):
-        export(cfg, str(tmp_path / 'other.pth'), out, shape=SHAPE)
+        export(cfg, ModelSource(str(tmp_path / 'other.pth')), out, shape=SHAPE)
 
     model = osp.join(out, 'model.onnx')
     data = open(model, 'rb').read()
@@ -122,12 +123,12 @@ def test_exported_maskrcnn_gives_mmdet_s_detections(config, scale, mini_root, mo
     monkeypatch.setenv('CITYSCAPES_ROOT', f'{mini_root}/')
     cfg, model = random_checkpoint(config, tmp_path / 'weights.pth')
     cfg.test_dataloader.dataset.pipeline[1].scale = scale
-    manifest = export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'))
+    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'))
     assert manifest['input']['shape'] == [1, 3, scale[1], scale[0]] and len(manifest['classes']) == 8
     assert list(manifest['output']) == ['boxes', 'scores', 'labels', 'mask_logits']
     assert manifest['label_ids'][:2] == [24, 25]  # person, rider
     with DefaultScope.overwrite_default_scope('mmdet'):
-        exported = MODELS.build(exported_model(cfg, str(tmp_path / 'export')))
+        exported = ModelSource(str(tmp_path / 'export')).build(cfg)
         images = 0
         for batch in Runner.build_dataloader(cfg.test_dataloader):
             with torch.no_grad():
@@ -145,7 +146,7 @@ def test_the_r50_recipe_exports(tmp_path):
     """The staged recipe's Mask R-CNN (R50-FPN, 256-channel heads, mmdet's test settings) passes the
     export's own check: onnxruntime's detections are PyTorch's on the seeded input."""
     cfg, _ = random_checkpoint('configs/maskrcnn_stage3.py', tmp_path / 'weights.pth')
-    manifest = export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), shape=SHAPE)
+    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE)
     check = manifest['check']
     assert check['detections'] == 100 and check['max_abs_boxes_difference'] <= 0.01
     assert check['max_abs_scores_difference'] <= 1e-4 and manifest['test_cfg']['rpn']['nms_pre'] == 1000
@@ -156,12 +157,12 @@ def test_maskrcnn_export_without_detections_or_with_a_size_it_cannot_take(tmp_pa
     Mask R-CNN has no dynamic-shape export, and no input size the data preprocessor would pad."""
     cfg, _ = random_checkpoint('configs/mini/maskrcnn_r18_mini.py', tmp_path / 'weights.pth')
     with pytest.raises(UserError, match='Mask R-CNN is exported for one input size'):
-        export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), dynamic=True)
+        export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), dynamic=True)
     with pytest.raises(UserError, match='padded to multiples of 32 .* 250x500 is not one'):
-        export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), shape=(250, 500))
+        export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=(250, 500))
     assert not osp.exists(tmp_path / 'export')
     cfg.model.test_cfg.rcnn.score_thr = 0.99  # above every random-weight score (about 1 / 9)
-    manifest = export(cfg, str(tmp_path / 'weights.pth'), str(tmp_path / 'export'), shape=SHAPE)
+    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE)
     assert manifest['check']['detections'] == 0 and manifest['test_cfg']['rcnn']['score_thr'] == 0.99
     session = inference_session(str(tmp_path / 'export' / 'model.onnx'))
     image = np.random.default_rng(1).standard_normal((1, 3, *SHAPE), dtype=np.float32)

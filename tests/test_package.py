@@ -51,17 +51,19 @@ def test_installed_plugin_registers_through_custom_imports(tmp_path):
     assert proc.stdout.split() == ['None', 'mmcityscapes.models.unet_head']
 
 
-def test_light_layer_imports_without_torch(tmp_path):
-    """Every module of ``mmcityscapes.cityscapes`` (found by walking the package, so a new module
-    is covered too) and the bare package import without torch or OpenMMLab."""
-    code = ('import pkgutil, sys, importlib, mmcityscapes, mmcityscapes.cityscapes as light\n'
-            'names = [m.name for m in pkgutil.walk_packages(light.__path__, light.__name__ + ".")]\n'
+def test_light_layers_import_without_torch(tmp_path):
+    """Every module of ``mmcityscapes.common`` and ``mmcityscapes.cityscapes`` (found by walking the
+    packages, so a new module is covered too) and the bare package import without torch or
+    OpenMMLab."""
+    code = ('import pkgutil, sys, importlib, mmcityscapes, mmcityscapes.common, mmcityscapes.cityscapes\n'
+            'names = [m.name for package in (mmcityscapes.common, mmcityscapes.cityscapes)\n'
+            '         for m in pkgutil.walk_packages(package.__path__, package.__name__ + ".")]\n'
             'for name in names:\n    importlib.import_module(name)\n'
             f'print(len(names))\n{HEAVY_LOADED}')
     proc = python(code, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     count, loaded = proc.stdout.split('\n', 1)
-    assert int(count) >= 13 and loaded.strip() == '[]'
+    assert int(count) >= 16 and loaded.strip() == '[]'
 
 
 def test_light_tools_start_without_torch():
@@ -74,3 +76,71 @@ def test_light_tools_start_without_torch():
         assert proc.returncode == 0, (tool, proc.stderr[-3000:])
         assert proc.stdout.strip().splitlines()[-1] == '[]', tool
         assert 'usage:' in proc.stdout, tool
+
+
+# The plugin's layers, lowest first: a module imports modules of its own layer or of lower ones.
+LAYERS = [('common',), ('cityscapes',), ('utils',), ('models', 'evaluation', 'visualization', 'tuning'), ('engine',),
+          ('deployment',), ('apis', 'analysis'), ('components',)]
+
+
+def plugin_imports():
+    """{module: the plugin modules it imports}, packages included: importing ``a.b.c`` runs the
+    ``__init__`` of ``a.b`` first unless the importing module is inside ``a.b`` already."""
+    import ast
+    import pkgutil
+
+    import mmcityscapes
+    modules = {'mmcityscapes': mmcityscapes.__file__}
+    for info in pkgutil.walk_packages(mmcityscapes.__path__, 'mmcityscapes.'):
+        modules[info.name] = info.module_finder.find_spec(info.name).origin
+    graph = {}
+    for name, path in modules.items():
+        package = name if path.endswith('__init__.py') else name.rpartition('.')[0]
+        targets = set()
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.ImportFrom):
+                base = node.module or ''
+                if node.level:
+                    base = '.'.join(package.split('.')[:len(package.split('.')) - node.level + 1] + [base]).strip('.')
+                found = [f'{base}.{alias.name}' for alias in node.names if f'{base}.{alias.name}' in modules]
+                targets |= set(found or [base])
+            elif isinstance(node, ast.Import):
+                targets |= {alias.name for alias in node.names}
+        edges = set()
+        for target in targets & set(modules):
+            parts = target.split('.')
+            edges |= {'.'.join(parts[:i]) for i in range(2, len(parts) + 1)
+                      if not package.startswith('.'.join(parts[:i]))}
+        graph[name] = edges - {name}
+    return graph
+
+
+def layer(module):
+    top = module.split('.')[1] if '.' in module else None
+    return next((i for i, names in enumerate(LAYERS) if top in names), -1)
+
+
+def test_plugin_imports_have_no_cycle_and_go_down_the_layers():
+    """No module imports one of a higher layer (``LAYERS``, as the plugin README draws them) or
+    ``components`` (the configs' ``custom_imports`` alone register the plugin), and the modules
+    import each other without a cycle."""
+    graph = plugin_imports()
+    assert len(graph) > 60 and all(layer(m) >= 0 for m in graph if m != 'mmcityscapes'), sorted(graph)
+    upward = [(m, t) for m, targets in graph.items() for t in targets
+              if layer(t) > layer(m) or (t == 'mmcityscapes.components' and m != t)]
+    assert not upward
+    state, stack = {}, []
+
+    def visit(module):  # depth-first search; a module met again while on the stack closes a cycle
+        state[module] = 'open'
+        stack.append(module)
+        for target in sorted(graph[module]):
+            assert state.get(target) != 'open', 'import cycle: ' + ' -> '.join(stack[stack.index(target):] + [target])
+            if target not in state:
+                visit(target)
+        stack.pop()
+        state[module] = 'done'
+
+    for module in sorted(graph):
+        if module not in state:
+            visit(module)

@@ -153,7 +153,7 @@ def test_a_second_signal_ends_the_process_at_once():
     """The first SIGTERM is recorded (training stops after its iteration); a second one is not
     held back."""
     code = ('import os, signal, time\n'
-            'from mmcityscapes.hooks.preemption_hook import _received, listen_for_stop_signals\n'
+            'from mmcityscapes.engine.hooks.preemption_hook import _received, listen_for_stop_signals\n'
             'listen_for_stop_signals()\n'
             'os.kill(os.getpid(), signal.SIGTERM)\n'
             'time.sleep(0.1)\n'

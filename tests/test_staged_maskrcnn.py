@@ -17,8 +17,9 @@ from mmengine.config import Config
 from mmengine.testing import RunnerTestCase
 
 import mmcityscapes.components  # noqa: F401
-from mmcityscapes.cityscapes.errors import UserError
-from mmcityscapes.tuning import anchors as kmeans, read_tuned
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.tuning import anchors as kmeans
+from mmcityscapes.tuning.values import read_tuned
 from mmcityscapes.utils.checkpoint import best_checkpoint
 
 from conftest import PY, REPO, run_tool, table_rows
@@ -57,7 +58,7 @@ class TestCoarsePretrainHook(RunnerTestCase):
 
     def test_wrong_shapes_stop_with_an_example(self):
         path = self.save({'backbone.weight': torch.ones(3, 3), 'backbone.bias': torch.ones(2)})
-        with pytest.raises(RuntimeError, match=r'does not fit .*weight: \(3, 3\) in the checkpoint, \(2, 2\)'):
+        with pytest.raises(UserError, match=r'does not fit .*weight: \(3, 3\) in the checkpoint, \(2, 2\)'):
             self.runner_with_hook(path).train()
 
     def test_load_from_wins(self):

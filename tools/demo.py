@@ -15,11 +15,11 @@ import os.path as osp
 import time
 
 from mmcityscapes.cityscapes import converter, synthetic
-from mmcityscapes.cityscapes.errors import run_tool
 from mmcityscapes.cityscapes.files import is_cityscapes_root
-from mmcityscapes.cityscapes.report import test_result_stem
+from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.tables import test_result_stem
+from mmcityscapes.engine.work_dir import lock_work_dir
 from mmcityscapes.utils.config import load_config
-from mmcityscapes.utils.runtime import lock_work_dir
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = ['configs/mini/deeplabv3_r18_mini.py', 'configs/mini/maskrcnn_r18_mini.py']
@@ -47,7 +47,7 @@ def demo(args):
         synthetic.generate(root, MINI_COUNTS, height=256, width=512, seed=0, nproc=args.nproc)
     converter.prepare(root, args.nproc)
     os.environ['CITYSCAPES_ROOT'] = osp.join(osp.abspath(root), '')  # read by the configs when they load
-    from mmcityscapes.runners.sequence import train_and_test  # torch: after the data, which needs none
+    from mmcityscapes.engine.runner.sequence import train_and_test  # torch: after the data, which needs none
     tables = []
     for config in CONFIGS:
         cfg = load_config(osp.join(REPO, config))

@@ -19,18 +19,16 @@ from contextlib import ExitStack
 
 from mmengine.config import DictAction
 from mmengine.dist import is_main_process
-from mmengine.model import BaseTTAModel, is_model_wrapper
 from mmengine.runner import Runner
 
-from mmcityscapes.cityscapes.errors import UserError, run_tool
-from mmcityscapes.cityscapes.io import atomic_output
-from mmcityscapes.cityscapes.report import describe_dataset, test_result_stem, write_metrics
-from mmcityscapes.deployment.manifest import is_export
-from mmcityscapes.deployment.onnx_models import exported_model
-from mmcityscapes.utils.checkpoint import check_fits, load_weights
-from mmcityscapes.utils.config import load_config, model_family
-from mmcityscapes.utils.runtime import prepare_runtime
-from mmcityscapes.visualization import OverlayHook
+from mmcityscapes.common.errors import UserError, run_tool
+from mmcityscapes.common.io import atomic_output
+from mmcityscapes.common.tables import describe_dataset, test_result_stem, write_metrics
+from mmcityscapes.deployment.model_source import ModelSource
+from mmcityscapes.engine.hooks.overlay_hook import OverlayHook
+from mmcityscapes.engine.runner.runtime import prepare_runtime
+from mmcityscapes.utils.config import load_config, model_family, work_dir_of
+from mmcityscapes.utils.model import unwrap_model
 
 
 def parse_args():
@@ -70,16 +68,11 @@ def use_tta(cfg, config):
 
 
 def evaluate(args):
-    exported = is_export(args.checkpoint)
-    # missing, truncated or corrupt: one line before anything is built
-    weights = None if exported else load_weights(args.checkpoint)
+    source = ModelSource(args.checkpoint)  # read once; missing, truncated or corrupt: one line before anything is built
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
-    if exported:
-        cfg.model, cfg.load_from = exported_model(cfg, args.checkpoint), None
+    cfg.work_dir = work_dir_of(cfg, args.config, args.work_dir)
+    cfg.model, cfg.load_from = source.model_config(cfg), None  # the runner loads nothing: the source does
     if args.tta:
         use_tta(cfg, args.config)
     if args.show_dir:
@@ -92,18 +85,13 @@ def evaluate(args):
             out_file = outputs.enter_context(atomic_output(args.out)) if is_main_process() else args.out
             cfg.test_evaluator = [*evaluators, dict(type=dump, out_file_path=out_file)]
         runner = Runner.from_cfg(cfg)
-        model = runner.model
-        while is_model_wrapper(model) or isinstance(model, BaseTTAModel):  # DDP, TTA: the checkpoint's model inside
-            model = model.module
-        if not exported:
-            check_fits(model, args.checkpoint, *weights)
-            del weights  # the runner loads the checkpoint into the model itself
+        source.load_into(unwrap_model(runner.model))  # DDP, TTA: the checkpoint's model inside
         metrics = runner.test()
     if is_main_process():
         evaluated_on = describe_dataset(runner.test_dataloader.dataset)
-        source = osp.normpath(args.checkpoint)
-        title = f'{osp.basename(args.config)} — {osp.basename(source)}' + (' (onnxruntime)' if exported else '')
-        stem = test_result_stem(cfg.work_dir, args.config, source) + ('_onnxruntime' if exported else '')
+        name = osp.normpath(args.checkpoint)
+        title = f'{osp.basename(args.config)} — {osp.basename(name)}' + (' (onnxruntime)' if source.exported else '')
+        stem = test_result_stem(cfg.work_dir, args.config, name) + ('_onnxruntime' if source.exported else '')
         stem += '_tta' if args.tta else ''
         print(write_metrics(dict(metrics, evaluated_on=evaluated_on), stem, title + (' — TTA' if args.tta else '')))
 

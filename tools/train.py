@@ -16,15 +16,17 @@ exit status 75; ``--resume`` continues there.
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import DictAction
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
-from mmcityscapes.cityscapes.errors import run_tool
-from mmcityscapes.utils.config import load_config
-from mmcityscapes.utils.runtime import init_distributed, lock_work_dir, naming_unreadable_images, prepare_runtime
+from mmcityscapes.common.errors import run_tool
+from mmcityscapes.engine.dist import init_distributed
+from mmcityscapes.engine.runner.runtime import prepare_runtime
+from mmcityscapes.engine.work_dir import lock_work_dir
+from mmcityscapes.engine.workers import naming_unreadable_images
+from mmcityscapes.utils.config import load_config, work_dir_of
 
 
 def parse_args():
@@ -63,8 +65,7 @@ def main():
 def train(args):
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
+    cfg.work_dir = work_dir_of(cfg, args.config, args.work_dir)
     if args.amp:  # merged, so that a runner config passes them on to each of its runs
         cfg.merge_from_dict({'optim_wrapper.type': 'AmpOptimWrapper', 'optim_wrapper.loss_scale':
                              cfg.get('optim_wrapper', {}).get('loss_scale', 'dynamic')})

@@ -6,7 +6,7 @@
 
 configs/maskrcnn_staged.py runs the same search inside the staged procedure. Each trial trains
 the config for ``--epochs`` on the tuning subset from its ``load_from`` (stage 1's best
-checkpoint) and is scored by val mask mAP (projects/mmcityscapes/tuning/search.py). The study
+checkpoint) and is scored by val mask mAP (projects/mmcityscapes/engine/runner/search.py). The study
 is kept in SQLite in the work dir, or in ``--storage``: a re-run continues it, a killed trial is
 retried, a finished study only writes its result again. The best values go to
 ``<work-dir>/hyperparams.py`` (``--out``), a variables-only config like
@@ -17,9 +17,10 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
-from mmcityscapes.cityscapes.errors import run_tool
-from mmcityscapes.tuning import search, write_tuned
-from mmcityscapes.utils.config import load_config
+from mmcityscapes.common.errors import run_tool
+from mmcityscapes.engine.runner.search import search
+from mmcityscapes.tuning.values import write_tuned
+from mmcityscapes.utils.config import default_work_dir, load_config
 
 
 def parse_args():
@@ -43,7 +44,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    work_dir = args.work_dir or osp.join('work_dirs', f'tune_{osp.splitext(osp.basename(args.config))[0]}')
+    work_dir = args.work_dir or default_work_dir(args.config, 'tune_')
     out = args.out or osp.join(work_dir, 'hyperparams.py')
     base = load_config(args.config, args.cfg_options)
     if args.load_from:

@@ -5,16 +5,29 @@ allow_failed_imports=False)``: importing it registers the metrics, hooks, models
 into the mmengine/mmdet/mmseg registries, and lets mmengine checkpoints load with torch's safe
 ``weights_only`` unpickler.
 """
-from .deployment.onnx_models import ONNXSegmentor
-from .evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
-from .evaluation.coco_metric import ClasswiseCocoMetric
-from .evaluation.segmentation_metric import SegmentationMetric
-from .hooks import CoarsePretrainHook, LoadReportHook, PreemptionHook, ResumeValidationHook, TrainStatsHook, ValLossHook
-from .models import (DeviceMaxIoUAssigner, DeviceRandomSampler, DeviceTargetFCNMaskHead, Float32RoIExtractor,
-                     TorchvisionASPPHead, UNetHead)
-from .runners import CrossValidationRunner, ResumableEpochBasedTrainLoop, StagedRunner
-from .utils.checkpoint import allow_mmengine_checkpoints  # noqa: F401 (installs the allow-list)
-from .visualization import OverlayHook
+from mmcityscapes.deployment.onnx_models import ONNXSegmentor
+from mmcityscapes.engine.hooks import (
+                                       CoarsePretrainHook,
+                                       LoadReportHook,
+                                       OverlayHook,
+                                       PreemptionHook,
+                                       ResumeValidationHook,
+                                       TrainStatsHook,
+                                       ValLossHook,
+)
+from mmcityscapes.engine.runner import CrossValidationRunner, ResumableEpochBasedTrainLoop, StagedRunner
+from mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
+from mmcityscapes.evaluation.coco_metric import ClasswiseCocoMetric
+from mmcityscapes.evaluation.segmentation_metric import SegmentationMetric
+from mmcityscapes.models import (
+                                       DeviceMaxIoUAssigner,
+                                       DeviceRandomSampler,
+                                       DeviceTargetFCNMaskHead,
+                                       Float32RoIExtractor,
+                                       TorchvisionASPPHead,
+                                       UNetHead,
+)
+from mmcityscapes.utils.checkpoint import allow_mmengine_checkpoints  # noqa: F401 (installs the allow-list)
 
 __all__ = ['ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
            'DeviceMaxIoUAssigner', 'DeviceRandomSampler', 'DeviceTargetFCNMaskHead', 'Float32RoIExtractor',

@@ -5,7 +5,7 @@ against tools/analysis_tools/eval_cityscapes.py.
     python tools/analysis_tools/benchmark_eval.py --task semantic --images 100 --nproc 2
 
 Generates ``--images`` val scenes at 1024x2048 (``mmcityscapes.cityscapes.synthetic``) and seeded
-noisy predictions of them in the official result format (``mmcityscapes.cityscapes.testing``).
+noisy predictions of them in the official result format (``mmcityscapes.cityscapes.noisy``).
 Each row is one process started from the shell, interpreter start-up and imports included:
 
 * the official script, ``python -m cityscapesscripts.evaluation.eval{Pixel,Instance}Level...``
@@ -22,41 +22,10 @@ in-memory CityscapesInstanceMetric of ``tools/test.py``, fed the same prediction
 Every evaluator must give the official scores, or the tool exits with an error.
 """
 import argparse
-import glob
-import json
 import os
-import os.path as osp
-import subprocess
-import sys
-import tempfile
-import time
 
-import cv2
-import numpy as np
-
-from mmcityscapes.cityscapes import files, testing
-from mmcityscapes.cityscapes.errors import UserError, run_tool
-from mmcityscapes.cityscapes.io import read_label_png
-from mmcityscapes.cityscapes.parallel import track_parallel
-from mmcityscapes.cityscapes.report import markdown_table
-from mmcityscapes.cityscapes.results import MASKS
-from mmcityscapes.cityscapes.synthetic import generate
-
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-EVAL_TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'eval_cityscapes.py')
-OFFICIAL_INSTANCE = '''
-import json, sys
-import numpy as np
-import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cs
-from cityscapesscripts.helpers import csHelpers
-def write_json(d, path):
-    with open(path, 'w') as f:
-        json.dump(d, f, default=lambda o: o.item() if isinstance(o, np.generic) else o.__dict__, sort_keys=True, indent=4)
-cs.writeDict2JSON = csHelpers.writeDict2JSON = write_json
-cs.args.gtInstancesFile, cs.args.exportFile = sys.argv[1], sys.argv[2]
-sys.argv = sys.argv[:1]
-cs.main()
-'''
+from mmcityscapes.analysis.benchmark_eval import benchmark_eval
+from mmcityscapes.common.errors import run_tool
 
 
 def parse_args():
@@ -71,150 +40,9 @@ def parse_args():
     return parser.parse_args()
 
 
-def run_process(cmd, cwd=REPO, **env):
-    """Seconds one command takes, start-up included (its output is kept from the terminal)."""
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, cwd=cwd, env=dict(os.environ, **env), capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if proc.returncode:
-        raise UserError(f'{" ".join(cmd[:3])} failed ({proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}')
-    return seconds
-
-
-def decode_mask(path):
-    return cv2.imread(path, cv2.IMREAD_GRAYSCALE).shape  # the shape only: no image sent back
-
-
-def decode_label(path):
-    return read_label_png(path).shape
-
-
-def timed(func, *args):
-    start = time.perf_counter()
-    value = func(*args)
-    return value, time.perf_counter() - start
-
-
-def eval_tool(task, root, pred_dir, out, nproc):
-    return [sys.executable, EVAL_TOOL, '--task', task, '--gt-root', files.split_dir(root, 'val', files.FINE),
-            '--pred-dir', pred_dir, '--nproc', str(nproc), '--out', out]
-
-
-def print_rows(rows, t_official):
-    print(markdown_table(['evaluation', 'processes', 'seconds', 'vs official'],
-                         [(name, n, f'{t:.2f}', f'{t_official / t:.2f}x') for name, n, t in rows]))
-
-
-def benchmark_semantic(root, pred_dir, scratch, nproc):
-    gt_files = files.ground_truth_files(files.split_dir(root, 'val', files.FINE), 'labelIds')
-    testing.write_label_predictions(gt_files, pred_dir)
-    t_official = run_process([sys.executable, '-m', 'cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling'],
-                             cwd=scratch, CITYSCAPES_DATASET=root, CITYSCAPES_RESULTS=pred_dir,
-                             CITYSCAPES_EXPORT_DIR=scratch)
-    ours_json = osp.join(scratch, 'ours.json')
-    t_ours = run_process(eval_tool('semantic', root, pred_dir, ours_json, nproc))
-    t_help = run_process([sys.executable, EVAL_TOOL, '--help'])
-    decoded = sorted(glob.glob(osp.join(pred_dir, '*.png'))) + gt_files + [
-        f.replace('_labelIds.png', '_instanceIds.png') for f in gt_files]
-    _, t_decode = timed(track_parallel, decode_label, decoded, nproc)
-    with open(osp.join(scratch, 'resultPixelLevelSemanticLabeling.json')) as f:
-        reference = json.load(f)
-    with open(ours_json) as f:
-        same = testing.same_scores(json.load(f), reference)
-    print_rows([('`python -m cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling`', 1, t_official),
-                ('`eval_cityscapes.py --task semantic`', nproc, t_ours),
-                ('`eval_cityscapes.py --help` (start-up only)', 1, t_help),
-                ('decoding the prediction, labelIds and instanceIds PNGs only', nproc, t_decode)], t_official)
-    print(f'class IoU {reference["averageScoreClasses"]:.4f}, iIoU {reference["averageScoreInstClasses"]:.4f}, '
-          f'category IoU {reference["averageScoreCategories"]:.4f}, iIoU {reference["averageScoreInstCategories"]:.4f}; '
-          f'identical results: {same}')
-    return same
-
-
-def metric_samples(in_memory):
-    """The predictions as the data samples mmdet's metrics receive."""
-    import torch
-    samples = []
-    for gt_path, preds in in_memory.items():
-        masks, labels, scores = zip(*preds)
-        samples.append(dict(
-            img_path=files.image_of_annotation(gt_path),
-            pred_instances=dict(masks=torch.from_numpy(np.stack(masks)), scores=torch.tensor(scores, dtype=torch.float64),
-                                labels=torch.tensor([testing.THING_IDS.index(label) for label in labels]))))
-    return samples
-
-
-def run_metric(metric, samples):
-    """(AP, AP50, seconds) of an mmdet-style Cityscapes metric over the samples."""
-    metric.dataset_meta = dict(classes=testing.CLASSES)
-    start = time.perf_counter()
-    for sample in samples:
-        metric.process({}, [sample])
-    result = metric.compute_metrics(metric.results)
-    return result['mAP'], result.get('AP50', result.get('AP@50')), time.perf_counter() - start
-
-
-def in_process_metrics(in_memory, scratch):
-    """(AP, AP50, seconds) of mmdet's CityScapesMetric and of the plugin's in-memory metric."""
-    from mmdet.evaluation import CityScapesMetric
-    from mmengine.logging import MMLogger
-
-    from mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
-    MMLogger.get_instance('benchmark_eval', log_level='WARNING')
-    samples = metric_samples(in_memory)
-    ours = run_metric(CityscapesInstanceMetric(), samples)
-    cwd = os.getcwd()
-    os.chdir(scratch)  # in case anything lands in the current directory
-    try:
-        mmdet = run_metric(CityScapesMetric(outfile_prefix=osp.join(scratch, 'mmdet'), seg_prefix='unused'), samples)
-    finally:
-        os.chdir(cwd)
-    return mmdet, ours
-
-
-def benchmark_instance(root, pred_dir, scratch, nproc, n_masks):
-    gt_files = files.ground_truth_files(files.split_dir(root, 'val', files.FINE), 'instanceIds')
-    in_memory = testing.write_predictions(gt_files, pred_dir, n_masks)
-    masks = sorted(glob.glob(osp.join(pred_dir, MASKS, '*.png')))
-    print(f'{len(gt_files)} images, {len(masks) / len(gt_files):.1f} predicted masks per image')
-    official_json = osp.join(scratch, 'official.json')
-    t_official = run_process([sys.executable, '-c', OFFICIAL_INSTANCE, osp.join(scratch, 'gtInstances.json'),
-                              official_json], cwd=scratch, CITYSCAPES_DATASET=root, CITYSCAPES_RESULTS=pred_dir)
-    ours_json = osp.join(scratch, 'ours.json')
-    t_ours = run_process(eval_tool('instance', root, pred_dir, ours_json, nproc))
-    t_help = run_process([sys.executable, EVAL_TOOL, '--help'])
-    _, t_decode = timed(track_parallel, decode_mask, masks, nproc)
-    (ap_mmdet, ap50_mmdet, t_mmdet), (ap_memory, ap50_memory, t_memory) = in_process_metrics(in_memory, scratch)
-    with open(official_json) as f:
-        official = json.load(f)['averages']
-    with open(ours_json) as f:
-        ours = json.load(f)
-    same = np.allclose([ours['mAP'], ours['AP50'], ap_memory, ap50_memory, ap_mmdet, ap50_mmdet],
-                       [official['allAp'], official['allAp50%']] * 3, rtol=0, atol=1e-12)
-    print_rows([('official `evalInstanceLevelSemanticLabeling` (JSON writer made numpy-aware)', 1, t_official),
-                ('`eval_cityscapes.py --task instance`', nproc, t_ours),
-                ('`eval_cityscapes.py --help` (start-up only)', 1, t_help),
-                ('decoding the mask PNGs only', nproc, t_decode),
-                ('mmdet `CityScapesMetric` in the test loop (writes a PNG per mask)', 1, t_mmdet),
-                ('`CityscapesInstanceMetric` in the test loop (in memory)', 1, t_memory)], t_official)
-    print(f'AP {official["allAp"]:.4f}, AP50 {official["allAp50%"]:.4f}; identical results: {same}; '
-          f'eval_cityscapes.py: {t_ours / t_decode:.2f}x the decoding time')
-    return same
-
-
 def main():
     args = parse_args()
-    work_dir = args.work_dir or tempfile.mkdtemp(prefix='benchmark_eval_')
-    root, pred_dir, scratch = (osp.join(work_dir, name) for name in ('cityscapes', 'predictions', 'scratch'))
-    for folder in (pred_dir, scratch):
-        os.makedirs(folder, exist_ok=True)
-    generate(root, dict(train=0, val=args.images, test=0, train_extra=0), args.height, args.width, 0, args.nproc)
-    if args.task == 'semantic':
-        same = benchmark_semantic(root, pred_dir, scratch, args.nproc)
-    else:
-        same = benchmark_instance(root, pred_dir, scratch, args.nproc, args.masks)
-    if not same:
-        raise UserError('the evaluators disagree')
+    benchmark_eval(args.task, args.images, args.masks, args.height, args.width, args.nproc, args.work_dir)
 
 
 if __name__ == '__main__':

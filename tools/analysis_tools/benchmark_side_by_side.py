@@ -20,10 +20,10 @@ import time
 import torch
 from mmengine.config import DictAction
 
-from mmcityscapes.cityscapes.errors import run_tool
-from mmcityscapes.cityscapes.report import markdown_table
-from mmcityscapes.runners.cross_validation import CrossValidationRunner
-from mmcityscapes.runners.sequence import train_and_test, train_side_by_side
+from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.tables import markdown_table
+from mmcityscapes.engine.runner.cross_validation import CrossValidationRunner
+from mmcityscapes.engine.runner.sequence import train_and_test, train_side_by_side
 from mmcityscapes.utils.config import load_config
 
 

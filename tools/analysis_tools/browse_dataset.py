@@ -12,8 +12,8 @@ import numpy as np
 from mmengine.config import DictAction
 from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope
 
-from mmcityscapes.cityscapes.errors import run_tool
-from mmcityscapes.utils.config import check_dataset_files, load_config, model_family
+from mmcityscapes.common.errors import run_tool
+from mmcityscapes.utils.config import check_dataset_files, default_work_dir, load_config, model_family
 from mmcityscapes.visualization.overlay import quiet_visualizer, write_overlay
 
 
@@ -31,7 +31,7 @@ def main():
     dataset = DATASETS.build(cfg[f'{args.split}_dataloader'].dataset)
     with VISUALIZERS.switch_scope_and_registry(cfg.get('default_scope')) as visualizers:
         visualizer = quiet_visualizer(visualizers.get(cfg.visualizer.type), dataset.metainfo, 'browse_dataset')
-    out_dir = args.out_dir or osp.join('work_dirs', 'browse_' + osp.splitext(osp.basename(args.config))[0])
+    out_dir = args.out_dir or default_work_dir(args.config, 'browse_')
     if model_family(cfg) == 'instance':
         from mmdet.models.utils import mask2ndarray
         from mmdet.structures.bbox import BaseBoxes

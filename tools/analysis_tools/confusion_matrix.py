@@ -20,8 +20,8 @@ from mmengine.config import DictAction
 from mmengine.registry import DATASETS, init_default_scope
 
 from mmcityscapes.cityscapes.confusion import confusion_figure, detection_confusion, semantic_confusion
-from mmcityscapes.cityscapes.errors import UserError, run_tool
-from mmcityscapes.cityscapes.io import write_json
+from mmcityscapes.common.errors import UserError, run_tool
+from mmcityscapes.common.io import write_json
 from mmcityscapes.utils.config import check_dataset_files, load_config, model_family
 
 

@@ -12,10 +12,11 @@ import os.path as osp
 
 import numpy as np
 
-from mmcityscapes.cityscapes.errors import UserError, run_tool
 from mmcityscapes.cityscapes.files import coco_file
-from mmcityscapes.cityscapes.io import read_json, write_text
-from mmcityscapes.cityscapes.report import markdown_table, save_figure, subplots
+from mmcityscapes.common.errors import UserError, run_tool
+from mmcityscapes.common.figures import save_figure, subplots
+from mmcityscapes.common.io import read_json, write_text
+from mmcityscapes.common.tables import markdown_table
 
 SIZES = ('small', 'medium', 'large')
 

@@ -15,8 +15,8 @@ import os
 import time
 
 from mmcityscapes.cityscapes import instance_eval, results, semantic_eval
-from mmcityscapes.cityscapes.errors import run_tool
-from mmcityscapes.cityscapes.io import write_json
+from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.io import write_json
 
 
 def parse_args():

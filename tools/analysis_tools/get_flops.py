@@ -15,7 +15,7 @@ from mmengine.config import DictAction
 from mmengine.model import revert_sync_batchnorm
 from mmengine.registry import MODELS, init_default_scope
 
-from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.common.errors import run_tool
 from mmcityscapes.utils.config import load_config
 
 

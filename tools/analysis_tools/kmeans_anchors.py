@@ -14,9 +14,10 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
-from mmcityscapes.cityscapes.errors import run_tool
-from mmcityscapes.tuning import fit_anchors, write_tuned
-from mmcityscapes.utils.config import load_config
+from mmcityscapes.common.errors import run_tool
+from mmcityscapes.tuning.anchors import fit_anchors
+from mmcityscapes.tuning.values import write_tuned
+from mmcityscapes.utils.config import default_work_dir, load_config
 
 
 def parse_args():
@@ -33,7 +34,7 @@ def parse_args():
 
 def main():
     args = parse_args()
-    out = args.out or osp.join('work_dirs', f'kmeans_{osp.splitext(osp.basename(args.config))[0]}', 'anchors.py')
+    out = args.out or osp.join(default_work_dir(args.config, 'kmeans_'), 'anchors.py')
     cfg = load_config(args.config, args.cfg_options)
     values, note = fit_anchors(cfg, args.ratios, args.scales, args.min_size, args.seed)
     write_tuned(values, out, note)

@@ -10,8 +10,9 @@ import argparse
 import glob
 import os.path as osp
 
-from mmcityscapes.cityscapes.errors import UserError, run_tool
-from mmcityscapes.cityscapes.report import read_scalars, save_figure, subplots
+from mmcityscapes.common.errors import UserError, run_tool
+from mmcityscapes.common.figures import save_figure, subplots
+from mmcityscapes.common.logs import read_scalars
 
 NOT_PLOTTED = ('time', 'data_time', 'memory', 'step', 'iter', 'epoch', 'lr', 'base_lr')
 

@@ -6,7 +6,7 @@ import argparse
 
 from mmengine.config import DictAction
 
-from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.common.errors import run_tool
 from mmcityscapes.utils.config import load_config
 
 

@@ -16,9 +16,11 @@ import argparse
 import glob
 import os.path as osp
 
-from mmcityscapes.cityscapes.errors import UserError, run_tool
-from mmcityscapes.cityscapes.io import read_json, write_text
-from mmcityscapes.cityscapes.report import FRACTIONS, markdown_table, percent, read_scalars, save_figure, subplots
+from mmcityscapes.common.errors import UserError, run_tool
+from mmcityscapes.common.figures import save_figure, subplots
+from mmcityscapes.common.io import read_json, write_text
+from mmcityscapes.common.logs import read_scalars
+from mmcityscapes.common.tables import FRACTIONS, markdown_table, percent
 
 HEADLINE = ['mIoU', 'aAcc', 'mF1', 'coco/bbox_mAP', 'coco/segm_mAP', 'coco/segm_mAP_50', 'cityscapes/mAP',
             'cityscapes/AP50']

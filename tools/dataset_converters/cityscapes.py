@@ -12,7 +12,7 @@ import argparse
 import os
 
 from mmcityscapes.cityscapes.converter import SplitOptions, prepare
-from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.common.errors import run_tool
 
 DEFAULTS = SplitOptions()
 

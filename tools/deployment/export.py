@@ -19,10 +19,10 @@ standard ONNX operators only (NonMaxSuppression, RoiAlign, TopK); masks are past
 """
 import argparse
 
-from mmcityscapes.cityscapes.errors import run_tool
+from mmcityscapes.common.errors import run_tool
 from mmcityscapes.deployment.export import export
+from mmcityscapes.engine.runner.runtime import prepare_runtime
 from mmcityscapes.utils.config import load_config
-from mmcityscapes.utils.runtime import prepare_runtime
 
 
 def parse_args():

@@ -10,8 +10,8 @@ generator is mmcityscapes.cityscapes.synthetic (projects/mmcityscapes/cityscapes
 import argparse
 import os
 
-from mmcityscapes.cityscapes.errors import run_tool
 from mmcityscapes.cityscapes.synthetic import generate
+from mmcityscapes.common.errors import run_tool
 
 
 def parse_args():

@@ -12,9 +12,9 @@ import os.path as osp
 
 import torch
 
-from mmcityscapes.cityscapes.errors import run_tool
-from mmcityscapes.cityscapes.io import atomic_output
-from mmcityscapes.utils.checkpoint import load_weights
+from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.io import atomic_output
+from mmcityscapes.utils.checkpoint import Checkpoint
 
 
 def main():
@@ -22,7 +22,8 @@ def main():
     parser.add_argument('in_file', help='training checkpoint')
     parser.add_argument('out_file', help='published name, before its sha256 suffix')
     args = parser.parse_args()
-    state_dict, meta = load_weights(args.in_file)
+    checkpoint = Checkpoint.read(args.in_file)
+    state_dict, meta = checkpoint.state, checkpoint.meta
     buffer = io.BytesIO()
     torch.save(dict(meta=meta, state_dict=state_dict), buffer)
     content = buffer.getvalue()

@@ -14,10 +14,10 @@ import os.path as osp
 
 import torch
 
-from mmcityscapes.cityscapes.errors import UserError, run_tool
-from mmcityscapes.cityscapes.io import atomic_output
+from mmcityscapes.common.errors import UserError, run_tool
+from mmcityscapes.common.io import atomic_output
 from mmcityscapes.models.torchvision_aspp_head import convert_torchvision_deeplabv3
-from mmcityscapes.utils.checkpoint import load_weights
+from mmcityscapes.utils.checkpoint import Checkpoint
 
 
 def main():
@@ -27,7 +27,7 @@ def main():
     args = parser.parse_args()
     if osp.exists(args.dst):
         raise UserError(f'{args.dst} exists; remove it or choose another name')
-    weights = load_weights(args.src)[0]
+    weights = Checkpoint.read(args.src).state
     try:
         state_dict = convert_torchvision_deeplabv3(weights)
     except KeyError as e:

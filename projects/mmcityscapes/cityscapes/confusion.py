@@ -2,8 +2,8 @@
 them, and their figure. Light: numpy (matplotlib when drawing)."""
 import numpy as np
 
-from .errors import UserError
-from .report import save_figure, subplots
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.common.figures import save_figure, subplots
 
 
 def semantic_confusion(samples, num_classes, ignore_index=255):

@@ -31,13 +31,21 @@ from cityscapesscripts.helpers.labels import id2label, labels, name2label
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image
 
-from . import files
-from .errors import UserError
-from .files import COARSE, FINE, IMAGE_SUFFIX, IMAGES, coco_file, image_stem, list_images
-from .io import (atomic_output, is_complete_png, is_up_to_date, read_json, read_png, remove_stale_temporaries,
-                 write_json, write_lines)
-from .labels import TRAIN_ID_OF_LABEL, is_instance, label_id
-from .parallel import track_parallel
+from mmcityscapes.cityscapes import files
+from mmcityscapes.cityscapes.files import COARSE, FINE, IMAGE_SUFFIX, IMAGES, coco_file, image_stem, list_images
+from mmcityscapes.cityscapes.labels import TRAIN_ID_OF_LABEL, is_instance, label_id
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.common.io import (
+    atomic_output,
+    is_complete_png,
+    is_up_to_date,
+    read_json,
+    read_png,
+    remove_stale_temporaries,
+    write_json,
+    write_lines,
+)
+from mmcityscapes.common.parallel import track_parallel
 
 COCO_SPLITS = ('train', 'val')
 THING_CATEGORIES = [label for label in labels if label.hasInstances and not label.ignoreInEval]

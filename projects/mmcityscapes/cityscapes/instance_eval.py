@@ -13,8 +13,8 @@ import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import id2label, labels
 
-from .labels import is_instance, label_name
-from .report import markdown_table
+from mmcityscapes.cityscapes.labels import is_instance, label_name
+from mmcityscapes.common.tables import markdown_table
 
 # args.instLabels of the official script, in its order
 INSTANCE_LABELS = [l.name for l in labels if l.id >= 0 and l.hasInstances and not l.ignoreInEval]

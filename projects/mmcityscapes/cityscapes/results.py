@@ -22,11 +22,11 @@ import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import id2label
 
-from . import files, instance_eval, semantic_eval
-from .errors import UserError
-from .io import atomic_output, read_label_png, read_png, write_lines
-from .labels import NUM_TRAIN_IDS, looks_like_train_ids
-from .parallel import track_parallel
+from mmcityscapes.cityscapes import files, instance_eval, semantic_eval
+from mmcityscapes.cityscapes.labels import NUM_TRAIN_IDS, looks_like_train_ids
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.common.io import atomic_output, read_label_png, read_png, write_lines
+from mmcityscapes.common.parallel import track_parallel
 
 MASKS = 'masks'  # the instance masks' folder, beside the text files
 

@@ -14,9 +14,9 @@ import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import id2label, labels
 
-from .errors import UserError
-from .labels import INSTANCE_OFFSET, NUM_LABEL_IDS as NUM_IDS, label_id
-from .report import markdown_table
+from mmcityscapes.cityscapes.labels import INSTANCE_OFFSET, NUM_LABEL_IDS as NUM_IDS, label_id
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.common.tables import markdown_table
 
 CATEGORY_NAMES = sorted({l.category for l in labels})
 CATEGORY_LUT = np.zeros(256, np.uint8)  # label id -> 1 + category index; 0 for other values

@@ -27,8 +27,8 @@ from cityscapesscripts.preparation.json2instanceImg import createInstanceImage
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image, ImageDraw
 
-from . import files
-from .errors import UserError
+from mmcityscapes.cityscapes import files
+from mmcityscapes.common.errors import UserError
 
 GENERATOR_VERSION = 1
 MARKER = '.synthetic_cityscapes.json'

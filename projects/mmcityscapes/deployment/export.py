@@ -1,22 +1,21 @@
 """Export a trained model to ONNX (standard operators, onnxruntime without custom ops) with the
 manifest that describes it, checked against PyTorch on a seeded input before it is kept."""
-import copy
 import os
 import os.path as osp
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import MODELS, DefaultScope
+from mmengine.config import Config
 
-from ..cityscapes.errors import UserError
-from ..cityscapes.io import atomic_output, read_json, remove_stale_temporaries, write_json
-from ..cityscapes.labels import label_ids_of
-from ..utils.checkpoint import check_fits, load_weights
-from ..utils.config import model_family, test_metainfo
-from .manifest import FORMAT, MANIFEST, MODEL, sha256
-from .maskrcnn_network import OUTPUTS, MaskRCNNNetwork
-from .onnx_models import inference_session
+from mmcityscapes.cityscapes.labels import label_ids_of
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.common.io import atomic_output, read_json, remove_stale_temporaries, write_json
+from mmcityscapes.deployment.manifest import FORMAT, MANIFEST, MODEL, sha256
+from mmcityscapes.deployment.maskrcnn_network import OUTPUTS, MaskRCNNNetwork
+from mmcityscapes.deployment.model_source import ModelSource
+from mmcityscapes.deployment.onnx_models import inference_session
+from mmcityscapes.utils.config import model_family, test_metainfo
 
 # The largest difference between onnxruntime and PyTorch an export may have on its check input
 # (float32 kernels sum in another order: |logit| differences of 1e-5 and box differences of
@@ -45,16 +44,6 @@ def test_image_shape(cfg):
     raise UserError('the test pipeline has no Resize with a scale to take the input size from: pass --shape H W')
 
 
-def build_model(cfg, checkpoint):
-    """The config's model with the checkpoint's weights, in eval mode, on the CPU (SyncBN as BN)."""
-    state, meta = load_weights(checkpoint)
-    with DefaultScope.overwrite_default_scope(cfg.default_scope):
-        model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg.model)))  # mmseg's build edits its config
-    check_fits(model, checkpoint, state, meta)
-    model.load_state_dict(state, strict=True)
-    return model.eval()
-
-
 def export_settings(cfg, checkpoint, shape, dynamic, opset):
     """What an export is made from: the same settings give the same export."""
     return dict(source=dict(config=osp.abspath(cfg.filename), config_sha256=sha256(cfg.filename),
@@ -62,16 +51,16 @@ def export_settings(cfg, checkpoint, shape, dynamic, opset):
                 exporter=dict(torch=torch.__version__, opset=opset, dynamic_shape=dynamic, shape=list(shape)))
 
 
-def export(cfg, checkpoint, out_dir, shape=None, dynamic=False, opset=17):
-    """Write ``out_dir/model.onnx`` and ``out_dir/deploy.json``; return the manifest, or None when
-    ``out_dir`` already holds this export. Nothing is replaced until the new model has matched
-    PyTorch; an ``out_dir`` holding another export is refused."""
+def export(cfg: Config, source: ModelSource, out_dir: str, shape: Optional[Sequence[int]] = None,
+           dynamic: bool = False, opset: int = 17) -> Optional[dict]:
+    """Write ``out_dir/model.onnx`` and ``out_dir/deploy.json`` of the checkpoint ``source``;
+    return the manifest, or None when ``out_dir`` already holds this export. Nothing is replaced
+    until the new model has matched PyTorch; an ``out_dir`` holding another export is refused."""
+    checkpoint = source.require_checkpoint('export').path
     task = model_family(cfg)
     if task == 'instance' and dynamic:
         raise UserError(f'{cfg.filename}: Mask R-CNN is exported for one input size (its anchors are constants '
                         'of the graph): leave out --dynamic-shape')
-    if not osp.isfile(checkpoint):
-        raise UserError(f'checkpoint not found: {checkpoint}')
     shape = tuple(shape or test_image_shape(cfg))
     divisor = cfg.model.data_preprocessor.get('pad_size_divisor', 1) if task == 'instance' else 1
     if any(side % divisor for side in shape):
@@ -89,7 +78,7 @@ def export(cfg, checkpoint, out_dir, shape=None, dynamic=False, opset=17):
         if old.get('source', {}).get('checkpoint_sha256') != settings['source']['checkpoint_sha256']:
             raise UserError(f'{out_dir} holds the export of another checkpoint '
                             f'({old.get("source", {}).get("checkpoint")}): pass another --out or remove it')
-    model = build_model(cfg, checkpoint)
+    model = source.build(cfg)
     if task == 'semantic':
         network, outputs = SemanticNetwork(model).eval(), ['logits']
         axes = {'image': {0: 'batch', 2: 'height', 3: 'width'},

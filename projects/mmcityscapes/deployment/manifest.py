@@ -3,8 +3,8 @@ config, and the checks that an export directory is complete and belongs to the c
 import hashlib
 import os.path as osp
 
-from ..cityscapes.errors import UserError
-from ..cityscapes.io import read_json
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.common.io import read_json
 
 MANIFEST, MODEL = 'deploy.json', 'model.onnx'
 FORMAT = 'mmcityscapes-deploy/1'

@@ -12,9 +12,9 @@ from mmseg.models.segmentors import BaseSegmentor
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
 
-from ..cityscapes.errors import UserError
-from ..utils.config import model_family, test_metainfo
-from .manifest import MANIFEST, check_matches, read_export
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.deployment.manifest import MANIFEST, check_matches
+from mmcityscapes.utils.config import model_family, test_metainfo
 
 
 def inference_session(onnx_file, device='cpu', profile_prefix=None):
@@ -122,11 +122,10 @@ class ONNXDetector(BaseDetector):
     _forward = extract_feat = loss
 
 
-def exported_model(cfg, path, device='cpu'):
-    """The model config that runs the export ``path`` (a directory, its model.onnx or its
-    deploy.json) in place of ``cfg.model``, after checking that the export is complete and was
-    made from a model of this config (task, classes, input normalisation)."""
-    directory, manifest = read_export(path)
+def exported_model(cfg, directory, manifest, device='cpu'):
+    """The model config that runs the export in ``directory`` (its ``manifest``, as ``read_export``
+    returns them) in place of ``cfg.model``, after checking that the export was made from a model
+    of this config (task, classes, input normalisation)."""
     task, preprocessor = model_family(cfg), cfg.model.data_preprocessor
     check_matches(manifest, osp.join(directory, MANIFEST), task, test_metainfo(cfg)['classes'], preprocessor.mean,
                   preprocessor.std, bool(preprocessor.get('bgr_to_rgb')))

@@ -2,14 +2,14 @@
 import os.path as osp
 
 import numpy as np
-from cityscapesscripts.helpers.labels import name2label
 from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 
-from ..cityscapes.files import gt_fine_path
-from ..cityscapes.instance_eval import evaluate, match_image
-from ..cityscapes.io import read_png
+from mmcityscapes.cityscapes.files import gt_fine_path
+from mmcityscapes.cityscapes.instance_eval import evaluate, match_image
+from mmcityscapes.cityscapes.labels import label_ids_of
+from mmcityscapes.common.io import read_png
 
 
 @METRICS.register_module()
@@ -40,7 +40,7 @@ class CityscapesInstanceMetric(BaseMetric):
         return path
 
     def process(self, data_batch, data_samples):
-        label_ids = [name2label[name].id for name in self.dataset_meta['classes']]
+        label_ids = label_ids_of(self.dataset_meta['classes'])
         for sample in data_samples:
             pred = sample['pred_instances']
             masks = pred['masks'].detach().cpu().numpy()

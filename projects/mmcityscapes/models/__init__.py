@@ -1,9 +1,9 @@
-from .device_assigner import DeviceMaxIoUAssigner
-from .device_mask_head import DeviceTargetFCNMaskHead
-from .device_sampler import DeviceRandomSampler
-from .float32_roi_extractor import Float32RoIExtractor
-from .torchvision_aspp_head import TorchvisionASPPHead
-from .unet_head import UNetHead
+from mmcityscapes.models.device_assigner import DeviceMaxIoUAssigner
+from mmcityscapes.models.device_mask_head import DeviceTargetFCNMaskHead
+from mmcityscapes.models.device_sampler import DeviceRandomSampler
+from mmcityscapes.models.float32_roi_extractor import Float32RoIExtractor
+from mmcityscapes.models.torchvision_aspp_head import TorchvisionASPPHead
+from mmcityscapes.models.unet_head import UNetHead
 
 __all__ = ['DeviceMaxIoUAssigner', 'DeviceRandomSampler', 'DeviceTargetFCNMaskHead', 'Float32RoIExtractor',
            'TorchvisionASPPHead', 'UNetHead']

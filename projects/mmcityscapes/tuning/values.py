@@ -3,9 +3,9 @@
 The files are variables-only configs in the form of ``configs/_base_/tuned/{anchors,hyperparams}.py``
 (which ``configs/maskrcnn_stage2.py`` inherits), so a tuned set can be copied there on purpose.
 """
-from mmengine.config import Config
 
-from ..cityscapes.io import write_text
+from mmcityscapes.common.io import write_text
+from mmcityscapes.utils.config import load_config
 
 FPN_FLOW = {'trainable': 1.0, 'reduced': 0.1, 'frozen': 0.0}  # FPN gradient flow -> lr multiplier
 COMMENTS = dict(
@@ -54,6 +54,7 @@ def write_tuned(values, path, note):
     return write_text('\n'.join(lines) + '\n', path)
 
 
-def read_tuned(path):
-    cfg = Config.fromfile(path)
+def read_tuned(path: str) -> dict:
+    """The tuned values a file of ``write_tuned`` holds."""
+    cfg = load_config(path)
     return {key: cfg[key] for key in COMMENTS if key in cfg}

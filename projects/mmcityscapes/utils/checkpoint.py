@@ -12,13 +12,14 @@ import pickle
 import re
 import sys
 import zipfile
+from typing import Dict, List, Tuple
 
 import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 from numpy._core import multiarray
 
-from ..cityscapes.errors import UserError
+from mmcityscapes.common.errors import UserError
 
 HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
 
@@ -89,45 +90,66 @@ def resolve_checkpoint(path, config_file=None):
     return found
 
 
-def load_weights(checkpoint):
-    """The state dict and meta of a checkpoint file, or one line saying why it cannot be read
-    (missing, truncated, corrupt, or holding objects the safe loader refuses)."""
-    if not osp.isfile(checkpoint):
-        raise UserError(f'checkpoint not found: {checkpoint}')
-    try:
-        content = torch.load(checkpoint, map_location='cpu', weights_only=True)
-    except Exception as e:  # torch reports truncation, corruption and refused globals each its own way
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f'cannot read checkpoint {checkpoint}: {reason}') from None
-    if not isinstance(content, dict):
-        raise UserError(f'{checkpoint} holds a {type(content).__name__}, not a checkpoint')
-    return content.get('state_dict', content), content.get('meta') or {}
+class Checkpoint:
+    """A checkpoint file read once, with the safe loader: its tensors (``state``, without a
+    ``module.`` prefix) and ``meta``. Every tool and hook that takes a checkpoint reads it
+    through ``Checkpoint.read`` and loads it through ``load_into``, which checks the fit first."""
+
+    def __init__(self, path: str, state: Dict[str, torch.Tensor], meta: dict):
+        self.path, self.state, self.meta = path, state, meta
+
+    @classmethod
+    def read(cls, path: str) -> 'Checkpoint':
+        """The checkpoint at ``path``, or one line saying why it cannot be read (missing,
+        truncated, corrupt, or holding objects the safe loader refuses)."""
+        if not osp.isfile(path):
+            raise UserError(f'checkpoint not found: {path}')
+        try:
+            content = torch.load(path, map_location='cpu', weights_only=True)
+        except Exception as e:  # torch reports truncation, corruption and refused globals each its own way
+            reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise UserError(f'cannot read checkpoint {path}: {reason}') from None
+        if not isinstance(content, dict):
+            raise UserError(f'{path} holds a {type(content).__name__}, not a checkpoint')
+        state = content.get('state_dict', content)
+        state = {re.sub(r'^module\.', '', key): value for key, value in state.items()}
+        return cls(path, state, content.get('meta') or {})
+
+    def tensors_for(self, module: torch.nn.Module, prefix: str = '', min_fraction: float = 1.0,
+                    what: str = 'this model') -> Dict[str, torch.Tensor]:
+        """The tensors of ``module`` that the checkpoint holds under ``prefix`` (``backbone.``),
+        in the module's names. Stops with one line (how many tensors are missing or shaped
+        otherwise, one of them, the run the checkpoint was trained in) when any has another
+        shape or fewer than ``min_fraction`` of the module's tensors are there: a wrong
+        checkpoint would load with warnings and score zero."""
+        expected = module.state_dict()
+        source = {key[len(prefix):]: value for key, value in self.state.items() if key.startswith(prefix)}
+        missing, shaped = unfitting_tensors(expected, source)
+        origin = f'; it was trained as {self.meta["experiment_name"]}' if self.meta.get('experiment_name') else ''
+        if shaped:
+            key = shaped[0]
+            raise UserError(f'{self.path} does not fit {what}: {len(shaped)} of its {len(expected)} tensors '
+                            f'have other shapes (e.g. {key}: {tuple(source[key].shape)} in the checkpoint, '
+                            f'{tuple(expected[key].shape)} in the model){origin}')
+        if len(expected) - len(missing) < min_fraction * len(expected):
+            raise UserError(f'{self.path} does not fit {what}: {len(missing)} of its {len(expected)} '
+                            f'tensors are missing (e.g. {missing[0]}){origin}')
+        return {key: source[key] for key in expected if key in source}
+
+    def load_into(self, module: torch.nn.Module, prefix: str = '', min_fraction: float = 1.0,
+                  what: str = 'this model') -> int:
+        """Copy ``tensors_for(module, ...)`` into ``module``; returns how many were copied."""
+        tensors = self.tensors_for(module, prefix, min_fraction, what)
+        module.load_state_dict(tensors, strict=False)
+        return len(tensors)
 
 
-def unfitting_tensors(model_state, state):
+def unfitting_tensors(model_state: dict, state: dict) -> Tuple[List[str], List[str]]:
     """The keys of ``model_state`` that ``state`` lacks, and those it holds in another shape."""
     missing = [key for key in model_state if key not in state]
     shaped = [key for key, value in model_state.items()
               if key in state and tuple(state[key].shape) != tuple(value.shape)]
     return missing, shaped
-
-
-def check_fits(model, checkpoint, state, meta):
-    """Stop unless ``checkpoint`` (its ``load_weights``) holds every tensor of ``model`` in the
-    model's shape (a wrong checkpoint would load with warnings and score zero): one line with how
-    many tensors are missing or shaped otherwise, one of them, and the run the checkpoint was
-    trained in."""
-    expected = model.state_dict()
-    origin = f'; it was trained as {meta["experiment_name"]}' if meta.get('experiment_name') else ''
-    missing, shaped = unfitting_tensors(expected, state)
-    if missing:
-        raise UserError(f'{checkpoint} does not fit this model: {len(missing)} of its {len(expected)} '
-                        f'tensors are missing (e.g. {missing[0]}){origin}')
-    if shaped:
-        key = shaped[0]
-        raise UserError(f'{checkpoint} does not fit this model: {len(shaped)} of its {len(expected)} tensors '
-                        f'have other shapes (e.g. {key}: {tuple(state[key].shape)} in the checkpoint, '
-                        f'{tuple(expected[key].shape)} in the model){origin}')
 
 
 def latest_valid_checkpoint(work_dir):

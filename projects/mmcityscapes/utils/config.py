@@ -8,17 +8,28 @@ import os
 import os.path as osp
 import re
 import sys
+from typing import Optional
 
 from mmengine.config import Config
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
-from ..cityscapes.errors import UserError
-from ..cityscapes.files import IMAGE_SUFFIX, annotation_name, is_cityscapes_root
-from ..cityscapes.io import is_complete_png, read_json
+from mmcityscapes.cityscapes.files import IMAGE_SUFFIX, annotation_name, is_cityscapes_root
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.common.io import is_complete_png, read_json
 
 FAMILIES = dict(mmseg='semantic', mmdet='instance')  # default scope -> model family
+
+
+def default_work_dir(config: str, prefix: str = '') -> str:
+    """``work_dirs/<prefix><config name>``: where a tool writes when given no ``--work-dir``."""
+    return osp.join('work_dirs', prefix + osp.splitext(osp.basename(config))[0])
+
+
+def work_dir_of(cfg: Config, config: str, work_dir: Optional[str] = None) -> str:
+    """The work dir of a run: ``--work-dir``, else the config's ``work_dir``, else ``default_work_dir``."""
+    return work_dir or cfg.get('work_dir') or default_work_dir(config)
 
 
 def config_keys(node, prefix=''):

@@ -1,3 +1,3 @@
-from .overlay import OverlayHook, overlay_panels, quiet_visualizer, write_overlay
+from mmcityscapes.visualization.overlay import overlay_panels, quiet_visualizer, write_overlay
 
-__all__ = ['OverlayHook', 'overlay_panels', 'quiet_visualizer', 'write_overlay']
+__all__ = ['overlay_panels', 'quiet_visualizer', 'write_overlay']

@@ -1,14 +1,11 @@
 """Side-by-side prediction overlays: image | ground truth | prediction."""
 import logging
-import os.path as osp
 
 import mmcv
 import numpy as np
-from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.registry import HOOKS
 
-from ..cityscapes.io import atomic_output
+from mmcityscapes.common.io import atomic_output
 
 
 def quiet_visualizer(visualizer_type, dataset_meta, name):
@@ -44,21 +41,3 @@ def write_overlay(visualizer, data_sample, path, image=None):
         return
     with atomic_output(path) as tmp:
         mmcv.imwrite(overlay_panels(visualizer, image, data_sample)[..., ::-1], tmp)
-
-
-@HOOKS.register_module()
-class OverlayHook(Hook):
-    """Write ``<out_dir>/<image name>.png`` (image | ground truth | prediction) for every test
-    image; ``tools/test.py --show-dir`` adds it."""
-
-    def __init__(self, out_dir):
-        self.out_dir = out_dir
-
-    def before_test(self, runner):
-        self.visualizer = quiet_visualizer(type(runner.visualizer), runner.visualizer.dataset_meta,
-                                           f'overlay_{id(self)}')
-
-    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        for sample in outputs:
-            name = osp.splitext(osp.basename(sample.img_path))[0] + '.png'
-            write_overlay(self.visualizer, sample, osp.join(self.out_dir, name))

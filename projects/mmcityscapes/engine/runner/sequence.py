@@ -8,11 +8,12 @@ import numpy as np
 from mmengine.dist import barrier, is_main_process
 from mmengine.runner import Runner
 
-from ..cityscapes.errors import UserError
-from ..cityscapes.io import read_json, write_json, write_text
-from ..cityscapes.report import describe_dataset, test_result_stem, write_metrics
-from ..utils.checkpoint import best_checkpoint
-from ..utils.runtime import claim_work_dir, prepare_runtime
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.common.io import read_json, write_json, write_text
+from mmcityscapes.common.tables import describe_dataset, test_result_stem, write_metrics
+from mmcityscapes.engine.runner.runtime import prepare_runtime
+from mmcityscapes.engine.work_dir import claim_work_dir
+from mmcityscapes.utils.checkpoint import best_checkpoint
 
 # Keys that change between launches of the same experiment; not part of its identity.
 VOLATILE_KEYS = ('work_dir', 'experiment_name', 'resume', 'load_from', 'launcher')

@@ -1,14 +1,11 @@
-"""Metric tables (markdown for people, JSON and CSV for tools), figures, and training logs."""
-import glob
-import json
+"""Metric tables: markdown for people, JSON and CSV for tools, in percent whatever the metric's unit."""
 import numbers
 import os.path as osp
-import sys
 
 from prettytable import PrettyTable, TableStyle
 
-from .errors import UserError
-from .io import atomic_output, write_csv, write_json, write_text
+from mmcityscapes.common.figures import save_figure, subplots
+from mmcityscapes.common.io import write_csv, write_json, write_text
 
 FRACTIONS = ('coco/', 'cityscapes/')  # metric prefixes of values logged as fractions, not percent
 CHARTED = ('IoU', 'AP')  # per-class metrics (names ending so) that write_metrics draws
@@ -114,33 +111,3 @@ def write_metrics(metrics, out_stem, title=None):
     write_json({k: float(v) if isinstance(v, numbers.Real) else v for k, v in metrics.items()},
                out_stem + '.json', indent=2)
     return table
-
-
-def subplots(*args, figsize=None, **kwargs):
-    """``(figure, axes)`` as ``pyplot.subplots``, without pyplot: a plain ``Figure`` drawn by Agg,
-    with matplotlib imported only when a figure is made (light tools' ``--help`` stays fast)."""
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=figsize)
-    return fig, fig.subplots(*args, **kwargs)
-
-
-def save_figure(fig, path, dpi=100, **kwargs):
-    """Write a matplotlib figure atomically (``Figure.savefig`` keywords) and close it if pyplot
-    manages it (optuna's plots)."""
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=dpi, **kwargs)
-    if 'matplotlib.pyplot' in sys.modules:
-        sys.modules['matplotlib.pyplot'].close(fig)
-
-
-def read_scalars(work_dir):
-    """(training entries, validation entries) of every run's ``<timestamp>/vis_data/scalars.json``
-    in an mmengine work dir, in time order; training entries are those with a learning rate."""
-    entries = []
-    for path in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(path) as f:
-            try:
-                entries += [json.loads(line) for line in f if line.strip()]
-            except json.JSONDecodeError as e:
-                raise UserError(f'cannot parse {path}: {e}') from None
-    return [e for e in entries if 'lr' in e], [e for e in entries if 'lr' not in e]

@@ -2,10 +2,10 @@
 import re
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
-from ..utils.checkpoint import unfitting_tensors
+from mmcityscapes.utils.checkpoint import unfitting_tensors
+from mmcityscapes.utils.model import unwrap_model
 
 
 @HOOKS.register_module()
@@ -17,7 +17,7 @@ class LoadReportHook(Hook):
     """
 
     def after_load_checkpoint(self, runner, checkpoint):
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         state = checkpoint.get('state_dict', checkpoint)
         state = {re.sub(r'^module\.', '', key): value for key, value in state.items()}
         missing, shaped = unfitting_tensors(model.state_dict(), state)

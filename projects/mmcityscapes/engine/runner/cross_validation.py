@@ -6,11 +6,11 @@ import numpy as np
 from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 
-from ..cityscapes.io import write_csv, write_json, write_text
-from ..cityscapes.report import markdown_table, shown
-from ..utils.config import innermost_dataset
-from ..utils.runtime import standalone_processes
-from .sequence import train_and_test, train_side_by_side
+from mmcityscapes.common.io import write_csv, write_json, write_text
+from mmcityscapes.common.tables import markdown_table, shown
+from mmcityscapes.engine.dist import standalone_processes
+from mmcityscapes.engine.runner.sequence import train_and_test, train_side_by_side
+from mmcityscapes.utils.config import innermost_dataset
 
 
 @RUNNERS.register_module()
@@ -39,7 +39,7 @@ class CrossValidationRunner:
     run instead of being mixed into the table.
 
     Results: ``<work_dir>/cv_results.{md,json,csv}``; each run's own in its ``result.json``
-    (``runners/sequence.py``).
+    (``engine/runner/sequence.py``).
     """
 
     def __init__(self, cfg):

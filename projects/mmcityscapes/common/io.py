@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .errors import UserError
+from mmcityscapes.common.errors import UserError
 
 PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'  # the empty IEND chunk every PNG ends with
 

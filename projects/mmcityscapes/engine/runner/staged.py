@@ -4,14 +4,16 @@ import copy
 import datetime
 import os.path as osp
 
-from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 
-from ..cityscapes.io import write_json, write_text
-from ..cityscapes.report import markdown_table
-from ..tuning import apply_tuned, fit_anchors, read_tuned, search, tuned_values, write_tuned
-from .sequence import train_and_test
+from mmcityscapes.common.io import write_json, write_text
+from mmcityscapes.common.tables import markdown_table
+from mmcityscapes.engine.runner.search import search
+from mmcityscapes.engine.runner.sequence import train_and_test
+from mmcityscapes.tuning.anchors import fit_anchors
+from mmcityscapes.tuning.values import apply_tuned, read_tuned, tuned_values, write_tuned
+from mmcityscapes.utils.config import load_config
 
 # Keys of the staged config itself; every other key is merged into each stage's config.
 RUNNER_KEYS = ('runner_type', 'custom_imports', 'stages', 'anchors', 'tuning', 'work_dir', 'launcher', 'resume',
@@ -63,7 +65,7 @@ class StagedRunner:
     def stage_config(self, k, previous=None, tuned=None):
         """Stage ``k``'s config: the overrides merged, in its own work dir, initialised from
         ``previous`` (a checkpoint), with the ``tuned`` values."""
-        cfg = Config.fromfile(self.stage_files[k])
+        cfg = load_config(self.stage_files[k])
         cfg.merge_from_dict(copy.deepcopy(self.overrides))
         name = osp.splitext(osp.basename(self.stage_files[k]))[0]
         cfg.launcher = self.cfg.get('launcher', 'none')

@@ -2,8 +2,9 @@
 import torch
 from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
+
+from mmcityscapes.utils.model import unwrap_model
 
 
 @HOOKS.register_module()
@@ -22,7 +23,7 @@ class ValLossHook(Hook):
         self._total, self._count = 0.0, 0
 
     def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
-        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        model = unwrap_model(runner.model)
         head = model.decode_head
         losses = head.loss_decode if isinstance(head.loss_decode, torch.nn.ModuleList) else [head.loss_decode]
         for sample in outputs:

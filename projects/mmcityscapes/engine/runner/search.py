@@ -28,45 +28,19 @@ import matplotlib
 matplotlib.use('Agg')
 import optuna  # noqa: E402
 import sqlalchemy  # noqa: E402
-from mmengine.dist import broadcast_object_list, is_main_process  # noqa: E402
-from mmengine.hooks import Hook  # noqa: E402
+from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
-from ..cityscapes.report import save_figure  # noqa: E402
-from ..utils.config import innermost_dataset  # noqa: E402
-from ..utils.runtime import prepare_runtime, standalone_processes  # noqa: E402
-from .values import FPN_FLOW, apply_tuned  # noqa: E402
+from mmcityscapes.common.figures import save_figure  # noqa: E402
+from mmcityscapes.engine.dist import broadcast, standalone_processes  # noqa: E402
+from mmcityscapes.engine.hooks.pruning_hook import OBJECTIVE, PruningHook  # noqa: E402
+from mmcityscapes.engine.runner.runtime import prepare_runtime  # noqa: E402
+from mmcityscapes.tuning.values import FPN_FLOW, apply_tuned  # noqa: E402
+from mmcityscapes.utils.config import innermost_dataset  # noqa: E402
 
-OBJECTIVE = 'coco/segm_mAP'
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-
-def broadcast(value):
-    """``value`` of rank 0 on every process (itself when not distributed)."""
-    box = [value]
-    broadcast_object_list(box)
-    return box[0]
-
-
-class PruningHook(Hook):
-    """Report the objective after each validation; stop the trial when Optuna prunes it
-    (``trial`` on rank 0, None elsewhere: the decision is broadcast)."""
-
-    priority = 'LOW'
-
-    def __init__(self, trial):
-        self.trial, self.values = trial, []
-
-    def after_val_epoch(self, runner, metrics=None):
-        self.values.append(float(metrics[OBJECTIVE]))
-        prune = False
-        if self.trial is not None:
-            self.trial.report(self.values[-1], step=len(self.values))
-            prune = self.trial.should_prune()
-        if broadcast(prune):
-            raise optuna.TrialPruned(f'{OBJECTIVE} {self.values[-1]:.4f} after {len(self.values)} epochs')
 
 
 def suggest(trial):

@@ -1,17 +1,13 @@
-"""Seeded noisy predictions of generated Cityscapes ground truth, in the official result format,
-and cityscapesscripts' evaluators run on them: the fixtures that ``tests/`` and
-``tools/analysis_tools/benchmark_eval.py`` share. Light: no torch."""
-import copy
-import os.path as osp
-
+"""Seeded noisy predictions of generated Cityscapes ground truth, in the official result format:
+what ``tools/analysis_tools/benchmark_eval.py`` (and the tests) score with every evaluator."""
 import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import labels, name2label
 
-from .files import frame
-from .instance_eval import INSTANCE_LABELS
-from .labels import label_id
-from .results import write_instance_result, write_semantic_result
+from mmcityscapes.cityscapes.files import frame
+from mmcityscapes.cityscapes.instance_eval import INSTANCE_LABELS
+from mmcityscapes.cityscapes.labels import label_id
+from mmcityscapes.cityscapes.results import write_instance_result, write_semantic_result
 
 CLASSES = tuple(INSTANCE_LABELS)  # the 8 evaluated instance classes
 THING_IDS = [name2label[name].id for name in CLASSES]
@@ -77,21 +73,3 @@ def write_label_predictions(gt_files, pred_dir, seed=0):
     rng = np.random.default_rng(seed)
     for gt_path in gt_files:
         write_semantic_result(pred_dir, f'{frame(gt_path)}_pred', noisy_labels(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng))
-
-
-def official_semantic(gt_files, pred_dir):
-    """cityscapesscripts' evalPixelLevelSemanticLabeling result, quiet and without its JSON file."""
-    import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as cs
-    args = copy.copy(cs.args)
-    args.predictionPath, args.predictionWalk = osp.abspath(pred_dir), None
-    args.quiet, args.JSONOutput = True, False
-    return cs.evaluateImgLists([cs.getPrediction(args, gt) for gt in gt_files], gt_files, args)
-
-
-def same_scores(ours, official):
-    """Whether two pixel-level result dictionaries (in any key order: the official JSON export
-    sorts its keys) hold the same confusion matrix and scores."""
-    keys = ('classScores', 'classInstScores', 'categoryScores', 'categoryInstScores')
-    flat = lambda r: [r[k][name] for k in keys for name in sorted(r[k])]  # noqa: E731
-    return ours['confMatrix'] == official['confMatrix'] and np.allclose(
-        flat(ours), flat(official), rtol=0, atol=1e-12, equal_nan=True)

@@ -12,7 +12,7 @@ from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop
 from torch.utils.data._utils import signal_handling
 
-from ..cityscapes.io import write_text
+from mmcityscapes.common.io import write_text
 
 # EX_TEMPFAIL of sysexits.h: stopped on request, resumable. tools/slurm_train.sh requeues on it.
 PREEMPTED_EXIT = 75

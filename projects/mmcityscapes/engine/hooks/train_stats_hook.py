@@ -5,7 +5,7 @@ from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
-from ..utils.memory import PeakMemory
+from mmcityscapes.utils.memory import PeakMemory
 
 
 @HOOKS.register_module()

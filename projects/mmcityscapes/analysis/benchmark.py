@@ -1,0 +1,286 @@
+"""Speed and memory of a config's model against the reproduced projects' models and its own ONNX
+export (``tools/analysis_tools/benchmark.py``): seeded random batches through ``train_step`` /
+``test_step``, timed, with peak memory and optional profiles."""
+import argparse
+import copy
+import os.path as osp
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from mmengine.config import Config
+from mmengine.model import revert_sync_batchnorm
+from mmengine.optim import AmpOptimWrapper, OptimWrapper
+from mmengine.registry import init_default_scope
+
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.common.io import write_text
+from mmcityscapes.common.tables import markdown_table
+from mmcityscapes.utils.config import innermost_dataset, model_family
+from mmcityscapes.utils.memory import PeakMemory
+from mmcityscapes.utils.profiling import convolution_table, onnxruntime_profile_table, profile_steps
+
+SMP_ENCODERS = {('ResNet', 34): 'resnet34', ('ResNeXt', 50): 'resnext50_32x4d', ('MobileNetV2', None): 'mobilenet_v2'}
+
+
+def random_batch(task, num_classes, shape, batch, seed=0):
+    """uint8 images and their labels: a label map, or 1-4 boxes with rectangular masks each."""
+    g = torch.Generator().manual_seed(seed)
+    height, width = shape
+    images = torch.randint(0, 256, (batch, 3, height, width), dtype=torch.uint8, generator=g)
+    labels = []
+    for _ in range(batch):
+        if task == 'semantic':
+            labels.append(torch.randint(0, num_classes, (height, width), generator=g))
+            continue
+        n = int(torch.randint(1, 5, (), generator=g))
+        corners = torch.rand(n, 2, generator=g) * torch.tensor([width * 0.7, height * 0.7])
+        sizes = (torch.rand(n, 2, generator=g) * 0.25 + 0.05) * torch.tensor([width, height])
+        boxes = torch.cat([corners, corners + sizes], 1).round()
+        masks = torch.zeros(n, height, width, dtype=torch.uint8)
+        for mask, (x1, y1, x2, y2) in zip(masks, boxes.int().tolist()):
+            mask[y1:y2, x1:x2] = 1
+        labels.append(dict(boxes=boxes, labels=torch.randint(0, num_classes, (n,), generator=g), masks=masks))
+    return images, labels
+
+
+def mm_inputs(task, images, labels, train):
+    """The batch in mmdet/mmseg's ``dict(inputs, data_samples)`` form."""
+    from mmengine.structures import InstanceData, PixelData
+    samples = []
+    for label in labels:
+        height, width = images.shape[2:]
+        meta = dict(img_shape=(height, width), ori_shape=(height, width), pad_shape=(height, width),
+                    scale_factor=(1., 1.), batch_input_shape=(height, width))
+        if task == 'semantic':
+            from mmseg.structures import SegDataSample
+            sample = SegDataSample(metainfo=meta)
+            if train:
+                sample.gt_sem_seg = PixelData(data=label[None])
+        else:
+            from mmdet.structures import DetDataSample
+            from mmdet.structures.mask import BitmapMasks
+            sample = DetDataSample(metainfo=meta)
+            if train:
+                sample.gt_instances = InstanceData(bboxes=label['boxes'], labels=label['labels'],
+                                                   masks=BitmapMasks(label['masks'].numpy(), height, width))
+        samples.append(sample)
+    return dict(inputs=list(images), data_samples=samples)
+
+
+def build_ours(cfg, task, device, amp):
+    from mmengine.registry import MODELS
+    model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg.model))).to(device)  # mmseg's build edits it
+    sgd = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    # with AMP on CUDA, mmengine's loss scaling, as tools/train.py --amp uses
+    optimizer = AmpOptimWrapper(optimizer=sgd) if amp and 'cuda' in device else OptimWrapper(sgd)
+
+    def step(images, labels, train):
+        data = mm_inputs(task, images, labels, train)
+        if train:
+            model.train()
+            return model.train_step(data, optimizer)
+        model.eval()
+        with torch.no_grad():
+            return model.test_step(data)
+    return model, step
+
+
+def reference_model(cfg, task, num_classes, shape, batch, train):
+    """The reproduced project's model for this config, and its name."""
+    if task == 'instance':
+        from torchvision.models.detection import maskrcnn_resnet50_fpn
+        return maskrcnn_resnet50_fpn(weights=None, weights_backbone=None, num_classes=num_classes + 1,
+                                     min_size=min(shape), max_size=max(shape)), 'torchvision maskrcnn_resnet50_fpn'
+    head, backbone = cfg.model.decode_head.type, cfg.model.backbone
+    if head in ('ASPPHead', 'TorchvisionASPPHead'):
+        if train and batch < 2:
+            raise UserError('torchvision deeplabv3_resnet50 cannot train on batches of 1 (BatchNorm on its '
+                            'pooled ASPP branch): use --batch 2 or more')
+        from torchvision.models.segmentation import deeplabv3_resnet50
+        return deeplabv3_resnet50(weights=None, weights_backbone=None, num_classes=num_classes,
+                                  aux_loss=bool(cfg.model.get('auxiliary_head'))), 'torchvision deeplabv3_resnet50'
+    encoder = SMP_ENCODERS.get((backbone.type, backbone.get('depth')))
+    if head == 'UNetHead' and encoder:
+        try:
+            import segmentation_models_pytorch as smp
+        except ImportError:
+            raise UserError('--vs for U-Net needs segmentation-models-pytorch: pip install -r requirements/optional.txt')
+        return smp.Unet(encoder, encoder_weights=None, classes=num_classes), f"segmentation-models-pytorch Unet('{encoder}')"
+    raise UserError(f'--vs has no reference model for decode_head {head} on {backbone.type}')
+
+
+def build_reference(cfg, task, num_classes, shape, batch, train, device, amp):
+    model, name = reference_model(cfg, task, num_classes, shape, batch, train)
+    model = model.to(device)
+    optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
+    # with AMP on CUDA, loss scaling as torchvision's reference scripts train (and as ours does)
+    scaler = torch.amp.GradScaler('cuda', enabled=amp and 'cuda' in device)
+    preprocessor = cfg.model.data_preprocessor  # the same normalisation as ours
+    mean = torch.tensor(preprocessor.mean, device=device).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessor.std, device=device).view(1, 3, 1, 1)
+
+    def step(images, labels, train):
+        images = images.to(device).float()
+        model.train(train)
+        with torch.set_grad_enabled(train):
+            if task == 'instance':  # torchvision normalises and resizes (here: to the same size) itself
+                targets = [{k: v.to(device) for k, v in t.items()} for t in labels]
+                out = model(list(images / 255), targets if train else None)
+                loss = sum(out.values()) if train else None
+            else:
+                out = model((images - mean) / std)
+                target = torch.stack(labels).to(device)
+                if isinstance(out, dict):  # torchvision: {'out', 'aux'}, aux weighted 0.4 as in mmseg
+                    loss = F.cross_entropy(out['out'], target) + (0.4 * F.cross_entropy(out['aux'], target)
+                                                                 if 'aux' in out else 0)
+                else:
+                    loss = F.cross_entropy(out, target)
+            if train:
+                optimizer.zero_grad()
+                scaler.scale(loss).backward()
+                scaler.step(optimizer)
+                scaler.update()
+    return model, step, name
+
+
+def steps_runner(step, train, device, amp):
+    """A function running ``step`` over batches (autocast with ``amp``) until the device is done."""
+    def run_steps(batches):
+        for images, labels in batches:
+            with torch.autocast(torch.device(device).type,
+                                dtype=torch.float16 if 'cuda' in device else torch.bfloat16, enabled=amp):
+                step(images, labels, train)
+        if 'cuda' in device:
+            torch.cuda.synchronize()
+    return run_steps
+
+
+def run(run_steps, batches, warmup, device):
+    """(images/s, per-batch latencies in s, peak memory in bytes) of ``run_steps`` over
+    ``batches`` after ``warmup`` of them."""
+    run_steps(batches[:warmup])
+    latencies = []
+    with PeakMemory(device) as memory:
+        for batch in batches[warmup:]:
+            start = time.perf_counter()
+            run_steps([batch])
+            latencies.append(time.perf_counter() - start)
+    return sum(len(images) for images, _ in batches[warmup:]) / sum(latencies), latencies, memory.growth()
+
+
+def build_exported(cfg, model, shape, device, work_dir):
+    """The ONNX export of ``model`` (its current weights) at ``shape``, run by onnxruntime in
+    ``ONNXSegmentor`` or ``ONNXDetector``, and its step."""
+    from mmcityscapes.deployment.export import export
+    from mmcityscapes.deployment.model_source import ModelSource
+    checkpoint = osp.join(work_dir, 'weights.pth')
+    torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
+    export(cfg, ModelSource(checkpoint), osp.join(work_dir, 'export'), shape=shape)
+    exported = ModelSource(osp.join(work_dir, 'export')).build(cfg, device)
+
+    def step(images, labels, train):
+        return exported.test_step(mm_inputs(model_family(cfg), images, labels, train))
+    return exported, step
+
+
+def parameters_m(model):
+    """Parameters in millions: the module's, or for an export the ONNX graph's weight initializers
+    (float or 8-bit integer tensors)."""
+    if not hasattr(model, 'session'):
+        return sum(p.numel() for p in model.parameters()) / 1e6
+    import onnx
+    graph = onnx.load(model.onnx_file, load_external_data=False).graph
+    kinds = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.BFLOAT16, onnx.TensorProto.INT8,
+             onnx.TensorProto.UINT8)
+    return sum(int(np.prod(t.dims)) for t in graph.initializer if t.data_type in kinds) / 1e6
+
+
+def profile_model(model, run_steps, args, title):
+    """Markdown sections of ``run_steps()`` profiled: an export by onnxruntime's profiler (its
+    session swapped for a profiling one), a PyTorch model by the torch profiler and, on the CPU,
+    its convolutions by kind."""
+    if hasattr(model, 'session'):
+        from mmcityscapes.deployment.onnx_models import inference_session
+        session = model.session
+        prefix = osp.splitext(args.profile)[0]
+        model.session = inference_session(model.onnx_file, args.device, profile_prefix=prefix)
+        try:
+            run_steps()
+        finally:
+            trace, model.session = model.session.end_profiling(), session
+        return [onnxruntime_profile_table(trace, f'{prefix}_optimized.onnx', args.iters, title, args.top)]
+    sections = [profile_steps(run_steps, args.iters, title, 'cuda' in args.device, args.top)]
+    if 'cuda' not in args.device:
+        sections.append(convolution_table(model, run_steps, args.iters, title))
+    return sections
+
+
+def benchmark_data(cfg, samples):
+    from mmengine.registry import DATASETS
+    dataset = DATASETS.build(cfg.train_dataloader.dataset)
+    shape = tuple(dataset[0]['inputs'].shape[1:])  # also: lazy initialisation, file system caches
+    start = time.perf_counter()
+    for i in range(samples):  # cycles through a small dataset
+        dataset[i % len(dataset)]
+    elapsed = time.perf_counter() - start
+    source = innermost_dataset(cfg.train_dataloader.dataset)
+    print(f'train pipeline of {source["type"]} ({source.get("data_root", "")}, {len(dataset)} images): {samples} '
+          f'samples in {elapsed:.1f} s = {samples / elapsed:.2f} samples/s per worker (first output {shape[0]}x{shape[1]})')
+
+
+def benchmark(cfg: Config, args: argparse.Namespace) -> None:
+    """Print the table of ``tools/analysis_tools/benchmark.py`` (``args``: its options) for ``cfg``."""
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    if args.data:
+        return benchmark_data(cfg, args.samples)
+    task = model_family(cfg)
+    if cfg.model.data_preprocessor.get('size'):  # mmseg pads every batch to its crop size
+        cfg.model.data_preprocessor.size = tuple(args.shape)
+    num_classes = (cfg.model.decode_head.num_classes if task == 'semantic'
+                   else cfg.model.roi_head.bbox_head.num_classes)
+    train, device = not args.infer, args.device
+    batches = [random_batch(task, num_classes, args.shape, args.batch, seed=i) for i in range(args.warmup + args.iters)]
+    models = [('mmcityscapes ' + osp.basename(args.config), *build_ours(cfg, task, device, args.amp))]
+    if args.backend == 'onnxruntime':
+        if train:
+            raise UserError('--backend onnxruntime times inference: add --infer')
+        if task == 'instance' and args.batch != 1:
+            raise UserError('--backend onnxruntime runs Mask R-CNN exports on one image at a time: use --batch 1')
+        work_dir = tempfile.TemporaryDirectory()  # removed when the tool ends
+        models.append((models[0][0] + ' (onnxruntime)', *build_exported(cfg, models[0][1], args.shape, device,
+                                                                        work_dir.name)))
+    if args.vs:
+        model, step, name = build_reference(cfg, task, num_classes, args.shape, args.batch, train, device, args.amp)
+        models.append((name, model, step))
+    mode = 'train' if train else 'inference'
+    print(f'{mode}, batch {args.batch} of {args.shape[0]}x{args.shape[1]}, {args.iters} timed iterations after '
+          f'{args.warmup}, {device}{", AMP" if args.amp else ""}{", channels-last" if args.channels_last else ""}, '
+          f'torch {torch.__version__}, {torch.get_num_threads()} threads')
+    speeds, profiles, rows = [], [], []
+    for name, model, step in models:
+        if args.channels_last:
+            model.to(memory_format=torch.channels_last)
+        run_steps = steps_runner(step, train, device, args.amp)
+        speed, latencies, memory = run(run_steps, batches, args.warmup, device)
+        speeds.append(speed)
+        parameters = parameters_m(model)
+        p50, p95 = (1000 * float(np.percentile(latencies, q)) for q in (50, 95))
+        rows.append((name, f'{parameters:.1f}', f'{speed:.2f}', f'{p50:.0f}', f'{p95:.0f}', f'{memory / 2 ** 20:.0f}'))
+        if args.profile:
+            profiles += profile_model(model, lambda: run_steps(batches[args.warmup:]), args, f'{name}, {mode}')
+    print(markdown_table(['model', 'parameters (M)', 'images/s', 'latency p50 (ms)', 'p95 (ms)', 'peak memory (MiB)'],
+                         rows))
+    if args.backend == 'onnxruntime':
+        print(f'speed ratio (onnxruntime / PyTorch): {speeds[1] / speeds[0]:.2f}x')
+    if args.vs:
+        print(f'speed ratio (ours / reference model): {speeds[0] / speeds[-1]:.2f}x')
+        if args.backend == 'onnxruntime':
+            print(f'speed ratio (ours in onnxruntime / reference model): {speeds[1] / speeds[-1]:.2f}x')
+    if args.profile:
+        write_text('\n\n'.join(profiles), args.profile)
+        print(f'profile: {args.profile}')
+
+

@@ -1,0 +1,157 @@
+"""Prediction of image files with mmdet's/mmseg's inferencers (``tools/infer.py``): overlays with
+the official ground truth where it exists, and the test server's result format."""
+import copy
+import os
+import os.path as osp
+import sys
+import warnings
+from typing import Iterator, List, Sequence, Tuple
+
+import cv2
+import mmcv
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.structures import InstanceData, PixelData
+from mmengine.utils import ProgressBar
+
+from mmcityscapes.cityscapes.files import official_ground_truth
+from mmcityscapes.cityscapes.labels import class_indices, is_instance, label_id, label_ids_of
+from mmcityscapes.cityscapes.results import write_instance_result, write_semantic_result
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.common.io import read_label_png, remove_stale_temporaries
+from mmcityscapes.deployment.model_source import ModelSource
+from mmcityscapes.utils.config import model_family
+from mmcityscapes.visualization import quiet_visualizer, write_overlay
+
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
+
+
+def list_images(inputs: Sequence[str]) -> List[str]:
+    images = []
+    for item in inputs:
+        if osp.isdir(item):
+            images += sorted(osp.join(root, name) for root, _, names in os.walk(item)
+                             for name in names if name.lower().endswith(IMAGE_EXTENSIONS))
+        elif osp.isfile(item):
+            images.append(item)
+        else:
+            raise UserError(f'no such image or folder: {item}')
+    if not images:
+        raise UserError(f'no images in {" ".join(inputs)}')
+    first_of = {}
+    for path in images:  # results are named after the image, as the official format wants
+        other = first_of.setdefault(osp.splitext(osp.basename(path))[0], path)
+        if other != path:
+            raise UserError(f'{other} and {path} have the same name: their results would overwrite '
+                            'each other; run them separately')
+    return images
+
+
+def build_inferencer(cfg: Config, source: ModelSource, device: str) -> Tuple[object, str, type]:
+    """(mmdet's DetInferencer or mmseg's MMSegInferencer on ``source``'s model, the task, the
+    inferencer's visualizer class), chosen by the config's default scope. Annotation loading is
+    dropped from the test pipeline: inputs are bare images. The source's tensors are loaded
+    after the inferencer is built (the checkpoint is read once, by ``ModelSource``)."""
+    cfg = copy.deepcopy(cfg)
+    cfg.model = source.model_config(cfg, device)
+    cfg.test_dataloader.dataset.pipeline = [
+        t for t in cfg.test_dataloader.dataset.pipeline if 'LoadAnnotations' not in t['type']]
+    with warnings.catch_warnings():  # 'randomly initialized model', 'use COCO classes': not so, both set below
+        warnings.filterwarnings('ignore', message='(Checkpoint is not loaded|weights is None)')
+        if model_family(cfg) == 'semantic':
+            from mmseg.apis import MMSegInferencer
+            from mmseg.visualization import SegLocalVisualizer
+            inferencer, task, visualizer = MMSegInferencer(cfg, None, device=device), 'semantic', SegLocalVisualizer
+        else:
+            from mmdet.apis import DetInferencer
+            from mmdet.visualization import DetLocalVisualizer
+            inferencer, task, visualizer = (DetInferencer(cfg, None, device=device, show_progress=False), 'instance',
+                                            DetLocalVisualizer)
+    source.load_into(inferencer.model)
+    inferencer.model.dataset_meta = source.dataset_meta(cfg)
+    return inferencer, task, visualizer
+
+
+def batches(inferencer, images: Sequence[str], batch_size: int,
+            failed: List[str]) -> Iterator[Tuple[List[str], list]]:
+    """``(paths, predictions)`` per batch of consecutive images of one size after the inferencer's
+    pipeline (mmseg's preprocessor stacks a test batch without padding). An image that cannot be
+    read, or a batch that cannot be predicted, is skipped, said on stderr and added to ``failed``."""
+    def skip(paths, reason):
+        for path in paths:
+            print(f'\nskipped {path}: {reason}', file=sys.stderr)
+            failed.append(path)
+
+    def predict(batch):
+        paths = [path for path, _ in batch]
+        try:
+            return paths, inferencer.forward(inferencer.collate_fn([d for _, d in batch]))
+        except Exception as e:
+            skip(paths, f'cannot predict: {e}')
+            return [], []
+
+    batch = []
+    for path in images:
+        try:
+            data = inferencer.pipeline(path)
+        except Exception as e:  # mmcv/cv2 report unreadable images without naming them, in OpenCV's words
+            skip([path], 'cannot decode image (empty, corrupt or not an image)' if cv2.imread(path) is None else str(e))
+            continue
+        if batch and (len(batch) == batch_size or data['inputs'].shape != batch[0][1]['inputs'].shape):
+            yield predict(batch)
+            batch = []
+        batch.append((path, data))
+    if batch:
+        yield predict(batch)
+
+
+def attach_ground_truth(sample, image_path: str, task: str, class_of_label: np.ndarray) -> None:
+    """Add the official ground truth of an image (if present) in the model's classes."""
+    if task == 'semantic':
+        path = official_ground_truth(image_path, 'labelIds')
+        if path:
+            train_ids = class_of_label[read_label_png(path)]
+            sample.gt_sem_seg = PixelData(data=torch.from_numpy(train_ids[None].astype(np.int64)))
+        return
+    path = official_ground_truth(image_path, 'instanceIds')
+    if path:
+        ids = read_label_png(path)
+        instances = [i for i in np.unique(ids) if is_instance(i) and class_of_label[label_id(i)] != 255]
+        masks = np.stack([ids == i for i in instances]) if instances else np.zeros((0, *ids.shape), bool)
+        boxes = [[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1] for ys, xs in (np.nonzero(m) for m in masks)]
+        sample.gt_instances = InstanceData(
+            masks=torch.from_numpy(masks), bboxes=torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+            labels=torch.tensor([class_of_label[label_id(i)] for i in instances], dtype=torch.long))
+
+
+def write_result(sample, name: str, results_dir: str, task: str, label_ids: np.ndarray) -> None:
+    """The official result format of one image (``label_ids``: class index -> Cityscapes label id)."""
+    if task == 'semantic':
+        write_semantic_result(results_dir, name, label_ids[sample.pred_sem_seg.data[0].cpu().numpy()])
+        return
+    pred = sample.pred_instances
+    write_instance_result(results_dir, name, zip(pred.masks.cpu().numpy(), label_ids[pred.labels.cpu().numpy()].tolist(),
+                                                 pred.scores.tolist()))
+
+
+def infer(cfg: Config, source: ModelSource, images: Sequence[str], out: str, batch_size: int = 4,
+          device: str = 'cpu') -> List[str]:
+    """Write ``<out>/results/`` (the test server's format) and ``<out>/overlays/`` for ``images``;
+    returns the images that could not be predicted (each said on stderr as it is skipped)."""
+    inferencer, task, visualizer_type = build_inferencer(cfg, source, device)
+    visualizer = quiet_visualizer(visualizer_type, inferencer.model.dataset_meta, 'infer')
+    classes = list(inferencer.model.dataset_meta['classes'])
+    class_of_label, label_ids = class_indices(classes), np.array(label_ids_of(classes), np.uint8)
+    if remove_stale_temporaries(out):
+        print(f'removed the temporary files of an interrupted run in {out}')
+    bar, failed = ProgressBar(len(images)), []
+    for paths, samples in batches(inferencer, images, batch_size, failed):
+        for path, sample in zip(paths, samples):
+            attach_ground_truth(sample, path, task, class_of_label)
+            name = osp.splitext(osp.basename(path))[0]
+            write_result(sample, name, osp.join(out, 'results'), task, label_ids)
+            write_overlay(visualizer, sample, osp.join(out, 'overlays', f'{name}.png'),
+                          mmcv.imread(path, channel_order='rgb'))
+            bar.update()
+    return failed

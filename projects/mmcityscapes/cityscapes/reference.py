@@ -1,0 +1,24 @@
+"""cityscapesscripts' own evaluators run on files, the reference the project's evaluators are
+compared with (``tools/analysis_tools/benchmark_eval.py``, the tests)."""
+import copy
+import os.path as osp
+
+import numpy as np
+
+
+def official_semantic(gt_files, pred_dir):
+    """cityscapesscripts' evalPixelLevelSemanticLabeling result, quiet and without its JSON file."""
+    import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as cs
+    args = copy.copy(cs.args)
+    args.predictionPath, args.predictionWalk = osp.abspath(pred_dir), None
+    args.quiet, args.JSONOutput = True, False
+    return cs.evaluateImgLists([cs.getPrediction(args, gt) for gt in gt_files], gt_files, args)
+
+
+def same_scores(ours, official):
+    """Whether two pixel-level result dictionaries (in any key order: the official JSON export
+    sorts its keys) hold the same confusion matrix and scores."""
+    keys = ('classScores', 'classInstScores', 'categoryScores', 'categoryInstScores')
+    flat = lambda r: [r[k][name] for k in keys for name in sorted(r[k])]  # noqa: E731
+    return ours['confMatrix'] == official['confMatrix'] and np.allclose(
+        flat(ours), flat(official), rtol=0, atol=1e-12, equal_nan=True)

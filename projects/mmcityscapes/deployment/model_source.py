@@ -1,0 +1,79 @@
+"""Where a tool's model comes from: a checkpoint, read once, or an export directory, run by
+onnxruntime inside mmseg's/mmdet's own inference (``tools/test.py``, ``tools/infer.py``,
+``tools/deployment/export.py``, ``benchmark.py``)."""
+import copy
+from typing import Optional
+
+import torch
+from mmengine.config import Config, ConfigDict
+from mmengine.model import revert_sync_batchnorm
+from mmengine.registry import MODELS, DefaultScope
+
+from mmcityscapes.common.errors import UserError
+from mmcityscapes.deployment.manifest import is_export, read_export
+from mmcityscapes.deployment.onnx_models import exported_model
+from mmcityscapes.utils.checkpoint import Checkpoint
+from mmcityscapes.utils.config import test_metainfo
+
+
+class ModelSource:
+    """A checkpoint file or an export of ``tools/deployment/export.py`` (its directory, model.onnx
+    or deploy.json), checked as it is opened: a checkpoint that cannot be read, or an export whose
+    model is not the one its manifest describes, stops with one line before anything is built.
+
+    Args:
+        path (str): the checkpoint or the export.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self.checkpoint: Optional[Checkpoint] = None
+        if is_export(path):
+            self.export_dir, self.manifest = read_export(path)
+        else:
+            self.export_dir, self.manifest = None, None
+            self.checkpoint = Checkpoint.read(path)
+
+    @property
+    def exported(self) -> bool:
+        return self.checkpoint is None
+
+    def require_checkpoint(self, tool: str) -> Checkpoint:
+        """The checkpoint, or one line saying that ``tool`` needs one rather than an export."""
+        if self.exported:
+            raise UserError(f'{self.path} is an export, not a checkpoint: {tool} takes the checkpoint it was '
+                            f'exported from ({self.manifest["source"]["checkpoint"]})')
+        return self.checkpoint
+
+    def model_config(self, cfg: Config, device: str = 'cpu') -> ConfigDict:
+        """The model config that runs this source: ``cfg.model`` for a checkpoint; for an export,
+        the onnxruntime model in its place, after checking that the export was made from a model
+        of this config (task, classes, input normalisation)."""
+        if self.exported:
+            return ConfigDict(exported_model(cfg, self.export_dir, self.manifest, device))
+        return cfg.model
+
+    def load_into(self, model: torch.nn.Module) -> torch.nn.Module:
+        """Copy a checkpoint's tensors into ``model`` (unwrapped), after checking that they fit
+        (``Checkpoint.tensors_for``); an export's model has nothing to load."""
+        if self.checkpoint is not None:
+            self.checkpoint.load_into(model)
+        return model
+
+    def build(self, cfg: Config, device: str = 'cpu') -> torch.nn.Module:
+        """The ready model, in eval mode on ``device`` (SyncBN as BN): the config's model with the
+        checkpoint's tensors, or the onnxruntime model of the export."""
+        with DefaultScope.overwrite_default_scope(cfg.default_scope):
+            model = MODELS.build(copy.deepcopy(self.model_config(cfg, device)))  # mmseg's build edits its config
+        return self.load_into(revert_sync_batchnorm(model)).to(device).eval()
+
+    def dataset_meta(self, cfg: Config) -> dict:
+        """The classes and palette predictions are named by: the config's test dataset's (mmdet and
+        mmseg fall back to COCO's or Cityscapes' for a checkpoint without ``dataset_meta``); a
+        checkpoint trained on other classes stops with one line."""
+        metainfo = test_metainfo(cfg)
+        trained = ((self.checkpoint.meta if self.checkpoint else {}).get('dataset_meta') or {}).get('classes')
+        if trained is not None and tuple(trained) != tuple(metainfo['classes']):
+            raise UserError(f'{self.path} was trained on the classes {", ".join(trained)}, not on those of the '
+                            f'config ({", ".join(metainfo["classes"])})')
+        return metainfo
