@@ -38,7 +38,8 @@ def run_tool(*args, env=None, check=True, timeout=900):
 def table_rows(markdown):
     """{first cell: the other cells} of every row of the markdown tables in ``markdown`` (header
     rows included, alignment rows left out)."""
-    rows = [[c.strip() for c in line.strip().split('|')[1:-1]] for line in markdown.splitlines() if line.startswith('|')]
+    rows = [[c.strip() for c in line.strip().split('|')[1:-1]]
+            for line in markdown.splitlines() if line.startswith('|')]
     return {row[0]: row[1:] for row in rows if not all(re.fullmatch(':?-+:?', c) for c in row)}
 
 

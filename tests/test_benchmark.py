@@ -1,4 +1,5 @@
-"""tools/analysis_tools/benchmark.py: the config's model against the reproduced projects' model, and the data pipeline."""
+"""tools/analysis_tools/benchmark.py: the config's model against the reproduced projects' model, and the data
+pipeline."""
 import importlib.util
 import re
 
@@ -24,10 +25,12 @@ def table(stdout):
     ('configs/deeplabv3_r50_tv.py', '--infer', 'torchvision deeplabv3_resnet50', (42.0, 42.0)),
 ])
 def test_model_vs_reference_model(config, mode, reference_model, parameters):
-    proc = run_tool(TOOL, config, mode, '--shape', '128', '256', '--batch', '1', '--iters', '1', '--warmup', '1', '--vs')
+    proc = run_tool(TOOL, config, mode, '--shape', '128', '256', '--batch', '1', '--iters', '1', '--warmup', '1',
+                    '--vs')
     rows, ratio = table(proc.stdout)
     ours = rows[f'mmcityscapes {config.split("/")[-1]}']
-    assert (ours[0], rows[reference_model][0]) == parameters  # the models the configs and the reproduced projects define
+    # the models the configs and the reproduced projects define
+    assert (ours[0], rows[reference_model][0]) == parameters
     assert ours[1] > 0 and rows[reference_model][1] > 0
     (o, s), half = (ours[1], rows[reference_model][1]), 0.005  # the table rounds to 2 decimals
     assert (o - half) / (s + half) - half <= ratio <= (o + half) / (s - half) + half

@@ -62,7 +62,8 @@ def test_onnxruntime_gives_pytorch_s_logits(config, tmp_path):
 
 def test_dynamic_shape_export_takes_other_sizes(tmp_path):
     cfg, model = random_checkpoint('configs/unet_r34.py', tmp_path / 'weights.pth')
-    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE, dynamic=True)
+    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE,
+                      dynamic=True)
     assert manifest['input']['shape'] == ['batch', 3, 'height', 'width']
     session = inference_session(str(tmp_path / 'export' / 'model.onnx'))
     image = torch.randn(2, 3, 64, 192)
@@ -75,7 +76,8 @@ def test_rerun_is_a_no_op_and_a_foreign_or_broken_export_is_refused(tmp_path):
     cfg, _ = random_checkpoint('configs/mini/deeplabv3_r18_mini.py', tmp_path / 'weights.pth')
     out = str(tmp_path / 'export')
     first = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), out, shape=SHAPE)
-    assert export(cfg, ModelSource(str(tmp_path / 'weights.pth')), out, shape=SHAPE) is None  # the same inputs: up to date
+    # the same inputs: up to date
+    assert export(cfg, ModelSource(str(tmp_path / 'weights.pth')), out, shape=SHAPE) is None
     assert read_export(out)[1] == first == json.load(open(osp.join(out, 'deploy.json')))
 
     dead = 2 ** 22 + 12345  # above the largest pid Linux allows: no such process

@@ -58,7 +58,8 @@ def test_infer_bad_inputs_are_one_line(semantic_run, mini_env, tmp_path):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / 'img.png').write_bytes(b'')
     for images, expected in (('no/such/folder', 'no such image or folder: no/such/folder'),
-                             (str(tmp_path / 'broken.png'), f'1 of 1 images could not be predicted (e.g. {tmp_path}/broken.png;'),
+                             (str(tmp_path / 'broken.png'),
+                              f'1 of 1 images could not be predicted (e.g. {tmp_path}/broken.png;'),
                              (str(tmp_path / 'a'), f'{tmp_path}/a/img.png and {tmp_path}/b/img.png have the same')):
         extra = [str(tmp_path / 'b')] if images.endswith('/a') else []
         proc = run_tool('tools/infer.py', SEMANTIC, checkpoint, images, *extra, '--out', str(tmp_path / 'out'),
@@ -66,7 +67,8 @@ def test_infer_bad_inputs_are_one_line(semantic_run, mini_env, tmp_path):
         assert proc.returncode == 2 and expected in proc.stderr.strip().splitlines()[-1], proc.stderr
     proc = run_tool('tools/infer.py', SEMANTIC, checkpoint, str(tmp_path / 'a'), '--batch-size', '0', '--out',
                     str(tmp_path / 'out'), env=mini_env, check=False)
-    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].endswith('--batch-size must be at least 1, not 0')
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith('--batch-size must be at least 1, not 0')
     assert not glob.glob(str(tmp_path / 'out' / '**' / '*.png'), recursive=True)
 
 

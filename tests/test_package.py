@@ -24,7 +24,8 @@ def test_plugin_installs_in_a_fresh_venv_and_imports_from_anywhere(tmp_path):
     package index, as for any user), then the package imports from another folder, from this
     checkout: it needs no dependency to import."""
     venv = tmp_path / 'venv'
-    base = subprocess.run([PY, '-c', 'import sys; print(sys.base_prefix)'], capture_output=True, text=True).stdout.strip()
+    base = subprocess.run([PY, '-c', 'import sys; print(sys.base_prefix)'], capture_output=True,
+                          text=True).stdout.strip()
     subprocess.run([osp.join(base, 'bin', 'python3'), '-m', 'venv', str(venv)], check=True, timeout=300)
     install = subprocess.run([str(venv / 'bin' / 'python'), '-m', 'pip', 'install', '--no-deps', '-e', REPO],
                              capture_output=True, text=True, timeout=300)

@@ -159,10 +159,12 @@ def test_cross_validation_runner(mini_env, tmp_path):
         assert result['checkpoint'].endswith('.pth') and 'mIoU' in result['metrics']
         val_list = open(osp.join(mini_env['CITYSCAPES_ROOT'], f'splits/cv5/fold{k}_val.txt')).read().split()
         log = open(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')[0]).read()
-        assert f'Iter(val) [{len(val_list)}/{len(val_list)}]' in log or f'Epoch(val) [1][{len(val_list)}/{len(val_list)}]' in log
+        n = len(val_list)
+        assert f'Iter(val) [{n}/{n}]' in log or f'Epoch(val) [1][{n}/{n}]' in log
     rows = {r['metric']: r for r in json.load(open(tmp_path / 'cv_results.json'))}
     folds = [json.load(open(tmp_path / f'fold_{k}' / 'result.json'))['metrics']['mIoU'] for k in range(5)]
-    assert rows['mIoU']['mean'] == pytest.approx(np.mean(folds)) and rows['mIoU']['std'] == pytest.approx(np.std(folds, ddof=1))
+    assert rows['mIoU']['mean'] == pytest.approx(np.mean(folds))
+    assert rows['mIoU']['std'] == pytest.approx(np.std(folds, ddof=1))
     assert 'mIoU' in table_rows(open(tmp_path / 'cv_results.md').read()) and 'IoU.road' in rows
 
     # finished folds are skipped; an interrupted one resumes from its checkpoint

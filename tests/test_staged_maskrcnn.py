@@ -264,10 +264,12 @@ def test_staged_run_under_dist_train_predicting_nothing(mini_env, tmp_path):
     assert row[0] == 'maskrcnn_stage3_mini.py' and row[1:11] == ['0.0'] * 10
     study = optuna.load_study(study_name='stage2', storage=f'sqlite:///{tmp_path}/tune/study.db')
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
-    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    states = optuna.trial.TrialState
+    finished = [t for t in study.trials if t.state in (states.COMPLETE, states.PRUNED)]
     assert failed and len(finished) == 2
     retried_from = [optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(t) for t in finished]
-    assert {n for n in retried_from if n is not None} <= {t.number for t in failed} and any(n is not None for n in retried_from)
+    assert {n for n in retried_from if n is not None} <= {t.number for t in failed}
+    assert any(n is not None for n in retried_from)
     for trial, number in zip(finished, retried_from):  # a retry has its killed trial's parameters
         assert number is None or trial.params == study.trials[number].params
     assert all(stage['train_stats']['images'] == 10 for stage in stages[1:])  # both processes counted

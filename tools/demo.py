@@ -6,13 +6,16 @@ Uses real Cityscapes when ``data/cityscapes`` holds them. Otherwise it generates
 dataset in ``data/cityscapes_mini`` (never inside ``data/cityscapes``). It prepares the data,
 trains the two ``configs/mini`` models into ``work_dirs/demo/<config>/``, tests their final
 checkpoints and prints the mIoU and mAP tables, all in this process (the plugin's generator,
-converter and ``train_and_test``, the unit of the staged and cross-validation runners).
+converter and ``train_and_test``, the unit of the staged and cross-validation runners). The terminal
+gets progress lines and the tables; mmengine's full output goes to each work dir's ``console.log``
+(and its own log beside it).
 Re-running skips finished runs and resumes an interrupted one.
 """
 import argparse
 import os
 import os.path as osp
 import time
+from contextlib import redirect_stderr, redirect_stdout
 
 from mmcityscapes.cityscapes import converter, synthetic
 from mmcityscapes.cityscapes.files import is_cityscapes_root
@@ -47,13 +50,19 @@ def demo(args):
         synthetic.generate(root, MINI_COUNTS, height=256, width=512, seed=0, nproc=args.nproc)
     converter.prepare(root, args.nproc)
     os.environ['CITYSCAPES_ROOT'] = osp.join(osp.abspath(root), '')  # read by the configs when they load
-    from mmcityscapes.engine.runner.sequence import train_and_test  # torch: after the data, which needs none
+    from mmcityscapes.engine.hooks.progress_hook import ProgressHook  # torch: after the data, which needs none
+    from mmcityscapes.engine.runner.sequence import train_and_test
     tables = []
     for config in CONFIGS:
         cfg = load_config(osp.join(REPO, config))
-        cfg.work_dir = osp.join(args.work_dir, osp.splitext(osp.basename(config))[0])
+        name = osp.splitext(osp.basename(config))[0]
+        cfg.work_dir = osp.join(args.work_dir, name)
+        cfg.custom_hooks = [*cfg.get('custom_hooks', []), dict(type=ProgressHook.__name__, name=name)]
         lock = lock_work_dir(cfg.work_dir)  # noqa: F841 (held until the next run's lock replaces it)
-        result = train_and_test(cfg)
+        console = osp.join(cfg.work_dir, 'console.log')
+        print(f'{name}: mmengine\'s output goes to {console}')
+        with open(console, 'a') as log, redirect_stdout(log), redirect_stderr(log):
+            result = train_and_test(cfg)
         with open(test_result_stem(cfg.work_dir, cfg.work_dir, result['checkpoint']) + '.md') as f:
             tables.append(f.read())
     print(f'\n## Results on {"real" if real else "generated"} Cityscapes ({root}, val split)\n')

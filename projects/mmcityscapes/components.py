@@ -5,32 +5,33 @@ allow_failed_imports=False)``: importing it registers the metrics, hooks, models
 into the mmengine/mmdet/mmseg registries, and lets mmengine checkpoints load with torch's safe
 ``weights_only`` unpickler.
 """
-from mmcityscapes.deployment.onnx_models import ONNXSegmentor
+from mmcityscapes.deployment.onnx_models import ONNXDetector, ONNXSegmentor
 from mmcityscapes.engine.hooks import (
-                                       CoarsePretrainHook,
-                                       LoadReportHook,
-                                       OverlayHook,
-                                       PreemptionHook,
-                                       ResumeValidationHook,
-                                       TrainStatsHook,
-                                       ValLossHook,
+    CoarsePretrainHook,
+    LoadReportHook,
+    OverlayHook,
+    PreemptionHook,
+    ProgressHook,
+    ResumeValidationHook,
+    TrainStatsHook,
+    ValLossHook,
 )
 from mmcityscapes.engine.runner import CrossValidationRunner, ResumableEpochBasedTrainLoop, StagedRunner
 from mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
 from mmcityscapes.evaluation.coco_metric import ClasswiseCocoMetric
 from mmcityscapes.evaluation.segmentation_metric import SegmentationMetric
 from mmcityscapes.models import (
-                                       DeviceMaxIoUAssigner,
-                                       DeviceRandomSampler,
-                                       DeviceTargetFCNMaskHead,
-                                       Float32RoIExtractor,
-                                       TorchvisionASPPHead,
-                                       UNetHead,
+    DeviceMaxIoUAssigner,
+    DeviceRandomSampler,
+    DeviceTargetFCNMaskHead,
+    Float32RoIExtractor,
+    TorchvisionASPPHead,
+    UNetHead,
 )
 from mmcityscapes.utils.checkpoint import allow_mmengine_checkpoints  # noqa: F401 (installs the allow-list)
 
 __all__ = ['ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
            'DeviceMaxIoUAssigner', 'DeviceRandomSampler', 'DeviceTargetFCNMaskHead', 'Float32RoIExtractor',
-           'LoadReportHook', 'ONNXSegmentor', 'OverlayHook', 'PreemptionHook', 'ResumableEpochBasedTrainLoop',
-           'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner', 'TorchvisionASPPHead', 'TrainStatsHook',
-           'UNetHead', 'ValLossHook']
+           'LoadReportHook', 'ONNXDetector', 'ONNXSegmentor', 'OverlayHook', 'PreemptionHook', 'ProgressHook',
+           'ResumableEpochBasedTrainLoop', 'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner',
+           'TorchvisionASPPHead', 'TrainStatsHook', 'UNetHead', 'ValLossHook']

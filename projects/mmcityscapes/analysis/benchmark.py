@@ -70,7 +70,7 @@ def mm_inputs(task, images, labels, train):
     return dict(inputs=list(images), data_samples=samples)
 
 
-def build_ours(cfg, task, device, amp):
+def build_ours(cfg: Config, task, device, amp):
     from mmengine.registry import MODELS
     model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg.model))).to(device)  # mmseg's build edits it
     sgd = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
@@ -88,7 +88,7 @@ def build_ours(cfg, task, device, amp):
     return model, step
 
 
-def reference_model(cfg, task, num_classes, shape, batch, train):
+def reference_model(cfg: Config, task, num_classes, shape, batch, train):
     """The reproduced project's model for this config, and its name."""
     if task == 'instance':
         from torchvision.models.detection import maskrcnn_resnet50_fpn
@@ -107,12 +107,14 @@ def reference_model(cfg, task, num_classes, shape, batch, train):
         try:
             import segmentation_models_pytorch as smp
         except ImportError:
-            raise UserError('--vs for U-Net needs segmentation-models-pytorch: pip install -r requirements/optional.txt')
-        return smp.Unet(encoder, encoder_weights=None, classes=num_classes), f"segmentation-models-pytorch Unet('{encoder}')"
+            raise UserError('--vs for U-Net needs segmentation-models-pytorch: '
+                            'pip install -r requirements/optional.txt') from None
+        name = f"segmentation-models-pytorch Unet('{encoder}')"
+        return smp.Unet(encoder, encoder_weights=None, classes=num_classes), name
     raise UserError(f'--vs has no reference model for decode_head {head} on {backbone.type}')
 
 
-def build_reference(cfg, task, num_classes, shape, batch, train, device, amp):
+def build_reference(cfg: Config, task, num_classes, shape, batch, train, device, amp):
     model, name = reference_model(cfg, task, num_classes, shape, batch, train)
     model = model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
@@ -122,7 +124,7 @@ def build_reference(cfg, task, num_classes, shape, batch, train, device, amp):
     mean = torch.tensor(preprocessor.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(preprocessor.std, device=device).view(1, 3, 1, 1)
 
-    def step(images, labels, train):
+    def step(images, labels, train) -> None:
         images = images.to(device).float()
         model.train(train)
         with torch.set_grad_enabled(train):
@@ -148,7 +150,7 @@ def build_reference(cfg, task, num_classes, shape, batch, train, device, amp):
 
 def steps_runner(step, train, device, amp):
     """A function running ``step`` over batches (autocast with ``amp``) until the device is done."""
-    def run_steps(batches):
+    def run_steps(batches) -> None:
         for images, labels in batches:
             with torch.autocast(torch.device(device).type,
                                 dtype=torch.float16 if 'cuda' in device else torch.bfloat16, enabled=amp):
@@ -171,7 +173,7 @@ def run(run_steps, batches, warmup, device):
     return sum(len(images) for images, _ in batches[warmup:]) / sum(latencies), latencies, memory.growth()
 
 
-def build_exported(cfg, model, shape, device, work_dir):
+def build_exported(cfg: Config, model, shape, device, work_dir: str):
     """The ONNX export of ``model`` (its current weights) at ``shape``, run by onnxruntime in
     ``ONNXSegmentor`` or ``ONNXDetector``, and its step."""
     from mmcityscapes.deployment.export import export
@@ -218,7 +220,7 @@ def profile_model(model, run_steps, args, title):
     return sections
 
 
-def benchmark_data(cfg, samples):
+def benchmark_data(cfg: Config, samples) -> None:
     from mmengine.registry import DATASETS
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     shape = tuple(dataset[0]['inputs'].shape[1:])  # also: lazy initialisation, file system caches
@@ -228,7 +230,8 @@ def benchmark_data(cfg, samples):
     elapsed = time.perf_counter() - start
     source = innermost_dataset(cfg.train_dataloader.dataset)
     print(f'train pipeline of {source["type"]} ({source.get("data_root", "")}, {len(dataset)} images): {samples} '
-          f'samples in {elapsed:.1f} s = {samples / elapsed:.2f} samples/s per worker (first output {shape[0]}x{shape[1]})')
+          f'samples in {elapsed:.1f} s = {samples / elapsed:.2f} samples/s per worker '
+          f'(first output {shape[0]}x{shape[1]})')
 
 
 def benchmark(cfg: Config, args: argparse.Namespace) -> None:

@@ -30,7 +30,8 @@ import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cs
 from cityscapesscripts.helpers import csHelpers
 def write_json(d, path):
     with open(path, 'w') as f:
-        json.dump(d, f, default=lambda o: o.item() if isinstance(o, np.generic) else o.__dict__, sort_keys=True, indent=4)
+        json.dump(d, f, default=lambda o: o.item() if isinstance(o, np.generic) else o.__dict__, sort_keys=True,
+                  indent=4)
 cs.writeDict2JSON = csHelpers.writeDict2JSON = write_json
 cs.args.gtInstancesFile, cs.args.exportFile = sys.argv[1], sys.argv[2]
 sys.argv = sys.argv[:1]
@@ -48,11 +49,11 @@ def run_process(cmd, cwd=REPO, **env):
     return seconds
 
 
-def decode_mask(path):
+def decode_mask(path: str):
     return cv2.imread(path, cv2.IMREAD_GRAYSCALE).shape  # the shape only: no image sent back
 
 
-def decode_label(path):
+def decode_label(path: str):
     return read_label_png(path).shape
 
 
@@ -62,17 +63,17 @@ def timed(func, *args):
     return value, time.perf_counter() - start
 
 
-def eval_tool(task, root, pred_dir, out, nproc):
+def eval_tool(task, root: str, pred_dir: str, out, nproc: int):
     return [sys.executable, EVAL_TOOL, '--task', task, '--gt-root', files.split_dir(root, 'val', files.FINE),
             '--pred-dir', pred_dir, '--nproc', str(nproc), '--out', out]
 
 
-def print_rows(rows, t_official):
+def print_rows(rows, t_official) -> None:
     print(markdown_table(['evaluation', 'processes', 'seconds', 'vs official'],
                          [(name, n, f'{t:.2f}', f'{t_official / t:.2f}x') for name, n, t in rows]))
 
 
-def benchmark_semantic(root, pred_dir, scratch, nproc):
+def benchmark_semantic(root: str, pred_dir: str, scratch, nproc: int):
     gt_files = files.ground_truth_files(files.split_dir(root, 'val', files.FINE), 'labelIds')
     noisy.write_label_predictions(gt_files, pred_dir)
     t_official = run_process([sys.executable, '-m', 'cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling'],
@@ -93,7 +94,8 @@ def benchmark_semantic(root, pred_dir, scratch, nproc):
                 ('`eval_cityscapes.py --help` (start-up only)', 1, t_help),
                 ('decoding the prediction, labelIds and instanceIds PNGs only', nproc, t_decode)], t_official)
     print(f'class IoU {reference["averageScoreClasses"]:.4f}, iIoU {reference["averageScoreInstClasses"]:.4f}, '
-          f'category IoU {reference["averageScoreCategories"]:.4f}, iIoU {reference["averageScoreInstCategories"]:.4f}; '
+          f'category IoU {reference["averageScoreCategories"]:.4f}, '
+          f'iIoU {reference["averageScoreInstCategories"]:.4f}; '
           f'identical results: {same}')
     return same
 
@@ -106,7 +108,8 @@ def metric_samples(in_memory):
         masks, labels, scores = zip(*preds)
         samples.append(dict(
             img_path=files.image_of_annotation(gt_path),
-            pred_instances=dict(masks=torch.from_numpy(np.stack(masks)), scores=torch.tensor(scores, dtype=torch.float64),
+            pred_instances=dict(masks=torch.from_numpy(np.stack(masks)),
+                                scores=torch.tensor(scores, dtype=torch.float64),
                                 labels=torch.tensor([noisy.THING_IDS.index(label) for label in labels]))))
     return samples
 
@@ -139,7 +142,7 @@ def in_process_metrics(in_memory, scratch):
     return mmdet, ours
 
 
-def benchmark_instance(root, pred_dir, scratch, nproc, n_masks):
+def benchmark_instance(root: str, pred_dir: str, scratch, nproc: int, n_masks):
     gt_files = files.ground_truth_files(files.split_dir(root, 'val', files.FINE), 'instanceIds')
     in_memory = noisy.write_predictions(gt_files, pred_dir, n_masks)
     masks = sorted(glob.glob(osp.join(pred_dir, MASKS, '*.png')))

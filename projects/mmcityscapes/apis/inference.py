@@ -78,7 +78,7 @@ def batches(inferencer, images: Sequence[str], batch_size: int,
     """``(paths, predictions)`` per batch of consecutive images of one size after the inferencer's
     pipeline (mmseg's preprocessor stacks a test batch without padding). An image that cannot be
     read, or a batch that cannot be predicted, is skipped, said on stderr and added to ``failed``."""
-    def skip(paths, reason):
+    def skip(paths, reason) -> None:
         for path in paths:
             print(f'\nskipped {path}: {reason}', file=sys.stderr)
             failed.append(path)
@@ -131,7 +131,8 @@ def write_result(sample, name: str, results_dir: str, task: str, label_ids: np.n
         write_semantic_result(results_dir, name, label_ids[sample.pred_sem_seg.data[0].cpu().numpy()])
         return
     pred = sample.pred_instances
-    write_instance_result(results_dir, name, zip(pred.masks.cpu().numpy(), label_ids[pred.labels.cpu().numpy()].tolist(),
+    write_instance_result(results_dir, name, zip(pred.masks.cpu().numpy(),
+                                                 label_ids[pred.labels.cpu().numpy()].tolist(),
                                                  pred.scores.tolist()))
 
 

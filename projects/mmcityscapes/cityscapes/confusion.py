@@ -55,7 +55,7 @@ def detection_confusion(images, num_classes, score_thr=0.3, iou_thr=0.5):
     return matrix
 
 
-def confusion_figure(matrix, labels, path, title):
+def confusion_figure(matrix, labels, path: str, title) -> None:
     """The row-normalised matrix (% of each ground-truth row) as a labelled heat map PNG."""
     rows = matrix.sum(1, keepdims=True)
     with np.errstate(divide='ignore', invalid='ignore'):

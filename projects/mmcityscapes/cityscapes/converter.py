@@ -22,7 +22,7 @@ line naming the file.
 """
 import glob
 import os.path as osp
-from typing import NamedTuple
+from typing import NamedTuple, Optional
 
 import numpy as np
 import pycocotools.mask as mask_util
@@ -75,7 +75,7 @@ def load_polygons(json_path):
     return annotation
 
 
-def make_train_ids(source):
+def make_train_ids(source) -> bool:
     """``*_labelTrainIds.png`` from a ``*_polygons.json`` (as cityscapesscripts draws it) or, for
     annotations without polygons, from the ``*_labelIds.png`` (the same pixels: both are drawn
     from the polygons). Returns whether it was written."""
@@ -95,7 +95,7 @@ def make_train_ids(source):
     return True
 
 
-def train_id_sources(root):
+def train_id_sources(root: str):
     """Per annotation, its polygons, or its labelIds PNG where it has no polygons (several
     public samples ship only the PNGs); and how many use that fallback."""
     sources, fallback = [], 0
@@ -154,7 +154,7 @@ def subset_coco(coco, file_names):
                 annotations=[a for a in coco['annotations'] if a['image_id'] in keep])
 
 
-def instance_inputs(data_root, split):
+def instance_inputs(data_root, split: str):
     """(images, their gtFine instanceIds PNGs) of a split; a missing PNG stops the run."""
     split_dir, images = list_images(data_root, split)
     inputs = [files.annotation_path(data_root, split, image_stem(p, split_dir), 'instanceIds.png') for p in images]
@@ -164,7 +164,7 @@ def instance_inputs(data_root, split):
     return images, inputs
 
 
-def convert_instances(data_root, split, nproc):
+def convert_instances(data_root, split: str, nproc: int):
     out_path = coco_file(data_root, split)
     split_dir, gt_dir = files.split_dir(data_root, split), files.split_dir(data_root, split, FINE)
     images, inputs = instance_inputs(data_root, split)
@@ -184,7 +184,7 @@ def convert_instances(data_root, split, nproc):
     return coco
 
 
-def write_split_files(data_root, options, cocos):
+def write_split_files(data_root, options, cocos) -> None:
     rng = np.random.default_rng(options.split_seed)
     split_root = osp.join(data_root, 'splits')
 
@@ -205,7 +205,7 @@ def write_split_files(data_root, options, cocos):
         write_val_splits(data_root, options, cocos['val'], rng)
 
 
-def write_train_splits(data_root, options, coco, rng):
+def write_train_splits(data_root, options, coco, rng) -> None:
     split_root = osp.join(data_root, 'splits')
     train_dir, train = list_images(data_root, 'train')
     train = [image_stem(p, train_dir) for p in train]
@@ -228,7 +228,7 @@ def write_train_splits(data_root, options, coco, rng):
     print(f'{options.folds} cross-validation folds of ~{len(folds[0])} images')
 
 
-def write_val_splits(data_root, options, coco, rng):
+def write_val_splits(data_root, options, coco, rng) -> None:
     split_root = osp.join(data_root, 'splits')
     val_dir, val = list_images(data_root, 'val')
     val = [image_stem(p, val_dir) for p in val]
@@ -243,8 +243,9 @@ def write_val_splits(data_root, options, coco, rng):
     print(f'val: {len(finetune)} images for optional fine-tuning, {len(val) - len(finetune)} held out')
 
 
-def prepare(root, nproc=1, options=SplitOptions()):
+def prepare(root: str, nproc: int = 1, options: Optional[SplitOptions] = None) -> None:
     """Write every derived file of the Cityscapes ``root`` that its contents allow (see above)."""
+    options = options or SplitOptions()
     for required in (IMAGES, FINE):
         if not osp.isdir(osp.join(root, required)):
             raise UserError(f'missing folder {osp.join(root, required)} '

@@ -16,12 +16,12 @@ FINE, COARSE = 'gtFine', 'gtCoarse'
 IMAGE_SUFFIX = f'_{IMAGES}.png'
 
 
-def split_dir(root, split, kind=IMAGES):
+def split_dir(root: str, split: str, kind=IMAGES):
     """``<root>/<kind>/<split>``: the images, or a ground-truth kind (``FINE``, ``COARSE``)."""
     return osp.join(root, kind, split)
 
 
-def list_images(root, split):
+def list_images(root: str, split: str):
     """(the split's image folder, its ``*_leftImg8bit.png`` files, sorted)."""
     folder = split_dir(root, split)
     return folder, sorted(glob.glob(osp.join(folder, '*', '*' + IMAGE_SUFFIX)))
@@ -32,16 +32,16 @@ def image_stem(image_path, folder):
     return osp.relpath(image_path, folder)[:-len(IMAGE_SUFFIX)]
 
 
-def annotation_name(stem, suffix, kind=FINE):
+def annotation_name(stem, suffix, kind=FINE) -> str:
     """``<stem>_gtFine_<suffix>`` (``suffix`` with its extension, e.g. ``labelIds.png``)."""
     return f'{stem}_{kind}_{suffix}'
 
 
-def annotation_path(root, split, stem, suffix, kind=FINE):
+def annotation_path(root: str, split: str, stem, suffix, kind=FINE):
     return osp.join(split_dir(root, split, kind), annotation_name(stem, suffix, kind))
 
 
-def frame(path):
+def frame(path: str):
     """``<city>_<seq>_<frame>`` of any Cityscapes file name."""
     return '_'.join(osp.basename(path).split('_')[:3])
 
@@ -70,15 +70,15 @@ def official_ground_truth(image_path, suffix):
     return path if path and osp.isfile(path) else None
 
 
-def ground_truth_files(gt_root, suffix):
+def ground_truth_files(gt_root: str, suffix):
     """Every ``<city>/*_gtFine_<suffix>.png`` of a ground-truth split folder, sorted."""
     return sorted(glob.glob(osp.join(gt_root, '*', annotation_name('*', f'{suffix}.png'))))
 
 
-def coco_file(root, split):
+def coco_file(root: str, split: str):
     """The converter's COCO instance annotations of a split (or subset: ``train_tune``, ...)."""
     return osp.join(root, 'annotations', f'instancesonly_filtered_{FINE}_{split}.json')
 
 
-def is_cityscapes_root(root):
+def is_cityscapes_root(root: str):
     return osp.isdir(osp.join(root, IMAGES))

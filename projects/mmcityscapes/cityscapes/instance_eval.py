@@ -17,8 +17,8 @@ from mmcityscapes.cityscapes.labels import is_instance, label_name
 from mmcityscapes.common.tables import markdown_table
 
 # args.instLabels of the official script, in its order
-INSTANCE_LABELS = [l.name for l in labels if l.id >= 0 and l.hasInstances and not l.ignoreInEval]
-VOID_IDS = np.array([l.id for l in labels if l.ignoreInEval])
+INSTANCE_LABELS = [label.name for label in labels if label.id >= 0 and label.hasInstances and not label.ignoreInEval]
+VOID_IDS = np.array([label.id for label in labels if label.ignoreInEval])
 OVERLAPS = np.arange(0.5, 1., 0.05)
 MIN_REGION_SIZE = 100
 

@@ -41,7 +41,7 @@ def noisy_predictions(gt, rng, n_masks=0):
     return preds
 
 
-def write_predictions(gt_files, pred_dir, n_masks, seed=0):
+def write_predictions(gt_files, pred_dir: str, n_masks, seed=0):
     """Official-format instance prediction files of ``*_gtFine_instanceIds.png`` files; returns
     ``{gt file: [(mask, label id, score)]}``, the same predictions in memory."""
     rng = np.random.default_rng(seed)
@@ -68,8 +68,9 @@ def noisy_labels(gt, rng):
     return pred.astype(np.uint8)
 
 
-def write_label_predictions(gt_files, pred_dir, seed=0):
+def write_label_predictions(gt_files, pred_dir: str, seed=0) -> None:
     """``<frame>_pred.png`` label-id predictions of ``*_gtFine_labelIds.png`` files."""
     rng = np.random.default_rng(seed)
     for gt_path in gt_files:
-        write_semantic_result(pred_dir, f'{frame(gt_path)}_pred', noisy_labels(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng))
+        labels = noisy_labels(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng)
+        write_semantic_result(pred_dir, f'{frame(gt_path)}_pred', labels)

@@ -6,7 +6,7 @@ import os.path as osp
 import numpy as np
 
 
-def official_semantic(gt_files, pred_dir):
+def official_semantic(gt_files, pred_dir: str):
     """cityscapesscripts' evalPixelLevelSemanticLabeling result, quiet and without its JSON file."""
     import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as cs
     args = copy.copy(cs.args)

@@ -31,13 +31,13 @@ from mmcityscapes.common.parallel import track_parallel
 MASKS = 'masks'  # the instance masks' folder, beside the text files
 
 
-def write_semantic_result(results_dir, name, label_ids):
+def write_semantic_result(results_dir, name, label_ids) -> None:
     """``<results_dir>/<name>.png``: an image's prediction as a label-id PNG (uint8 array)."""
     with atomic_output(osp.join(results_dir, f'{name}.png')) as tmp:
         cv2.imwrite(tmp, label_ids)
 
 
-def write_instance_result(results_dir, name, instances):
+def write_instance_result(results_dir, name, instances) -> None:
     """``<results_dir>/<name>_pred.txt`` and its ``masks/<name>_<i>.png`` of an image's
     ``(boolean mask, label id, confidence)`` instances; the text file is written last."""
     lines = []
@@ -49,7 +49,7 @@ def write_instance_result(results_dir, name, instances):
     write_lines(lines, osp.join(results_dir, f'{name}_pred.txt'))
 
 
-def prediction_files(pred_dir, ext):
+def prediction_files(pred_dir: str, ext):
     """``{file name: path}`` of every ``*.<ext>`` under ``pred_dir``."""
     if not osp.isdir(pred_dir):
         raise UserError(f'no prediction folder {pred_dir}')
@@ -71,7 +71,7 @@ def find_prediction(gt_path, predictions, ext):
     return predictions[matches[0]]
 
 
-def ground_truth(gt_root, suffix):
+def ground_truth(gt_root: str, suffix):
     found = files.ground_truth_files(gt_root, suffix)
     if not found:
         raise UserError(f'no {files.annotation_name("*", suffix + ".png")} under {gt_root}')
@@ -112,7 +112,7 @@ def _match_task(task):
     return instance_eval.match_image(gt_ids, read_instance_predictions(txt_path, gt_ids.shape))
 
 
-def evaluate_instances(gt_root, pred_dir, nproc):
+def evaluate_instances(gt_root: str, pred_dir: str, nproc: int):
     """(official instance result, number of images) of the prediction files under ``pred_dir``."""
     predictions = prediction_files(pred_dir, 'txt')
     tasks = [(gt, find_prediction(gt, predictions, 'txt')) for gt in ground_truth(gt_root, 'instanceIds')]
@@ -132,7 +132,7 @@ def _count_task(task):
         raise UserError(f'{pred_path}: {e}') from None
 
 
-def evaluate_semantic(gt_root, pred_dir, nproc, allow_train_ids=False):
+def evaluate_semantic(gt_root: str, pred_dir: str, nproc: int, allow_train_ids=False):
     """(official pixel-level result, number of images) of the label-id PNGs under ``pred_dir``;
     a prediction that looks like train ids (the most common submission mistake, which scores 0
     without a word) stops the evaluation unless ``allow_train_ids``."""

@@ -18,7 +18,7 @@ from mmcityscapes.cityscapes.labels import INSTANCE_OFFSET, NUM_LABEL_IDS as NUM
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.tables import markdown_table
 
-CATEGORY_NAMES = sorted({l.category for l in labels})
+CATEGORY_NAMES = sorted({label.category for label in labels})
 CATEGORY_LUT = np.zeros(256, np.uint8)  # label id -> 1 + category index; 0 for other values
 CATEGORY_LUT[:NUM_IDS] = [1 + CATEGORY_NAMES.index(id2label[i].category) for i in range(NUM_IDS)]
 

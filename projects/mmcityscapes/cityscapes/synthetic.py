@@ -99,7 +99,7 @@ def regular_polygon(cx, cy, rx, ry, n, rng, jitter=0.15):
 class SceneBuilder:
     """Builds one street scene as an ordered list of objects (later ones occlude earlier)."""
 
-    def __init__(self, rng, width, height):
+    def __init__(self, rng, width, height) -> None:
         self.rng, self.w, self.h = rng, width, height
         self.objects = []
         self.horizon = height * rng.uniform(0.40, 0.50)
@@ -108,7 +108,7 @@ class SceneBuilder:
         self.road_left = width * rng.uniform(-0.35, 0.1)  # road edges at the image bottom
         self.road_right = width * rng.uniform(0.9, 1.35)
 
-    def add(self, label, polygon, color, texture='flat', decor=()):
+    def add(self, label, polygon, color, texture='flat', decor=()) -> None:
         polygon = np.asarray(polygon, np.float64)
         polygon[:, 0] = np.clip(polygon[:, 0], 0, self.w - 1)
         polygon[:, 1] = np.clip(polygon[:, 1], 0, self.h - 1)
@@ -162,7 +162,7 @@ class SceneBuilder:
                  STUFF_COLORS['ego vehicle'])
         return self.objects
 
-    def add_buildings(self):
+    def add_buildings(self) -> None:
         rng, w, h, hz = self.rng, self.w, self.h, self.horizon
         for x_start, x_end in ((0, self.vanish_x - 0.06 * w), (self.vanish_x + 0.06 * w, w)):
             x = x_start
@@ -185,7 +185,7 @@ class SceneBuilder:
             self.add('vegetation', trunk, (70, 55, 40))
             self.add('vegetation', crown, color, 'blobs')
 
-    def add_roadside(self):
+    def add_roadside(self) -> None:
         rng, w, h, hz = self.rng, self.w, self.h, self.horizon
         for label in ('wall', 'fence'):
             if rng.random() < 0.6:
@@ -226,7 +226,7 @@ class SceneBuilder:
                      [(left - 1.5 * s, y - s), (left - 0.3 * s, y - s), (left - 0.3 * s, y), (left - 1.5 * s, y)],
                      self.jitter_color(STUFF_COLORS['static'], 30))
 
-    def add_things(self):
+    def add_things(self) -> None:
         rng, w, h, hz = self.rng, self.w, self.h, self.horizon
         things = []  # (ground y, label, x centre, on_road)
         counts = dict(car=rng.integers(3, 10), person=rng.integers(2, 9), bicycle=rng.integers(0, 4),
@@ -243,14 +243,14 @@ class SceneBuilder:
                 else:
                     x = rng.choice([rng.uniform(left - 0.3 * w, left), rng.uniform(right, right + 0.3 * w)])
                 things.append((ground, label, x))
-        for group, n_members in (('persongroup', 4), ('cargroup', 3), ('bicyclegroup', 3)):
+        for group in ('persongroup', 'cargroup', 'bicyclegroup'):
             if rng.random() < 0.3:
                 ground = hz + (h - hz) * rng.uniform(0.05, 0.5)
                 things.append((ground, group, rng.uniform(0.1, 0.9) * w))
         for ground, label, x in sorted(things, key=lambda t: t[0]):  # far first
             self.add_thing(label, x, ground)
 
-    def add_thing(self, label, x, ground):
+    def add_thing(self, label, x, ground) -> None:
         rng = self.rng
         s = self.px_per_m(ground)
         if label.endswith('group'):
@@ -310,7 +310,7 @@ def texture_field(texture, xs, ys, rng, image_size):
     return np.zeros(ys.shape + (1,))
 
 
-def fill_polygon(canvas, polygon, color_fn):
+def fill_polygon(canvas, polygon, color_fn) -> None:
     """Paint a polygon exactly as PIL (and so cityscapesscripts) rasterizes it."""
     pts = np.asarray(polygon, np.float64)
     x0, y0 = np.floor(pts.min(0)).astype(int)
@@ -358,7 +358,7 @@ def coarsen(objects, rng):
     return coarse
 
 
-def write_annotation(prefix, objects, height, width):
+def write_annotation(prefix, objects, height, width) -> None:
     """Write <prefix>_{polygons.json,labelIds,instanceIds,color}.png from the polygons."""
     payload = dict(imgHeight=height, imgWidth=width,
                    objects=[dict(label=o['label'], polygon=o['polygon']) for o in objects])

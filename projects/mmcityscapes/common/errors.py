@@ -7,7 +7,7 @@ class UserError(Exception):
     names the file or key and fits on one line."""
 
 
-def run_tool(main):
+def run_tool(main) -> None:
     """Run a tool's ``main()``: a ``UserError`` ends it with ``error: <message>`` on stderr and
     exit status 2, as argparse ends a usage error; any other exception keeps its traceback."""
     try:

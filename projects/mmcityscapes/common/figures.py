@@ -12,7 +12,7 @@ def subplots(*args, figsize=None, **kwargs):
     return fig, fig.subplots(*args, **kwargs)
 
 
-def save_figure(fig, path, dpi=100, **kwargs):
+def save_figure(fig, path: str, dpi=100, **kwargs) -> None:
     """Write a matplotlib figure atomically (``Figure.savefig`` keywords) and close it if pyplot
     manages it (optuna's plots)."""
     with atomic_output(path) as tmp:

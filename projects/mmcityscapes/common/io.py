@@ -18,7 +18,7 @@ PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'  # the empty IEND chunk every PNG en
 
 
 @contextmanager
-def atomic_output(path):
+def atomic_output(path: str):
     """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds.
 
     The temporary name keeps the extension, so cv2/PIL still infer the format from it.
@@ -34,7 +34,7 @@ def atomic_output(path):
             os.remove(tmp)
 
 
-def remove_stale_temporaries(root):
+def remove_stale_temporaries(root: str):
     """Remove the temporary files (``.tmp<pid>_<name>``) that ``atomic_output`` left under
     ``root`` in processes that were killed; those of running processes stay. Returns how many."""
     removed = 0
@@ -47,7 +47,7 @@ def remove_stale_temporaries(root):
     return removed
 
 
-def process_exists(pid):
+def process_exists(pid) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -57,7 +57,7 @@ def process_exists(pid):
     return True
 
 
-def is_complete_png(path):
+def is_complete_png(path: str):
     """Whether a PNG file ends with its IEND chunk (a cheap check against truncation)."""
     with open(path, 'rb') as f:
         f.seek(0, os.SEEK_END)
@@ -67,7 +67,7 @@ def is_complete_png(path):
         return f.read() == PNG_END
 
 
-def write_text(text, path):
+def write_text(text, path: str) -> bool:
     """Atomically write ``text``; an identical existing file is left untouched (idempotent runs).
 
     Returns whether the file was written.
@@ -81,11 +81,11 @@ def write_text(text, path):
     return True
 
 
-def write_json(obj, path, **kwargs):
+def write_json(obj, path: str, **kwargs) -> None:
     write_text(json.dumps(obj, **kwargs), path)
 
 
-def write_csv(rows, path):
+def write_csv(rows, path: str) -> None:
     """Write dicts with the same keys as CSV, a header from the first row's keys."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator='\n')
@@ -94,11 +94,11 @@ def write_csv(rows, path):
     write_text(buffer.getvalue(), path)
 
 
-def write_lines(lines, path):
+def write_lines(lines, path: str) -> None:
     write_text(''.join(f'{line}\n' for line in lines), path)
 
 
-def read_png(path, flags=cv2.IMREAD_UNCHANGED):
+def read_png(path: str, flags=cv2.IMREAD_UNCHANGED):
     if not osp.isfile(path):
         raise UserError(f'missing file {path}')
     image = cv2.imread(path, flags)
@@ -107,7 +107,7 @@ def read_png(path, flags=cv2.IMREAD_UNCHANGED):
     return image
 
 
-def read_label_png(path):
+def read_label_png(path: str):
     """A label PNG as an array, as PIL (and so the official scripts) reads it. OpenCV decodes the
     single-channel 8- and 16-bit ones, faster (OpenCV 4.14 / Pillow 13 at 2048x1024: 13 / 17 ms
     8-bit, 25 / 33 ms 16-bit); palette or colour PNGs, which OpenCV would turn into BGR, go to PIL."""
@@ -123,7 +123,7 @@ def read_label_png(path):
         raise UserError(f'cannot decode image {path} (corrupt or not an image)') from None
 
 
-def read_json(path):
+def read_json(path: str):
     if not osp.isfile(path):
         raise UserError(f'missing file {path}')
     try:

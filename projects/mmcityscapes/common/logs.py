@@ -6,7 +6,7 @@ import os.path as osp
 from mmcityscapes.common.errors import UserError
 
 
-def read_scalars(work_dir):
+def read_scalars(work_dir: str):
     """(training entries, validation entries) of every run's ``<timestamp>/vis_data/scalars.json``
     in an mmengine work dir, in time order; training entries are those with a learning rate."""
     entries = []

@@ -12,7 +12,7 @@ def _guarded(job):
         return False, e
 
 
-def track_parallel(func, tasks, nproc):
+def track_parallel(func, tasks, nproc: int):
     """``[func(t) for t in tasks]`` in ``nproc`` processes, in order, with a progress bar.
 
     A task's exception is raised only after every worker has finished its tasks and the pool

@@ -52,7 +52,7 @@ def metrics_markdown(metrics, title=None):
     return text
 
 
-def describe_dataset(dataset):
+def describe_dataset(dataset) -> str:
     """Which images a table was computed on: the annotation file (or image folder) and count."""
     while hasattr(dataset, 'dataset'):  # dataset wrappers
         dataset = dataset.dataset
@@ -66,14 +66,14 @@ def metrics_rows(metrics):
             for key, value in metrics.items()]
 
 
-def test_result_stem(work_dir, config, checkpoint):
+def test_result_stem(work_dir: str, config, checkpoint):
     """``<work_dir>/test_<config>_<checkpoint>`` (names without folder and extension): where a
     test's tables go, so that two configs tested on one checkpoint never overwrite each other."""
     name = lambda path: osp.splitext(osp.basename(path))[0]  # noqa: E731
     return osp.join(work_dir, f'test_{name(config)}_{name(checkpoint)}')
 
 
-def per_class_chart(metrics, path, title=None):
+def per_class_chart(metrics, path: str, title=None) -> bool:
     """Horizontal bars of every per-class IoU / AP metric (``<metric>.<class>`` keys), one panel
     each, in percent; a class without a value (NaN: no ground truth) has no bar. Returns whether
     there was anything to draw."""

@@ -27,7 +27,7 @@ class SemanticNetwork(torch.nn.Module):
     """A segmentor's network on a normalised image: backbone, neck and decode head (mmseg's
     ``_forward``), the logits at the decode head's resolution."""
 
-    def __init__(self, segmentor):
+    def __init__(self, segmentor) -> None:
         super().__init__()
         self.segmentor = segmentor
 
@@ -35,7 +35,7 @@ class SemanticNetwork(torch.nn.Module):
         return self.segmentor._forward(image)
 
 
-def test_image_shape(cfg):
+def test_image_shape(cfg: Config):
     """(height, width) of the config's test images: its test pipeline's ``Resize`` scale, (w, h)."""
     for transform in cfg.test_dataloader.dataset.pipeline:
         if transform['type'] == 'Resize' and transform.get('scale'):
@@ -44,7 +44,7 @@ def test_image_shape(cfg):
     raise UserError('the test pipeline has no Resize with a scale to take the input size from: pass --shape H W')
 
 
-def export_settings(cfg, checkpoint, shape, dynamic, opset):
+def export_settings(cfg: Config, checkpoint, shape, dynamic, opset):
     """What an export is made from: the same settings give the same export."""
     return dict(source=dict(config=osp.abspath(cfg.filename), config_sha256=sha256(cfg.filename),
                             checkpoint=osp.abspath(checkpoint), checkpoint_sha256=sha256(checkpoint)),
@@ -142,7 +142,7 @@ def same_order(got, expected):
     return order
 
 
-def semantic_contract(cfg, model, shape, dynamic, logits_shape):
+def semantic_contract(cfg: Config, model, shape, dynamic, logits_shape):
     """The input and output a runtime must give and expect, and what the classes are."""
     preprocessor = cfg.model.data_preprocessor
     metainfo = test_metainfo(cfg)
@@ -159,7 +159,7 @@ def semantic_contract(cfg, model, shape, dynamic, logits_shape):
         palette=[list(c) for c in metainfo.get('palette', [])])
 
 
-def instance_contract(cfg, shape):
+def instance_contract(cfg: Config, shape):
     """The input and outputs of an exported Mask R-CNN, the test settings built into the graph and
     what the classes are."""
     preprocessor, test_cfg = cfg.model.data_preprocessor, cfg.model.test_cfg

@@ -10,7 +10,7 @@ MANIFEST, MODEL = 'deploy.json', 'model.onnx'
 FORMAT = 'mmcityscapes-deploy/1'
 
 
-def sha256(path):
+def sha256(path: str):
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
@@ -18,12 +18,12 @@ def sha256(path):
     return digest.hexdigest()
 
 
-def is_export(path):
+def is_export(path: str):
     """Whether ``path`` names an export: its directory, its ``model.onnx`` or its ``deploy.json``."""
     return path.endswith(('.onnx', MANIFEST)) or osp.isfile(osp.join(path, MANIFEST))
 
 
-def read_export(path):
+def read_export(path: str):
     """(directory, manifest) of the export ``path`` names, after checking that its model file is
     the one the manifest describes (a truncated or replaced ``model.onnx`` stops with one line)."""
     directory = path if osp.isdir(path) else osp.dirname(path) or '.'

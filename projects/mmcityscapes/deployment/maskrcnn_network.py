@@ -32,7 +32,7 @@ class MaskRCNNNetwork(torch.nn.Module):
     The input size is fixed at export: the anchors and per-level candidate counts are constants.
     """
 
-    def __init__(self, detector, image_shape):
+    def __init__(self, detector, image_shape) -> None:
         super().__init__()
         self.detector, self.image_shape = detector, tuple(image_shape)
         self.rpn_cfg, self.rcnn_cfg = detector.test_cfg.rpn, detector.test_cfg.rcnn

@@ -25,7 +25,7 @@ class ModelSource:
         path (str): the checkpoint or the export.
     """
 
-    def __init__(self, path: str):
+    def __init__(self, path: str) -> None:
         self.path = path
         self.checkpoint: Optional[Checkpoint] = None
         if is_export(path):

@@ -6,6 +6,7 @@ import os.path as osp
 import torch
 from mmdet.models.detectors import BaseDetector
 from mmdet.registry import MODELS as DET_MODELS
+from mmengine.config import Config
 from mmengine.structures import InstanceData
 from mmseg.models import EncoderDecoder
 from mmseg.models.segmentors import BaseSegmentor
@@ -51,7 +52,7 @@ class ONNXSegmentor(EncoderDecoder):
     """
 
     def __init__(self, onnx_file, data_preprocessor, test_cfg, align_corners, num_classes, device='cpu',
-                 init_cfg=None):
+                 init_cfg=None) -> None:
         BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.session = inference_session(onnx_file, device)
         image = self.session.get_inputs()[0]
@@ -91,7 +92,7 @@ class ONNXDetector(BaseDetector):
         device (str): onnxruntime runs on the CPU, or the CUDA EP for a cuda device.
     """
 
-    def __init__(self, onnx_file, data_preprocessor, mask_head, test_cfg, device='cpu', init_cfg=None):
+    def __init__(self, onnx_file, data_preprocessor, mask_head, test_cfg, device='cpu', init_cfg=None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.session = inference_session(onnx_file, device)
         self.input_shape, self.onnx_file = tuple(self.session.get_inputs()[0].shape[2:]), onnx_file
@@ -122,7 +123,7 @@ class ONNXDetector(BaseDetector):
     _forward = extract_feat = loss
 
 
-def exported_model(cfg, directory, manifest, device='cpu'):
+def exported_model(cfg: Config, directory, manifest, device='cpu'):
     """The model config that runs the export in ``directory`` (its ``manifest``, as ``read_export``
     returns them) in place of ``cfg.model``, after checking that the export was made from a model
     of this config (task, classes, input normalisation)."""

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as torch_dist
+from mmengine.config import Config
 from mmengine.dist import broadcast_object_list, init_dist
 
 
@@ -15,7 +16,7 @@ def broadcast(value):
     return box[0]
 
 
-def init_distributed(cfg):
+def init_distributed(cfg: Config) -> None:
     """Create the process group of a distributed launch (gloo for ``pytorch`` without CUDA:
     mmengine's own initialisation calls ``torch.cuda.set_device``). Here, before any Runner,
     because the plugin's runners communicate between the runs they chain."""

@@ -7,7 +7,7 @@ import socket
 from mmcityscapes.common.errors import UserError
 
 
-def lock_work_dir(work_dir):
+def lock_work_dir(work_dir: str):
     """Hold ``<work_dir>/.lock`` for as long as this process lives (``claim_work_dir``); raise
     ``UserError`` if another process holds it."""
     lock = claim_work_dir(work_dir)
@@ -16,7 +16,7 @@ def lock_work_dir(work_dir):
     return lock
 
 
-def claim_work_dir(work_dir):
+def claim_work_dir(work_dir: str):
     """Take ``<work_dir>/.lock`` and return the open lock file, which must be kept referenced;
     return its holder ("process <pid> on <host>") instead if another process has it. A POSIX
     record lock: the kernel releases it when the process ends, however it ends, and forked

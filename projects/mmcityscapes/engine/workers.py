@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from mmcityscapes.common.errors import UserError
 
 
-def die_with_parent():
+def die_with_parent() -> None:
     """Make every process forked from now on (dataloader workers, pools) receive SIGKILL when
     its parent dies, even by kill -9, instead of living on as an orphan (Linux; idempotent)."""
     global _DIES_WITH_PARENT

@@ -29,7 +29,7 @@ class CityscapesInstanceMetric(BaseMetric):
 
     default_prefix = 'cityscapes'
 
-    def __init__(self, seg_prefix=None, collect_device='cpu', prefix=None):
+    def __init__(self, seg_prefix=None, collect_device='cpu', prefix=None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.seg_prefix = seg_prefix
 
@@ -39,7 +39,7 @@ class CityscapesInstanceMetric(BaseMetric):
             return osp.join(self.seg_prefix, *path.split(osp.sep)[-2:])
         return path
 
-    def process(self, data_batch, data_samples):
+    def process(self, data_batch, data_samples) -> None:
         label_ids = label_ids_of(self.dataset_meta['classes'])
         for sample in data_samples:
             pred = sample['pred_instances']

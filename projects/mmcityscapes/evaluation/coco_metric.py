@@ -21,7 +21,7 @@ class ClasswiseCocoMetric(CocoMetric):
     as mmdet scores it), with a warning naming the cause.
     """
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs) -> None:
         super().__init__(classwise=True, **kwargs)
 
     def compute_metrics(self, results):

@@ -29,7 +29,7 @@ class SegmentationMetric(IoUMetric):
     ``per_class=True``, ``<metric>.<class>`` for each metric in ``PER_CLASS``.
     """
 
-    def __init__(self, per_class=True, **kwargs):
+    def __init__(self, per_class=True, **kwargs) -> None:
         super().__init__(iou_metrics=['mIoU'], **kwargs)
         self.per_class = per_class
 

@@ -15,7 +15,7 @@ class TorchvisionASPPHead(ASPPHead):
     classifier; give this head ``dropout_ratio=0``, as torchvision has no dropout there.
     """
 
-    def __init__(self, projection_dropout=0.5, **kwargs):
+    def __init__(self, projection_dropout=0.5, **kwargs) -> None:
         super().__init__(**kwargs)
         conv = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
         self.bottleneck = nn.Sequential(

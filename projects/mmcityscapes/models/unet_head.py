@@ -22,7 +22,7 @@ class UNetHead(BaseDecodeHead):
             features from the shallowest to the deepest.
     """
 
-    def __init__(self, decoder_channels=(256, 128, 64, 32, 16), **kwargs):
+    def __init__(self, decoder_channels=(256, 128, 64, 32, 16), **kwargs) -> None:
         super().__init__(input_transform='multiple_select', channels=decoder_channels[-1], **kwargs)
         skip_channels = list(self.in_channels[-2::-1])  # deepest skip first
         blocks, previous = [], self.in_channels[-1]

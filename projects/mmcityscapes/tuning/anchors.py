@@ -9,6 +9,7 @@ then chosen to maximise the mean IoU of every box with its best anchor.
 import os.path as osp
 
 import numpy as np
+from mmengine.config import Config
 
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import read_json
@@ -38,7 +39,7 @@ def load_boxes(ann_file, img_scale, min_size=0):
     return np.asarray(sizes, np.float64)
 
 
-def config_boxes(cfg, min_size=0):
+def config_boxes(cfg: Config, min_size=0):
     """The training boxes of a Mask R-CNN config, at the scale of its test pipeline's Resize."""
     train = innermost_dataset(cfg.train_dataloader.dataset)
     ann_file = osp.join(train.get('data_root', ''), train.ann_file)
@@ -96,7 +97,7 @@ def fit(boxes, n_ratios, n_scales, seed):
     return scales, ratios
 
 
-def fit_anchors(cfg, ratios=3, scales=1, min_size=4, seed=0):
+def fit_anchors(cfg: Config, ratios=3, scales=1, min_size=4, seed=0):
     """Fit anchors to a Mask R-CNN config's training boxes; returns the tuned values
     (``anchor_scales``, ``anchor_ratios``) and a comment saying what they were fitted to.
 

@@ -4,6 +4,8 @@ The files are variables-only configs in the form of ``configs/_base_/tuned/{anch
 (which ``configs/maskrcnn_stage2.py`` inherits), so a tuned set can be copied there on purpose.
 """
 
+from mmengine.config import Config
+
 from mmcityscapes.common.io import write_text
 from mmcityscapes.utils.config import load_config
 
@@ -17,7 +19,7 @@ COMMENTS = dict(
     fpn_lr_mult='FPN gradient flow: 1.0 trainable, 0.1 reduced lr, 0.0 frozen')
 
 
-def apply_tuned(cfg, values):
+def apply_tuned(cfg: Config, values):
     """Set the given tuned values (any of ``COMMENTS``' keys) in a Mask R-CNN config."""
     model = cfg.model
     if 'anchor_scales' in values:
@@ -35,7 +37,7 @@ def apply_tuned(cfg, values):
     return cfg
 
 
-def tuned_values(cfg):
+def tuned_values(cfg: Config):
     """The values ``apply_tuned`` sets, as a config holds them."""
     model = cfg.model
     neck = cfg.optim_wrapper.get('paramwise_cfg', {}).get('custom_keys', {}).get('neck', {})
@@ -47,7 +49,7 @@ def tuned_values(cfg):
                 fpn_lr_mult=neck.get('lr_mult', 1.0))
 
 
-def write_tuned(values, path, note):
+def write_tuned(values, path: str, note):
     """Write ``values`` as a variables-only config, ``note`` as its header comment."""
     lines = [f'# {line}' for line in note.splitlines()]
     lines += [f'{key} = {value!r}  # {COMMENTS[key]}' for key, value in values.items()]

@@ -31,7 +31,7 @@ def history_buffer_method(obj, name):
     raise pickle.UnpicklingError(f'checkpoint asks for getattr({obj!r}, {name!r}), which is not allowed')
 
 
-def allow_mmengine_checkpoints():
+def allow_mmengine_checkpoints() -> None:
     """Allow-list the globals of mmengine checkpoints (idempotent)."""
     dtype_classes = {type(np.dtype(code)) for code in np.typecodes['All'] if code != 'O'}
     torch.serialization.add_safe_globals([
@@ -46,7 +46,7 @@ def allow_mmengine_checkpoints():
 allow_mmengine_checkpoints()  # every reader of checkpoints imports this module
 
 
-def latest_checkpoint(work_dir):
+def latest_checkpoint(work_dir: str):
     """The checkpoint ``last_checkpoint`` names (recorded relative to the run's cwd, so taken
     by name inside ``work_dir``), or None."""
     pointer = osp.join(work_dir, 'last_checkpoint')
@@ -56,7 +56,7 @@ def latest_checkpoint(work_dir):
         return osp.join(work_dir, osp.basename(f.read().strip()))
 
 
-def best_checkpoint(work_dir):
+def best_checkpoint(work_dir: str):
     """The checkpoint a training run in ``work_dir`` ends with: the best one by ``save_best``, as
     CheckpointHook records it in the message hub of the latest checkpoint (it saves that again
     after every new best), else the latest. None if the work dir holds no checkpoint."""
@@ -71,7 +71,7 @@ def best_checkpoint(work_dir):
     return osp.join(work_dir, osp.basename(best[0])) if best else latest
 
 
-def resolve_checkpoint(path, config_file=None):
+def resolve_checkpoint(path: str, config_file=None):
     """``path`` itself, or for a training work dir (``work_dirs/maskrcnn_stage1/``) its
     ``best_checkpoint``; a work dir that holds none stops with one line saying what to train (the
     config named after the work dir beside ``config_file``, the config that asks for it)."""
@@ -95,7 +95,7 @@ class Checkpoint:
     ``module.`` prefix) and ``meta``. Every tool and hook that takes a checkpoint reads it
     through ``Checkpoint.read`` and loads it through ``load_into``, which checks the fit first."""
 
-    def __init__(self, path: str, state: Dict[str, torch.Tensor], meta: dict):
+    def __init__(self, path: str, state: Dict[str, torch.Tensor], meta: dict) -> None:
         self.path, self.state, self.meta = path, state, meta
 
     @classmethod
@@ -152,7 +152,7 @@ def unfitting_tensors(model_state: dict, state: dict) -> Tuple[List[str], List[s
     return missing, shaped
 
 
-def latest_valid_checkpoint(work_dir):
+def latest_valid_checkpoint(work_dir: str):
     """The checkpoint to resume from: the latest one (``last_checkpoint``) if it is complete,
     else the newest complete ``epoch_*.pth``/``iter_*.pth`` (a kill while writing truncates a
     checkpoint), saying so; None if there is none."""

@@ -42,7 +42,7 @@ def config_keys(node, prefix=''):
     return keys
 
 
-def load_config(path, options=None):
+def load_config(path: str, options=None):
     """``Config.fromfile(path)`` with ``--cfg-options`` merged. A syntax error (in the config or
     a base) stops with one line naming file and line; an option key that matches nothing in the
     config is merged as mmengine does, with a warning naming the closest existing key (not for
@@ -80,7 +80,7 @@ def innermost_dataset(dataset_cfg):
     return dataset_cfg
 
 
-def test_metainfo(cfg):
+def test_metainfo(cfg: Config):
     """The metainfo (classes, palette) of the config's test dataset: its dataset class's,
     updated by the config's ``metainfo``."""
     dataset = innermost_dataset(cfg.test_dataloader.dataset)
@@ -100,7 +100,7 @@ def dataset_paths(dataset_cfg):
     return found
 
 
-def check_dataset_files(cfg, splits):
+def check_dataset_files(cfg: Config, splits):
     """Stop with one line naming the first missing annotation file or folder that the ``splits``'
     dataloaders and evaluators read, or the labelled images that are missing or truncated (count
     and one of them), before anything is built (mmdet/mmseg would fail later, in a traceback, or drop the
@@ -160,7 +160,7 @@ def labelled_images(dataset_cfg):
     return [osp.join(img_dir, stem + img_suffix) for stem in sorted(stems)]
 
 
-def check_hook_arguments(cfg):
+def check_hook_arguments(cfg: Config):
     """Stop with one line on a hook argument the hook does not take, before training starts
     (mmengine's CheckpointHook hands unknown ones to ``Runner.save_checkpoint``, which fails at
     the first checkpoint)."""
@@ -187,7 +187,7 @@ def check_hook_arguments(cfg):
                     raise UserError(f'{where}: {hook_class.__name__} takes no argument {key!r}{hint}')
 
 
-def model_family(cfg):
+def model_family(cfg: Config):
     """``'semantic'`` (an mmseg config) or ``'instance'`` (an mmdet config), by the default scope."""
     scope = cfg.get('default_scope')
     if scope not in FAMILIES:

@@ -12,7 +12,7 @@ class PeakMemory:
     freed memory to the OS). ``peak()`` is absolute; ``growth()`` is beyond what was in use at
     the reset (the weights and optimizer state of a warmed-up model), in bytes."""
 
-    def __init__(self, device=None):
+    def __init__(self, device=None) -> None:
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         self.start = 0
 
@@ -50,5 +50,5 @@ class PeakMemory:
 
     __enter__ = reset
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> bool:
         return False

@@ -76,10 +76,10 @@ def convolution_table(model, run_steps, steps, title):
     returns when its result is there."""
     times, calls, starts = defaultdict(float), defaultdict(int), {}
 
-    def before(module, inputs):
+    def before(module, inputs) -> None:
         starts[module] = time.perf_counter()
 
-    def after(module, inputs, output):
+    def after(module, inputs, output) -> None:
         kind = convolution_kind(module.kernel_size, module.dilation, module.groups)
         times[kind] += (time.perf_counter() - starts.pop(module)) * 1e3
         calls[kind] += 1

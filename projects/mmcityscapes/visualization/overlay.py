@@ -30,7 +30,7 @@ def overlay_panels(visualizer, image, data_sample):
     return np.concatenate(panels, axis=1)
 
 
-def write_overlay(visualizer, data_sample, path, image=None):
+def write_overlay(visualizer, data_sample, path: str, image=None) -> None:
     """Write the panels of ``data_sample`` (its ``img_path`` is read unless ``image`` is given).
     A one-pixel image gets none: mmseg's visualizer indexes with its one-element mask as an
     integer and fails."""

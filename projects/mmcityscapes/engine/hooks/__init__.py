@@ -3,9 +3,10 @@ from mmcityscapes.engine.hooks.coarse_pretrain_hook import CoarsePretrainHook
 from mmcityscapes.engine.hooks.load_report_hook import LoadReportHook
 from mmcityscapes.engine.hooks.overlay_hook import OverlayHook
 from mmcityscapes.engine.hooks.preemption_hook import PreemptionHook
+from mmcityscapes.engine.hooks.progress_hook import ProgressHook
 from mmcityscapes.engine.hooks.resume_validation_hook import ResumeValidationHook
 from mmcityscapes.engine.hooks.train_stats_hook import TrainStatsHook
 from mmcityscapes.engine.hooks.val_loss_hook import ValLossHook
 
-__all__ = ['CoarsePretrainHook', 'LoadReportHook', 'OverlayHook', 'PreemptionHook', 'ResumeValidationHook', 'TrainStatsHook',
-           'ValLossHook']
+__all__ = ['CoarsePretrainHook', 'LoadReportHook', 'OverlayHook', 'PreemptionHook', 'ProgressHook',
+           'ResumeValidationHook', 'TrainStatsHook', 'ValLossHook']

@@ -1,6 +1,7 @@
 """Load a coarse-label pretrained backbone (stage 0) into a detector before training."""
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from mmengine.runner import Runner
 
 from mmcityscapes.utils.checkpoint import Checkpoint, resolve_checkpoint
 from mmcityscapes.utils.model import unwrap_model
@@ -27,12 +28,12 @@ class CoarsePretrainHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, checkpoint, src_prefix='backbone.', dst_prefix='backbone.', min_fraction=0.99):
+    def __init__(self, checkpoint, src_prefix='backbone.', dst_prefix='backbone.', min_fraction=0.99) -> None:
         self.checkpoint = checkpoint
         self.src_prefix, self.dst_prefix = src_prefix, dst_prefix
         self.min_fraction = min_fraction
 
-    def before_train(self, runner):
+    def before_train(self, runner: Runner) -> None:
         if runner.iter > 0 or runner.cfg.get('load_from'):
             runner.logger.info('CoarsePretrainHook: weights come from resume/load_from; not loading '
                                f'{self.checkpoint}')

@@ -3,6 +3,7 @@ import re
 
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from mmengine.runner import Runner
 
 from mmcityscapes.utils.checkpoint import unfitting_tensors
 from mmcityscapes.utils.model import unwrap_model
@@ -16,7 +17,7 @@ class LoadReportHook(Hook):
     mmengine loads the rest and lists each such tensor in its own warning.
     """
 
-    def after_load_checkpoint(self, runner, checkpoint):
+    def after_load_checkpoint(self, runner: Runner, checkpoint) -> None:
         model = unwrap_model(runner.model)
         state = checkpoint.get('state_dict', checkpoint)
         state = {re.sub(r'^module\.', '', key): value for key, value in state.items()}

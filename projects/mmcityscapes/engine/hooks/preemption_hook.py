@@ -9,7 +9,7 @@ import torch
 from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
-from mmengine.runner import EpochBasedTrainLoop
+from mmengine.runner import EpochBasedTrainLoop, Runner
 from torch.utils.data._utils import signal_handling
 
 from mmcityscapes.common.io import write_text
@@ -20,12 +20,12 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
 _received = []
 
 
-def _record(signum, frame):
+def _record(signum, frame) -> None:
     _received.append(signal.Signals(signum).name)
     signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
 
 
-def listen_for_stop_signals():
+def listen_for_stop_signals() -> None:
     """Record SIGTERM/SIGUSR1 instead of dying (idempotent; for the rest of this process's life,
     so a signal between the runs of a sequence stops the next one), and make dataloader workers
     ignore them unless their parent sends them: Slurm and torchrun signal every process of a
@@ -42,7 +42,7 @@ def listen_for_stop_signals():
 _torch_worker_handlers = []
 
 
-def _set_worker_signal_handlers(*args):
+def _set_worker_signal_handlers(*args) -> None:
     """torch's handlers of a dataloader worker (called as the worker starts), then the stop
     signals taken by a thread that ends the worker when its parent sends one (the loader's
     shutdown, as torch's handler does) and drops the others."""
@@ -51,7 +51,7 @@ def _set_worker_signal_handlers(*args):
     threading.Thread(target=_exit_on_parent_s_signal, args=(os.getppid(),), daemon=True).start()
 
 
-def _exit_on_parent_s_signal(parent):
+def _exit_on_parent_s_signal(parent) -> None:
     while signal.sigwaitinfo(STOP_SIGNALS).si_pid != parent:
         pass
     os._exit(0)
@@ -77,12 +77,13 @@ class PreemptionHook(Hook):
             all_reduce(requested, op='max')
         return bool(requested.item())
 
-    def before_train(self, runner):  # not before_run: Runner.test calls that too, and testing stays killable
+    # not before_run: Runner.test calls that too, and testing stays killable
+    def before_train(self, runner: Runner) -> None:
         listen_for_stop_signals()
         if self.stop_requested():
             self.stop(runner, f'before training {runner.work_dir}')
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_train_iter(self, runner: Runner, batch_idx, data_batch=None, outputs=None) -> None:
         if not self.stop_requested():
             return
         step = runner.iter + 1
@@ -96,12 +97,12 @@ class PreemptionHook(Hook):
         where = f'epoch {runner.epoch + 1}, ' if isinstance(runner.train_loop, EpochBasedTrainLoop) else ''
         self.stop(runner, f'after iteration {step} ({where}saved {path})')
 
-    def after_train(self, runner):
+    def after_train(self, runner: Runner) -> None:
         if self.stop_requested():
             self.stop(runner, f'after training {runner.work_dir}')
 
     @staticmethod
-    def stop(runner, when):
+    def stop(runner: Runner, when):
         name = _received[0] if _received else 'a signal to another process'
         runner.logger.warning(f'PreemptionHook: stopped by {name} {when}; continue with --resume')
         raise SystemExit(PREEMPTED_EXIT)

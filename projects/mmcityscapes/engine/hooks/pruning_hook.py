@@ -1,6 +1,7 @@
 """Optuna's pruning inside an mmengine run (a trial of the stage-2 search)."""
 import optuna
 from mmengine.hooks import Hook
+from mmengine.runner import Runner
 
 from mmcityscapes.engine.dist import broadcast
 
@@ -13,10 +14,10 @@ class PruningHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self, trial):
+    def __init__(self, trial) -> None:
         self.trial, self.values = trial, []
 
-    def after_val_epoch(self, runner, metrics=None):
+    def after_val_epoch(self, runner: Runner, metrics=None):
         self.values.append(float(metrics[OBJECTIVE]))
         prune = False
         if self.trial is not None:

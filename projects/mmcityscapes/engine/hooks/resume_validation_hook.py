@@ -1,7 +1,7 @@
 """Validate, on resume, the epoch (or iteration) whose validation a kill interrupted."""
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
-from mmengine.runner import EpochBasedTrainLoop
+from mmengine.runner import EpochBasedTrainLoop, Runner
 
 
 @HOOKS.register_module()
@@ -20,17 +20,17 @@ class ResumeValidationHook(Hook):
     priority = 'LOW'
 
     @staticmethod
-    def step(runner):
+    def step(runner: Runner):
         """(current step, last step) of the train loop, in its own unit."""
         loop = runner.train_loop
         if isinstance(loop, EpochBasedTrainLoop):
             return runner.epoch, loop.max_epochs
         return runner.iter, loop.max_iters
 
-    def after_val_epoch(self, runner, metrics=None):
+    def after_val_epoch(self, runner: Runner, metrics=None) -> None:
         runner.message_hub.update_info('validated_step', self.step(runner)[0])
 
-    def before_train(self, runner):
+    def before_train(self, runner: Runner) -> None:
         loop = runner.train_loop
         step, last = self.step(runner)
         self.pending = None
@@ -42,13 +42,13 @@ class ResumeValidationHook(Hook):
 
     # Validated once every hook has run its before_train (CheckpointHook prepares its files
     # there): before the first epoch, or at the end when no step was left to train.
-    def before_train_epoch(self, runner):
+    def before_train_epoch(self, runner: Runner) -> None:
         self.validate_pending(runner)
 
-    def after_train(self, runner):
+    def after_train(self, runner: Runner) -> None:
         self.validate_pending(runner)
 
-    def validate_pending(self, runner):
+    def validate_pending(self, runner: Runner) -> None:
         if self.pending is not None:
             runner.logger.info(f'ResumeValidationHook: validating step {self.pending}, whose validation was '
                                'interrupted')

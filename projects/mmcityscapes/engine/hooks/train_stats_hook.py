@@ -4,6 +4,7 @@ import time
 from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from mmengine.runner import Runner
 
 from mmcityscapes.utils.memory import PeakMemory
 
@@ -20,18 +21,18 @@ class TrainStatsHook(Hook):
 
     priority = 'LOW'
 
-    def before_train(self, runner):
+    def before_train(self, runner: Runner) -> None:
         self.stats = dict(runner.message_hub.get_info('train_stats') or
                           dict(time_s=0.0, iters=0, images=0, images_per_s=0.0, peak_memory_mb=0.0))
         self.memory = PeakMemory().reset()
 
-    def before_train_epoch(self, runner):
+    def before_train_epoch(self, runner: Runner) -> None:
         self._start = time.perf_counter()
 
-    def after_val_epoch(self, runner, metrics=None):
+    def after_val_epoch(self, runner: Runner, metrics=None) -> None:
         self._start = time.perf_counter()  # validation inside an iteration-based loop is not training
 
-    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_train_iter(self, runner: Runner, batch_idx, data_batch=None, outputs=None) -> None:
         now = time.perf_counter()
         stats = self.stats
         stats['time_s'] += now - self._start

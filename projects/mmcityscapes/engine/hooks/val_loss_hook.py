@@ -3,6 +3,7 @@ import torch
 from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
+from mmengine.runner import Runner
 
 from mmcityscapes.utils.model import unwrap_model
 
@@ -19,10 +20,10 @@ class ValLossHook(Hook):
 
     priority = 'NORMAL'  # before LoggerHook and CheckpointHook read the metrics
 
-    def before_val_epoch(self, runner):
+    def before_val_epoch(self, runner: Runner) -> None:
         self._total, self._count = 0.0, 0
 
-    def after_val_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+    def after_val_iter(self, runner: Runner, batch_idx, data_batch=None, outputs=None) -> None:
         model = unwrap_model(runner.model)
         head = model.decode_head
         losses = head.loss_decode if isinstance(head.loss_decode, torch.nn.ModuleList) else [head.loss_decode]
@@ -33,7 +34,7 @@ class ValLossHook(Hook):
             self._total += float(loss)
             self._count += 1
 
-    def after_val_epoch(self, runner, metrics=None):
+    def after_val_epoch(self, runner: Runner, metrics=None) -> None:
         totals = torch.tensor([self._total, self._count], dtype=torch.float64)
         all_reduce(totals)  # every rank validated part of the set
         if not totals[1]:

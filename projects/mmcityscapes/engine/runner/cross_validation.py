@@ -3,6 +3,7 @@ import copy
 import os.path as osp
 
 import numpy as np
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 
@@ -42,7 +43,7 @@ class CrossValidationRunner:
     (``engine/runner/sequence.py``).
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         cv = cfg.get('cv')
         if not cv or 'folds' not in cv:
@@ -53,7 +54,7 @@ class CrossValidationRunner:
         self.parallel = cv.get('parallel', True)
 
     @classmethod
-    def from_cfg(cls, cfg):
+    def from_cfg(cls, cfg: Config):
         return cls(copy.deepcopy(cfg))
 
     def run_config(self, name):
@@ -73,7 +74,7 @@ class CrossValidationRunner:
             cfg.test_dataloader = copy.deepcopy(cfg.val_dataloader)
         return cfg
 
-    def train(self):
+    def train(self) -> None:
         names = [f'fold_{k}' for k in range(self.folds)] + (['final'] if self.final_model else [])
         runs = {name: (self.run_config(name), f'{osp.basename(self.cfg.work_dir)} {name}') for name in names}
         if self.parallel:

@@ -3,6 +3,7 @@ checkpoints to load or resume, and DDP on CPU-only machines."""
 import sys
 
 import torch
+from mmengine.config import Config
 
 from mmcityscapes.engine.dist import init_distributed
 from mmcityscapes.engine.hooks.load_report_hook import LoadReportHook
@@ -14,7 +15,7 @@ from mmcityscapes.utils.checkpoint import allow_mmengine_checkpoints, latest_val
 from mmcityscapes.utils.config import check_dataset_files, check_hook_arguments
 
 
-def _replace_sync_bn(node):
+def _replace_sync_bn(node) -> None:
     if isinstance(node, dict):
         if node.get('type') == 'SyncBN':
             node['type'] = 'BN'
@@ -29,7 +30,7 @@ def _replace_sync_bn(node):
 RUNTIME_HOOKS = (ResumeValidationHook, PreemptionHook, LoadReportHook)
 
 
-def prepare_runtime(cfg, splits=('train', 'val')):
+def prepare_runtime(cfg: Config, splits=('train', 'val')) -> None:
     """Adapt ``cfg`` to this machine before the Runner is built.
 
     * the annotation files and folders of ``splits`` exist, and every hook argument is one the hook

@@ -52,7 +52,7 @@ def suggest(trial):
         fpn_lr_mult=FPN_FLOW[trial.suggest_categorical('fpn_flow', list(FPN_FLOW))])
 
 
-def trial_config(base, params, work_dir, epochs, ann_file):
+def trial_config(base, params, work_dir: str, epochs, ann_file):
     """``base`` with a trial's values, trained ``epochs`` epochs on ``ann_file``, validated
     every epoch, without checkpoints."""
     cfg = apply_tuned(copy.deepcopy(base), params)
@@ -100,7 +100,7 @@ def next_step(study, trials):
     return 'wait' if finished + states.count(TrialState.RUNNING) >= trials else 'trial'
 
 
-def search(base, work_dir, trials, epochs=3, ann_file='annotations/instancesonly_filtered_gtFine_train_tune.json',
+def search(base, work_dir: str, trials, epochs=3, ann_file='annotations/instancesonly_filtered_gtFine_train_tune.json',
            storage=None, study_name='stage2', heartbeat=30, parallel=True):
     """Run the study until ``trials`` trials have finished; return the best values
     (``apply_tuned``'s keys) and a note saying where they come from. Every process calls it.
@@ -131,7 +131,7 @@ def search(base, work_dir, trials, epochs=3, ann_file='annotations/instancesonly
     return broadcast(result)
 
 
-def run_trials(study, base, work_dir, trials, epochs, ann_file, heartbeat):
+def run_trials(study, base, work_dir: str, trials, epochs, ann_file, heartbeat) -> None:
     """Train trials until the study holds ``trials`` finished ones (``study`` on rank 0, None elsewhere)."""
 
     def objective(trial):
@@ -170,7 +170,7 @@ def best_values(study, ann_file):
     return values, note
 
 
-def plot(study, work_dir):
+def plot(study, work_dir: str) -> None:
     """Optimisation history and, once the objective varies, parameter importances, as PNGs."""
     save_figure(optuna.visualization.matplotlib.plot_optimization_history(study).figure,
                 osp.join(work_dir, 'history.png'), bbox_inches='tight')

@@ -5,6 +5,7 @@ import json
 import os.path as osp
 
 import numpy as np
+from mmengine.config import Config
 from mmengine.dist import barrier, is_main_process
 from mmengine.runner import Runner
 
@@ -19,12 +20,12 @@ from mmcityscapes.utils.checkpoint import best_checkpoint
 VOLATILE_KEYS = ('work_dir', 'experiment_name', 'resume', 'load_from', 'launcher')
 
 
-def config_hash(cfg):
+def config_hash(cfg: Config):
     content = {k: v for k, v in cfg.to_dict().items() if k not in VOLATILE_KEYS}
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train_and_test(cfg, title=None):
+def train_and_test(cfg: Config, title=None):
     """Train ``cfg`` in ``cfg.work_dir``, test its best checkpoint and return the result:
     ``checkpoint``, ``metrics`` (the config's test evaluator), ``evaluated_on`` and
     ``train_stats`` (``TrainStatsHook``), as written to ``<work_dir>/result.json``; the metric

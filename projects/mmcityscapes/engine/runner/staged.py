@@ -4,6 +4,7 @@ import copy
 import datetime
 import os.path as osp
 
+from mmengine.config import Config
 from mmengine.dist import is_main_process
 from mmengine.registry import RUNNERS
 
@@ -49,7 +50,7 @@ class StagedRunner:
     per stage its test metrics, training time, images/s and peak memory, and the tuned values used.
     """
 
-    def __init__(self, cfg):
+    def __init__(self, cfg: Config) -> None:
         if len(cfg.get('stages') or []) != 4:
             raise KeyError('StagedRunner needs cfg.stages: the configs of stages 0-3')
         self.cfg = cfg
@@ -59,7 +60,7 @@ class StagedRunner:
         self.tuned_dir = osp.join(cfg.work_dir, 'tuned')
 
     @classmethod
-    def from_cfg(cls, cfg):
+    def from_cfg(cls, cfg: Config):
         return cls(copy.deepcopy(cfg))
 
     def stage_config(self, k, previous=None, tuned=None):
@@ -104,7 +105,7 @@ class StagedRunner:
             write_tuned(params, params_file, note)
         return {**anchors, **params}
 
-    def train(self):
+    def train(self) -> None:
         results = [train_and_test(self.stage_config(0), 'stage 0')]
         results.append(train_and_test(self.stage_config(1, results[0]['checkpoint']), 'stage 1'))
         tuned = self.tune(results[1]['checkpoint'])
@@ -124,8 +125,10 @@ class StagedRunner:
             rows.append([k, osp.basename(config), *cells, datetime.timedelta(seconds=round(stats.get('time_s', 0))),
                          f'{stats.get("images_per_s", 0):.2f}', f'{stats.get("peak_memory_mb", 0):.0f}'])
         header = ['stage', 'config', *[name for name, _ in COLUMNS], 'train time', 'images/s', 'peak MiB']
-        evaluated_on = ''.join(f'stage {k} evaluated on: {result["evaluated_on"]}\n' for k, result in enumerate(results))
-        text = (f'### Staged Mask R-CNN: {self.cfg.work_dir}\n\n{evaluated_on}\n' + markdown_table(header, rows, align_left=2) +
+        evaluated_on = ''.join(f'stage {k} evaluated on: {result["evaluated_on"]}\n'
+                               for k, result in enumerate(results))
+        text = (f'### Staged Mask R-CNN: {self.cfg.work_dir}\n\n{evaluated_on}\n' +
+                markdown_table(header, rows, align_left=2) +
                 '\nTuned values of stages 2 and 3 (from ' + f'{self.tuned_dir}/):\n\n' +
                 markdown_table(['value', 'used'], [[k, v] for k, v in tuned.items()]))
         write_text(text, osp.join(self.cfg.work_dir, 'staged_results.md'))
