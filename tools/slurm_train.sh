@@ -9,7 +9,7 @@
 # job is then requeued (scontrol requeue); the requeued job (SLURM_RESTART_COUNT > 0) resumes
 # from that checkpoint. Outside one, the script exits 75 and prints the command that continues.
 set -uo pipefail
-PREEMPTED=75  # PREEMPTED_EXIT in projects/mmcityscapes/hooks/preemption_hook.py
+PREEMPTED=75  # PREEMPTED_EXIT in projects/mmcityscapes/engine/hooks/preemption_hook.py
 PARTITION=$1
 JOB_NAME=$2
 CONFIG=$3

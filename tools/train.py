@@ -11,8 +11,11 @@ Runs go to ``work_dirs/<config name>/`` unless ``--work-dir`` is given. Configs 
 (configs/maskrcnn_staged.py) train a sequence of runs in that work dir. A missing checkpoint or
 dataset file stops with one line naming it, and so does an image that does not decode, or a second
 training into a work dir that another process is training into. SIGTERM or SIGUSR1 (Slurm's
-preemption and time-limit signals) stop training after the current iteration with a checkpoint,
-exit status 75; ``--resume`` continues there.
+preemption and time-limit signals) and the first Ctrl-C (SIGINT) stop training after the current
+iteration with a checkpoint, exit status 75; ``--resume`` continues there. ``--resume`` with a config
+that differs from the checkpoint's stops in one line naming the changed keys; ``--allow-changes``
+continues with the new values (optimizer settings, schedules) and logs them. Training stops at the
+first NaN or infinite loss (exit status 2), keeping the last checkpoint.
 """
 import argparse
 import os
@@ -22,7 +25,10 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.io import check_writable
 from mmcityscapes.engine.dist import init_distributed
+from mmcityscapes.engine.hooks.apply_changes_hook import ApplyConfigChangesHook
+from mmcityscapes.engine.optimizers import PortableAmpOptimWrapper
 from mmcityscapes.engine.runner.runtime import prepare_runtime
 from mmcityscapes.engine.work_dir import lock_work_dir
 from mmcityscapes.engine.workers import naming_unreadable_images
@@ -36,6 +42,9 @@ def parse_args():
     run.add_argument('--work-dir', help='where logs and checkpoints go (default: work_dirs/<config>)')
     run.add_argument('--resume', nargs='?', const='auto',
                      help='resume from CHECKPOINT, or from the latest checkpoint of the work dir')
+    run.add_argument('--allow-changes', action='store_true',
+                     help='with --resume: continue although the config differs from the checkpoint\'s, with the new '
+                     'optimizer settings and schedules')
     run.add_argument('--cfg-options', nargs='+', action=DictAction,
                      help='override config keys, e.g. train_cfg.max_iters=100')
     speed = parser.add_argument_group('speed')
@@ -66,8 +75,9 @@ def train(args):
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = work_dir_of(cfg, args.config, args.work_dir)
+    check_writable(cfg.work_dir, '--work-dir')
     if args.amp:  # merged, so that a runner config passes them on to each of its runs
-        cfg.merge_from_dict({'optim_wrapper.type': 'AmpOptimWrapper', 'optim_wrapper.loss_scale':
+        cfg.merge_from_dict({'optim_wrapper.type': PortableAmpOptimWrapper.__name__, 'optim_wrapper.loss_scale':
                              cfg.get('optim_wrapper', {}).get('loss_scale', 'dynamic')})
     if args.auto_scale_lr:
         cfg.merge_from_dict({'auto_scale_lr.enable': True})
@@ -78,15 +88,19 @@ def train(args):
         cfg.resume, cfg.load_from = True, None
     elif args.resume:
         cfg.resume, cfg.load_from = True, args.resume
+    runner_config = 'runner_type' in cfg  # a sequence of runs, each prepared by the runner
+    changes = None if runner_config else prepare_runtime(cfg, allow_changes=args.allow_changes)
     if launch_rank() == 0:  # one launch per work dir; its rank 0 holds the lock
         work_dir_lock = lock_work_dir(cfg.work_dir)  # noqa: F841 (released when the process ends)
     with naming_unreadable_images():
-        if 'runner_type' in cfg:  # a sequence of runs, each prepared by the runner
+        if runner_config:
             init_distributed(cfg)
             RUNNERS.build(cfg).train()
-        else:
-            prepare_runtime(cfg)
-            Runner.from_cfg(cfg).train()
+            return
+        runner = Runner.from_cfg(cfg)
+        if changes:
+            runner.register_hook(ApplyConfigChangesHook(changes))
+        runner.train()
 
 
 if __name__ == '__main__':

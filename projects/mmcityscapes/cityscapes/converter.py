@@ -13,25 +13,30 @@ Writes, next to the official files:
 
 Partial roots are prepared as far as they go: a split without images is skipped, annotations
 without polygons get their labelTrainIds from ``*_labelIds.png``, and splits that too few images
-cannot make are not written; each is said. Everything is checked before anything is written.
+cannot make are not written; each is said, and the outputs an earlier run wrote for them are
+removed. Before anything is written: the folders and files each step reads, complete image PNGs,
+every image's size against its annotations' (PNG headers), and every annotation to convert
+(polygons cityscapesscripts can draw, label ids Cityscapes has). An instance-id PNG with an
+unknown label id stops the COCO step after the labelTrainIds, which are complete and correct.
 
 Idempotent (up-to-date, complete outputs are skipped; a truncated one is rebuilt), parallel,
 and every output file is written atomically; temporary files that a killed run left behind are
-removed on the next run. A missing folder, an unreadable file or an unknown label stops the run with one
-line naming the file.
+removed on the next run. Each problem stops the run with one line naming the file.
 """
 import glob
+import os
 import os.path as osp
-from typing import NamedTuple, Optional
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_util
 from cityscapesscripts.helpers.annotation import Annotation
-from cityscapesscripts.helpers.labels import id2label, labels, name2label
+from cityscapesscripts.helpers.labels import id2label, labels
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image
 
 from mmcityscapes.cityscapes import files
+from mmcityscapes.cityscapes.checks import check_sizes, polygon_problem, unknown_label_ids
 from mmcityscapes.cityscapes.files import COARSE, FINE, IMAGE_SUFFIX, IMAGES, coco_file, image_stem, list_images
 from mmcityscapes.cityscapes.labels import TRAIN_ID_OF_LABEL, is_instance, label_id
 from mmcityscapes.common.errors import UserError
@@ -60,39 +65,79 @@ class SplitOptions(NamedTuple):
     split_seed: int = 0
 
 
-def load_polygons(json_path):
-    payload = read_json(json_path)
-    for key in ('imgHeight', 'imgWidth', 'objects'):
-        if key not in payload:
-            raise UserError(f'{json_path}: not a Cityscapes polygon file (no "{key}")')
-    for obj in payload['objects']:
-        label = obj.get('label')
-        base = label[:-len('group')] if label not in name2label and str(label).endswith('group') else label
-        if base not in name2label:
-            raise UserError(f'{json_path}: unknown label {label!r}')
+def load_polygons(json_path: str) -> Annotation:
+    """A ``*_polygons.json`` as cityscapesscripts reads it, once ``polygon_problem`` finds it drawable."""
+    problem = polygon_problem(json_path)
+    if problem:
+        raise UserError(problem)
     annotation = Annotation()
     annotation.fromJsonFile(json_path)
     return annotation
 
 
-def make_train_ids(source) -> bool:
+def train_ids_path(source: str) -> str:
+    """The ``*_labelTrainIds.png`` drawn from a ``*_polygons.json`` or mapped from a ``*_labelIds.png``."""
+    return source.replace('_polygons.json' if source.endswith('.json') else '_labelIds.png', '_labelTrainIds.png')
+
+
+def needs_train_ids(source: str) -> bool:
+    out_path = train_ids_path(source)
+    return not (is_up_to_date(out_path, [source]) and is_complete_png(out_path))
+
+
+def source_problem(source: str) -> Optional[tuple]:
+    """What keeps a train-id source from converting: ``('polygon', message)`` or ``('labels',
+    path, pixels, value)`` for label ids Cityscapes does not have (they would become ignore, 255,
+    without a word), or None."""
+    if source.endswith('_polygons.json'):
+        problem = polygon_problem(source)
+        return ('polygon', problem) if problem else None
+    pixels, value = unknown_label_ids(source)
+    return ('labels', source, pixels, value) if pixels else None
+
+
+def check_train_id_sources(sources: Sequence[str], nproc: int) -> None:
+    """Every annotation to be converted, checked before any is written: polygons cityscapesscripts
+    can draw, label ids Cityscapes has; one line with the count and one of them."""
+    problems = [p for p in track_parallel(source_problem, list(sources), nproc) if p]
+    polygons = [p[1] for p in problems if p[0] == 'polygon']
+    if polygons:
+        raise UserError(f'{len(polygons)} of {len(sources)} annotation files cannot be converted (e.g. {polygons[0]}): '
+                        'fix or delete those objects; nothing was written')
+    labelled = [p for p in problems if p[0] == 'labels']
+    if labelled:
+        _, path, _, value = labelled[0]
+        raise UserError(f'{len(labelled)} *_labelIds.png files hold {sum(p[2] for p in labelled)} pixels whose value '
+                        f'is no Cityscapes label id (e.g. {value} in {path}): correct them; nothing was written')
+
+
+def make_train_ids(source: str) -> bool:
     """``*_labelTrainIds.png`` from a ``*_polygons.json`` (as cityscapesscripts draws it) or, for
     annotations without polygons, from the ``*_labelIds.png`` (the same pixels: both are drawn
     from the polygons). Returns whether it was written."""
-    polygons = source.endswith('_polygons.json')
-    out_path = source.replace('_polygons.json' if polygons else '_labelIds.png', '_labelTrainIds.png')
-    if is_up_to_date(out_path, [source]) and is_complete_png(out_path):
+    if not needs_train_ids(source):
         return False
-    if polygons:
+    if source.endswith('_polygons.json'):
         image = createLabelImage(load_polygons(source), 'trainIds')
     else:
-        label_ids = read_png(source)
-        if label_ids.ndim != 2:
-            raise UserError(f'{source}: expected a single-channel label-id PNG')
-        image = Image.fromarray(TRAIN_ID_OF_LABEL[label_ids])
-    with atomic_output(out_path) as tmp:
+        image = Image.fromarray(TRAIN_ID_OF_LABEL[read_png(source)])
+    with atomic_output(train_ids_path(source)) as tmp:
         image.save(tmp)
     return True
+
+
+def annotated_images(root: str) -> List[Tuple[str, str]]:
+    """``(image, annotation PNG)`` of every image of ``root`` and each of its label-id and
+    instance-id PNGs (fine and coarse)."""
+    pairs = []
+    for image in sorted(glob.glob(osp.join(root, IMAGES, '*', '*', '*' + IMAGE_SUFFIX))):
+        split = osp.basename(osp.dirname(osp.dirname(image)))
+        stem = image_stem(image, files.split_dir(root, split))
+        for kind, suffix in ((FINE, 'labelIds.png'), (FINE, 'instanceIds.png'), (COARSE, 'labelIds.png')):
+            annotation = files.annotation_path(root, split, stem, suffix, kind)
+            if osp.isfile(annotation):
+                pairs.append((image, annotation))
+    return pairs
 
 
 def train_id_sources(root: str):
@@ -184,6 +229,31 @@ def convert_instances(data_root, split: str, nproc: int):
     return coco
 
 
+def split_outputs(root: str, split: str) -> List[str]:
+    """The files the converter writes for a split (``train``, ``val``)."""
+    split_root = osp.join(root, 'splits')
+    if split == 'train':
+        return [coco_file(root, 'train'), coco_file(root, 'train_tune'), osp.join(split_root, 'tune.txt'),
+                *glob.glob(osp.join(split_root, 'cv*', 'fold*_*.txt'))]
+    return [coco_file(root, 'val'), *val_finetune_outputs(root)]
+
+
+def val_finetune_outputs(root: str) -> List[str]:
+    """The files of the val fine-tuning split (``configs/maskrcnn_stage3_valft.py``)."""
+    names = ('val_finetune', 'val_holdout')
+    return [coco_file(root, name) for name in names] + [osp.join(root, 'splits', f'{name}.txt') for name in names]
+
+
+def remove_outputs(paths: Sequence[str], what: str) -> None:
+    """Remove an earlier run's outputs that this run no longer writes, so that no config reads
+    them as if they were current; say so."""
+    existing = [path for path in paths if osp.isfile(path)]
+    for path in existing:
+        os.remove(path)
+    if existing:
+        print(f'removed {len(existing)} files an earlier run wrote for {what} (e.g. {existing[0]})')
+
+
 def write_split_files(data_root, options, cocos) -> None:
     rng = np.random.default_rng(options.split_seed)
     split_root = osp.join(data_root, 'splits')
@@ -218,6 +288,8 @@ def write_train_splits(data_root, options, coco, rng) -> None:
         print(f'{len(train)} train images cannot make {options.folds} cross-validation folds: '
               f'no splits/cv{options.folds}/ '
               f'(pass --folds {len(train)} or fewer)')
+        remove_outputs(glob.glob(osp.join(split_root, f'cv{options.folds}', 'fold*_*.txt')),
+                       f'{options.folds} cross-validation folds')
         return
     folds = np.array_split(rng.permutation(train), options.folds)
     for k, fold in enumerate(folds):
@@ -236,6 +308,7 @@ def write_val_splits(data_root, options, coco, rng) -> None:
     if not finetune or len(finetune) == len(val):
         print(f'{len(val)} val images cannot be split into val_finetune and val_holdout (--val-finetune '
               f'{options.val_finetune}): no such split, so configs/maskrcnn_stage3_valft.py cannot run on this root')
+        remove_outputs(val_finetune_outputs(data_root), 'val_finetune and val_holdout')
         return
     for name, part in (('val_finetune', sorted(finetune)), ('val_holdout', [v for v in val if v not in finetune])):
         write_lines(part, osp.join(split_root, f'{name}.txt'))
@@ -265,12 +338,15 @@ def prepare(root: str, nproc: int = 1, options: Optional[SplitOptions] = None) -
         raise UserError(f'{len(broken)} of {len(images)} images under {osp.join(root, IMAGES)} are truncated or '
                         f'not PNG files (e.g. {broken[0]}): download or unpack them again')
     print(f'{len(images)} images under {osp.join(root, IMAGES)} are complete PNG files')
+    check_sizes(annotated_images(root), root)
     sources, fallback = train_id_sources(root)
     if not sources:
         raise UserError(f'no *_polygons.json or *_labelIds.png under {osp.join(root, FINE)}')
+    check_train_id_sources([source for source in sources if needs_train_ids(source)], nproc)
     for split in COCO_SPLITS:
         if split not in splits:
             print(f'no images in {files.split_dir(root, split)}: nothing of the {split} split is prepared')
+            remove_outputs(split_outputs(root, split), f'the {split} split')
     if fallback:
         print(f'warning: {fallback} annotation files have no *_polygons.json: their labelTrainIds are mapped '
               'from *_labelIds.png')

@@ -11,6 +11,8 @@ A *stem* is ``<city>/<city>_<seq>_<frame>`` (relative to a split folder), a *fra
 import glob
 import os.path as osp
 
+from mmcityscapes.common.errors import UserError
+
 IMAGES = 'leftImg8bit'  # the camera images' folder, also the last part of their names
 FINE, COARSE = 'gtFine', 'gtCoarse'
 IMAGE_SUFFIX = f'_{IMAGES}.png'
@@ -46,10 +48,17 @@ def frame(path: str):
     return '_'.join(osp.basename(path).split('_')[:3])
 
 
-def gt_fine_path(image_path, suffix):
+def gt_fine_path(image_path: str, suffix: str) -> str:
     """``<root>/leftImg8bit/<split>/<city>/<name>_leftImg8bit.png`` ->
-    ``<root>/gtFine/<split>/<city>/<name>_gtFine_<suffix>.png``."""
+    ``<root>/gtFine/<split>/<city>/<name>_gtFine_<suffix>.png``; a path that already names that
+    annotation (mmdet's metrics take those too) is itself. Any other name stops with one line
+    naming the suffix expected."""
     city_dir, name = osp.split(image_path)
+    if name.endswith(annotation_name('', f'{suffix}.png')):
+        return image_path
+    if not name.endswith(IMAGE_SUFFIX):
+        raise UserError(f'{image_path}: expected a Cityscapes image name ending with {IMAGE_SUFFIX} (or its '
+                        f'{annotation_name("", suffix + ".png")}) to find its ground truth')
     split_path, split = osp.split(osp.dirname(city_dir))
     return osp.join(osp.dirname(split_path), FINE, split, osp.basename(city_dir),
                     annotation_name(name[:-len(IMAGE_SUFFIX)], f'{suffix}.png'))

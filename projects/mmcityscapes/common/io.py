@@ -1,11 +1,15 @@
 """File helpers: one-line dataset errors and all-or-nothing writes."""
 import csv
+import errno
 import io
 import json
 import os
 import os.path as osp
 import re
+import shutil
+import tempfile
 from contextlib import contextmanager
+from typing import Iterator, Optional, Tuple
 
 import cv2
 import numpy as np
@@ -14,12 +18,15 @@ from PIL import Image
 from mmcityscapes.common.errors import UserError
 
 PNG_END = b'\x00\x00\x00\x00IEND\xaeB`\x82'  # the empty IEND chunk every PNG ends with
-
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+PNG_SIGNATURE = b'\x89PNG\r\n\x1a\n'
 
 
 @contextmanager
-def atomic_output(path: str):
-    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds.
+def atomic_output(path: str) -> Iterator[str]:
+    """Yield a temporary path beside ``path``; it replaces ``path`` only if the block succeeds,
+    so no incomplete file ever has the final name. A full disk (or quota) stops with one line
+    naming the file and the space left.
 
     The temporary name keeps the extension, so cv2/PIL still infer the format from it.
     """
@@ -29,9 +36,37 @@ def atomic_output(path: str):
     try:
         yield tmp
         os.replace(tmp, path)
+    except OSError as e:
+        if e.errno not in DISK_FULL:
+            raise
+        if osp.exists(tmp):
+            os.remove(tmp)
+        free = shutil.disk_usage(directory).free / 2 ** 20
+        raise UserError(f'no space left on the device to write {path} ({free:.1f} MiB free in {directory}): '
+                        'free some space, then run again') from None
     finally:
         if osp.exists(tmp):
             os.remove(tmp)
+
+
+def check_writable(path: str, what: str, folder: bool = True) -> None:
+    """Stop with one line unless ``path`` can be written as a folder (``folder``) or a file: what
+    stands in the way (a file where a folder must go, or the reverse) or the folder that refuses
+    writing. Tools call it for their ``--out`` / ``--work-dir`` before loading anything."""
+    path = osp.abspath(path)
+    if osp.exists(path) and osp.isdir(path) != folder:
+        kinds = ('a file', 'a folder') if folder else ('a folder', 'a file')
+        raise UserError(f'{what} {path} is {kinds[0]}, not {kinds[1]}')
+    existing = path if folder and osp.isdir(path) else osp.dirname(path)
+    while not osp.exists(existing):
+        existing = osp.dirname(existing)
+    if not osp.isdir(existing):
+        raise UserError(f'{what} {path}: {existing} is a file, not a folder')
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as e:
+        raise UserError(f'{what} {path}: cannot write in {existing} ({e.strerror.lower()})') from None
 
 
 def remove_stale_temporaries(root: str):
@@ -65,6 +100,15 @@ def is_complete_png(path: str):
             return False
         f.seek(-12, os.SEEK_END)
         return f.read() == PNG_END
+
+
+def png_size(path: str) -> Optional[Tuple[int, int]]:
+    """(width, height) from a PNG file's header, without decoding it; None for another format."""
+    with open(path, 'rb') as f:
+        header = f.read(24)
+    if len(header) < 24 or header[:8] != PNG_SIGNATURE or header[12:16] != b'IHDR':
+        return None
+    return int.from_bytes(header[16:20], 'big'), int.from_bytes(header[20:24], 'big')
 
 
 def write_text(text, path: str) -> bool:

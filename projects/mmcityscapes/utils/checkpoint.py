@@ -12,10 +12,11 @@ import pickle
 import re
 import sys
 import zipfile
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
+from mmengine.config import Config
 from mmengine.logging import HistoryBuffer
 from numpy._core import multiarray
 
@@ -46,7 +47,7 @@ def allow_mmengine_checkpoints() -> None:
 allow_mmengine_checkpoints()  # every reader of checkpoints imports this module
 
 
-def latest_checkpoint(work_dir: str):
+def latest_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint ``last_checkpoint`` names (recorded relative to the run's cwd, so taken
     by name inside ``work_dir``), or None."""
     pointer = osp.join(work_dir, 'last_checkpoint')
@@ -54,6 +55,12 @@ def latest_checkpoint(work_dir: str):
         return None
     with open(pointer) as f:
         return osp.join(work_dir, osp.basename(f.read().strip()))
+
+
+def saved_config(checkpoint: str) -> Optional[Config]:
+    """The config a checkpoint was trained with (mmengine saves its text in the meta), or None."""
+    meta = torch.load(checkpoint, map_location='cpu', weights_only=True, mmap=True).get('meta') or {}
+    return Config.fromstring(meta['cfg'], file_format='.py') if meta.get('cfg') else None
 
 
 def best_checkpoint(work_dir: str):
@@ -113,6 +120,10 @@ class Checkpoint:
             raise UserError(f'{path} holds a {type(content).__name__}, not a checkpoint')
         state = content.get('state_dict', content)
         state = {re.sub(r'^module\.', '', key): value for key, value in state.items()}
+        bad, total = non_finite_tensors(state)
+        if bad:  # a diverged training's weights: any result from them would be meaningless
+            raise UserError(f'{path} holds NaN or infinite values in {len(bad)} of its {total} tensors '
+                            f'(e.g. {bad[0]}): its training diverged; use an earlier checkpoint')
         return cls(path, state, content.get('meta') or {})
 
     def tensors_for(self, module: torch.nn.Module, prefix: str = '', min_fraction: float = 1.0,
@@ -142,6 +153,14 @@ class Checkpoint:
         tensors = self.tensors_for(module, prefix, min_fraction, what)
         module.load_state_dict(tensors, strict=False)
         return len(tensors)
+
+
+def non_finite_tensors(state: Dict[str, torch.Tensor]) -> Tuple[List[str], int]:
+    """(the names of the floating-point tensors holding NaN or infinite values, the number of
+    tensors)."""
+    bad = [key for key, value in state.items()
+           if isinstance(value, torch.Tensor) and value.is_floating_point() and not torch.isfinite(value).all()]
+    return bad, len(state)
 
 
 def unfitting_tensors(model_state: dict, state: dict) -> Tuple[List[str], List[str]]:

@@ -1,5 +1,6 @@
 """Reading and checking configs: one line naming the file, line or key for each mistake."""
 import ast
+import copy
 import difflib
 import glob
 import importlib
@@ -8,13 +9,15 @@ import os
 import os.path as osp
 import re
 import sys
-from typing import Optional
+from functools import reduce
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from mmengine.config import Config
 from mmengine.hooks import CheckpointHook
-from mmengine.registry import HOOKS
+from mmengine.registry import HOOKS, MODELS, DefaultScope, Registry
 from mmengine.runner import Runner
 
+from mmcityscapes.cityscapes.checks import check_sizes
 from mmcityscapes.cityscapes.files import IMAGE_SUFFIX, annotation_name, is_cityscapes_root
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import is_complete_png, read_json
@@ -73,6 +76,41 @@ def load_config(path: str, options=None):
     return cfg
 
 
+# Where and how a run is launched, not what it trains: not compared when it resumes.
+LAUNCH_KEYS = ('work_dir', 'experiment_name', 'resume', 'load_from', 'launcher', 'env_cfg', 'model_wrapper_cfg',
+               'custom_imports')
+
+
+def flat_config(cfg: Config) -> Dict[str, Any]:
+    """``{dotted key: value}`` of every leaf of a config as it would be saved (its ``pretty_text``
+    read back, so that two configs compare alike whatever built them), the launch keys left out
+    and the dataset root written as ``<data_root>``, so that a dataset that moved is no change."""
+    content = Config.fromstring(cfg.pretty_text, file_format='.py').to_dict()
+    root = content.get('data_root')
+
+    def leaves(node, prefix):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                yield from leaves(value, f'{prefix}{key}.')
+        elif isinstance(node, (list, tuple)) and any(isinstance(item, dict) for item in node):
+            for i, value in enumerate(node):
+                yield from leaves(value, f'{prefix}{i}.')
+        else:
+            if isinstance(node, str) and root:
+                node = node.replace(root, '<data_root>')
+            yield prefix[:-1], node
+    return {key: value for key, value in leaves(content, '')
+            if key.split('.')[0] not in LAUNCH_KEYS and key != 'data_root'}
+
+
+def config_changes(old: Config, new: Config) -> List[Tuple[str, Any, Any]]:
+    """``(key, old value, new value)`` of every leaf that differs (``flat_config``); a missing
+    value is None."""
+    before, after = flat_config(old), flat_config(new)
+    return [(key, before.get(key), after.get(key)) for key in sorted(set(before) | set(after))
+            if before.get(key) != after.get(key)]
+
+
 def innermost_dataset(dataset_cfg):
     """The dataset inside wrappers such as RepeatDataset."""
     while 'dataset' in dataset_cfg:
@@ -102,9 +140,10 @@ def dataset_paths(dataset_cfg):
 
 def check_dataset_files(cfg: Config, splits):
     """Stop with one line naming the first missing annotation file or folder that the ``splits``'
-    dataloaders and evaluators read, or the labelled images that are missing or truncated (count
-    and one of them), before anything is built (mmdet/mmseg would fail later, in a traceback, or drop the
-    image without a word)."""
+    dataloaders and evaluators read, or the labelled images that are none, missing, truncated or
+    of another size than their annotations (``check_labelled_images``), before anything is built
+    (mmdet/mmseg would fail later, in a traceback, train on misaligned pairs, or drop the image
+    without a word)."""
     for split in splits:
         loader, evaluators = cfg.get(f'{split}_dataloader'), cfg.get(f'{split}_evaluator') or []
         if not loader:
@@ -119,15 +158,27 @@ def check_dataset_files(cfg: Config, splits):
                         f'no Cityscapes at {root!r}: set CITYSCAPES_ROOT or see data/README.md')
                 raise UserError(f'{split}_dataloader: missing {kind} {path} ({hint})')
         for dataset in leaf_datasets(loader['dataset']):
-            labelled = labelled_images(dataset)
-            missing = [path for path in labelled if not osp.isfile(path)]
-            if missing:
-                raise UserError(f'{split}_dataloader: {len(missing)} of {len(labelled)} labelled images are missing '
-                                f'(e.g. {missing[0]}); restore them or remove their annotations')
-            truncated = [path for path in labelled if path.endswith('.png') and not is_complete_png(path)]
-            if truncated:
-                raise UserError(f'{split}_dataloader: {len(truncated)} of {len(labelled)} labelled images are '
-                                f'truncated (e.g. {truncated[0]}); download them again')
+            check_labelled_images(dataset, f'{split}_dataloader')
+
+
+def check_labelled_images(dataset: dict, where: str) -> None:
+    """Stop with one line (count, one of them) if the labelled images of a dataset config are
+    none, missing, truncated, or of another size than their annotations (PNG headers)."""
+    pairs = labelled_images(dataset)
+    labelled = [image for image, _ in pairs]
+    if not pairs and (dataset.get('data_prefix') or {}).get('seg_map_path', dataset.get('ann_file')):
+        source = dataset.get('ann_file') or dataset['data_prefix']['seg_map_path']
+        raise UserError(f'{where}: no labelled image in {osp.join(dataset.get("data_root") or "", source)} (an empty '
+                        'split): prepare the dataset again or point the config at another split')
+    missing = [path for path in labelled if not osp.isfile(path)]
+    if missing:
+        raise UserError(f'{where}: {len(missing)} of {len(labelled)} labelled images are missing '
+                        f'(e.g. {missing[0]}); restore them or remove their annotations')
+    truncated = [path for path in labelled if path.endswith('.png') and not is_complete_png(path)]
+    if truncated:
+        raise UserError(f'{where}: {len(truncated)} of {len(labelled)} labelled images are '
+                        f'truncated (e.g. {truncated[0]}); download them again')
+    check_sizes(pairs, where)
 
 
 def leaf_datasets(dataset_cfg):
@@ -137,15 +188,17 @@ def leaf_datasets(dataset_cfg):
     return leaf_datasets(dataset_cfg['dataset']) if 'dataset' in dataset_cfg else [dataset_cfg]
 
 
-def labelled_images(dataset_cfg):
-    """The image path of every annotation of a dataset config: the images of a COCO file (mmdet,
-    which would fail on a missing one in a worker), or of each label map or listed stem (mmseg,
-    which lists the image folder and would silently drop a labelled image that is missing)."""
+def labelled_images(dataset_cfg: dict) -> List[Tuple[str, Union[str, Tuple[int, int]]]]:
+    """``(image path, its annotation)`` of every annotation of a dataset config: the images of a
+    COCO file with their recorded ``(width, height)`` (mmdet, which would fail on a missing one in
+    a worker), or the images of each label map or listed stem with the label map (mmseg, which
+    lists the image folder and would silently drop a labelled image that is missing)."""
     root, prefix = dataset_cfg.get('data_root') or '', dataset_cfg.get('data_prefix') or {}
     ann_file = osp.join(root, dataset_cfg['ann_file']) if dataset_cfg.get('ann_file') else None
     if ann_file and ann_file.endswith('.json'):
         img_dir = osp.join(root, prefix.get('img', ''))
-        return [osp.join(img_dir, image['file_name']) for image in read_json(ann_file).get('images', [])]
+        return [(osp.join(img_dir, image['file_name']), (image['width'], image['height']))
+                for image in read_json(ann_file).get('images', [])]
     if 'seg_map_path' not in prefix:
         return []
     img_dir, seg_dir = osp.join(root, prefix.get('img_path', '')), osp.join(root, prefix['seg_map_path'])
@@ -157,7 +210,64 @@ def labelled_images(dataset_cfg):
     else:
         stems = [osp.relpath(path, seg_dir)[:-len(seg_suffix)]
                  for path in glob.glob(osp.join(seg_dir, '**', '*' + seg_suffix), recursive=True)]
-    return [osp.join(img_dir, stem + img_suffix) for stem in sorted(stems)]
+    return [(osp.join(img_dir, stem + img_suffix), osp.join(seg_dir, stem + seg_suffix)) for stem in sorted(stems)]
+
+
+def check_buildable(cfg: Config) -> None:
+    """Stop with one line naming the config key if the dataloaders' sizes are not numbers they
+    take, or the model's constructors refuse the config (a misspelt argument, with the closest
+    one they take; an unknown type; a value out of range): the model is built once here, before
+    the work dir is made, instead of failing in a traceback once the Runner builds it."""
+    for split in ('train', 'val', 'test'):
+        loader = cfg.get(f'{split}_dataloader') or {}
+        for key, least in (('batch_size', 1), ('num_workers', 0)):
+            value = loader.get(key, least)
+            if not isinstance(value, int) or value < least:
+                raise UserError(f'{split}_dataloader.{key}={value!r}: must be a whole number of at least {least}')
+    if 'model' not in cfg:
+        return
+    try:
+        with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
+            MODELS.build(copy.deepcopy(cfg.model))  # mmseg's builders edit their config
+    except (TypeError, ValueError, KeyError, AssertionError) as e:
+        with MODELS.switch_scope_and_registry(cfg.get('default_scope')) as registry:
+            raise UserError(build_error(cfg.model, e, registry)) from None
+
+
+def build_error(model_cfg: dict, error: Exception, registry: Registry) -> str:
+    """One line for an exception a model constructor raised: for an argument it does not take or
+    an unknown type, the config key and the closest name ``registry`` or the class takes."""
+    text = str(error.args[0] if isinstance(error, KeyError) and error.args else error).strip()  # KeyError quotes it
+    message = text.splitlines()[0] if text else type(error).__name__
+    argument = re.search(r"(\w+)\.__init__\(\) got an unexpected keyword argument '(\w+)'", message)
+    unknown = re.search(r'^(\S+) is not in the (\S+) registry', message)
+    if argument and (path := config_path_of(model_cfg, lambda node: argument.group(2) in node, 'model')):
+        owner = reduce(lambda node, key: node[int(key)] if isinstance(node, list) else node[key],
+                       path.split('.')[1:], model_cfg)
+        cls = registry.get(owner['type']) if isinstance(owner.get('type'), str) else owner.get('type')
+        taken = {name for klass in inspect.getmro(cls) if klass is not object
+                 for name in inspect.signature(klass.__init__).parameters} - {'self', 'args', 'kwargs'}
+        closest = difflib.get_close_matches(argument.group(2), taken, n=1)
+        hint = f'; did you mean {path}.{closest[0]}?' if closest else ''
+        return f'{path}.{argument.group(2)}: {argument.group(1)} takes no argument {argument.group(2)!r}{hint}'
+    if unknown and (path := config_path_of(model_cfg, lambda node: node.get('type') == unknown.group(1), 'model')):
+        closest = difflib.get_close_matches(unknown.group(1), list(registry.module_dict), n=1)
+        hint = f'; did you mean {closest[0]}?' if closest else ''
+        return f'{path}.type: {unknown.group(1)!r} is no type of the {unknown.group(2)} registry{hint}'
+    return f'model: {message}'
+
+
+def config_path_of(node: Any, holds: Callable[[dict], bool], prefix: str) -> Optional[str]:
+    """The dotted path of the first dict under ``node`` (itself included) for which ``holds`` is true."""
+    if isinstance(node, dict):
+        if holds(node):
+            return prefix
+        items = node.items()
+    elif isinstance(node, (list, tuple)):
+        items = enumerate(node)
+    else:
+        return None
+    return next((path for k, v in items if (path := config_path_of(v, holds, f'{prefix}.{k}'))), None)
 
 
 def check_hook_arguments(cfg: Config):

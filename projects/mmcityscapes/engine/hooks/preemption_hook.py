@@ -1,4 +1,5 @@
-"""Stop on SIGTERM or SIGUSR1 (a Slurm preemption or time limit) after the current iteration,
+"""Stop on SIGTERM or SIGUSR1 (a Slurm preemption or time limit) or a first Ctrl-C (SIGINT) after
+the current iteration,
 with a checkpoint that ``--resume`` continues exactly from."""
 import os
 import os.path as osp
@@ -16,7 +17,7 @@ from mmcityscapes.common.io import write_text
 
 # EX_TEMPFAIL of sysexits.h: stopped on request, resumable. tools/slurm_train.sh requeues on it.
 PREEMPTED_EXIT = 75
-STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1)
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)  # a second one ends the process at once
 _received = []
 
 
@@ -26,8 +27,8 @@ def _record(signum, frame) -> None:
 
 
 def listen_for_stop_signals() -> None:
-    """Record SIGTERM/SIGUSR1 instead of dying (idempotent; for the rest of this process's life,
-    so a signal between the runs of a sequence stops the next one), and make dataloader workers
+    """Record SIGTERM/SIGUSR1/SIGINT instead of dying (idempotent; for the rest of this process's
+    life, so a signal between the runs of a sequence stops the next one), and make dataloader workers
     ignore them unless their parent sends them: Slurm and torchrun signal every process of a
     task, and a worker that dies of it (torch's worker handler re-raises a SIGTERM not sent by its
     parent) would fail the step being saved."""

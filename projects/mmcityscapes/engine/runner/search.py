@@ -22,6 +22,7 @@ import os.path as osp
 import random
 import time
 from contextlib import nullcontext
+from typing import List
 
 import matplotlib
 
@@ -35,6 +36,7 @@ from optuna.trial import TrialState  # noqa: E402
 
 from mmcityscapes.common.figures import save_figure  # noqa: E402
 from mmcityscapes.engine.dist import broadcast, standalone_processes  # noqa: E402
+from mmcityscapes.engine.hooks.finite_training_hook import TrainingDiverged  # noqa: E402
 from mmcityscapes.engine.hooks.pruning_hook import OBJECTIVE, PruningHook  # noqa: E402
 from mmcityscapes.engine.runner.runtime import prepare_runtime  # noqa: E402
 from mmcityscapes.tuning.values import FPN_FLOW, apply_tuned  # noqa: E402
@@ -72,12 +74,23 @@ def trial_config(base, params, work_dir: str, epochs, ann_file):
     return cfg
 
 
-def open_study(url, name, heartbeat, attempts=5):
-    """Create or join the study. Workers started together race to create the storage's tables;
-    the losers retry once the winner has created them."""
+class PassiveRDBStorage(RDBStorage):
+    """An ``RDBStorage`` that runs trials and keeps their heartbeats but never finds a trial
+    stale (the storage hook Optuna's ``fail_stale_trials`` asks). The launch's rank 0 alone fails
+    dead trials, so that each is retried once: SQLite has no row locks, and two workers failing
+    the same trial at the same moment would both queue a retry of it."""
+
+    def _get_stale_trial_ids(self, study_id: int) -> List[int]:
+        return []
+
+
+def open_study(url: str, name: str, heartbeat: int, fails_stale: bool = True, attempts: int = 5) -> optuna.Study:
+    """Create or join the study, whose storage fails stale trials only if ``fails_stale``.
+    Workers started together race to create the storage's tables; the losers retry once the
+    winner has created them."""
     for attempt in range(attempts):
         try:
-            storage = RDBStorage(
+            storage = (RDBStorage if fails_stale else PassiveRDBStorage)(
                 url, engine_kwargs={'connect_args': {'timeout': 60}} if url.startswith('sqlite') else {},
                 heartbeat_interval=heartbeat,
                 heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
@@ -90,9 +103,9 @@ def open_study(url, name, heartbeat, attempts=5):
             time.sleep(1 + random.random())
 
 
-def next_step(study, trials):
+def next_step(study: optuna.Study, trials: int) -> str:
     """'done' (``trials`` finished), 'wait' (the rest are running elsewhere) or 'trial'."""
-    fail_stale_trials(study)  # a dead worker's trial: failed, and queued again by the callback
+    fail_stale_trials(study)  # a dead worker's trial: failed, and queued again by the callback (rank 0 only)
     states = [t.state for t in study.get_trials(deepcopy=False)]
     finished = sum(s in FINISHED for s in states)
     if finished >= trials:
@@ -121,8 +134,9 @@ def search(base, work_dir: str, trials, epochs=3, ann_file='annotations/instance
         base.launcher = 'none'
     prepare_runtime(base)
     url = storage or f'sqlite:///{osp.abspath(osp.join(work_dir, "study.db"))}'
-    with standalone_processes() if parallel else nullcontext():
-        study = open_study(url, study_name, heartbeat) if is_main_process() else None
+    with standalone_processes() if parallel else nullcontext() as launch:
+        rank = launch[0] if parallel else 0  # the process's rank in the launch
+        study = open_study(url, study_name, heartbeat, fails_stale=rank == 0) if is_main_process() else None
         run_trials(study, base, work_dir, trials, epochs, ann_file, heartbeat)
     result = None
     if is_main_process():
@@ -142,7 +156,10 @@ def run_trials(study, base, work_dir: str, trials, epochs, ann_file, heartbeat) 
         hook = PruningHook(trial)
         runner = Runner.from_cfg(cfg)
         runner.register_hook(hook)
-        runner.train()
+        try:
+            runner.train()
+        except TrainingDiverged as e:  # values that make training diverge lose, as pruned trials do
+            raise optuna.TrialPruned(str(e)) from None
         return max(hook.values)
 
     while (step := broadcast(next_step(study, trials) if study else None)) != 'done':
