@@ -26,6 +26,17 @@ SMALL_UNET = ['train_dataloader.dataset.pipeline.2.scale=(512,256)',
               'val_dataloader.num_workers=1', 'default_hooks.logger.interval=1']
 
 
+@pytest.fixture(autouse=True)
+def scoped_registries():
+    """mmengine's default scope as it was before each test: a test that sets it (``init_default_scope``)
+    does not change where later tests' registries look."""
+    from mmengine.registry import DefaultScope
+    scopes = dict(DefaultScope._instance_dict)
+    yield
+    DefaultScope._instance_dict.clear()
+    DefaultScope._instance_dict.update(scopes)
+
+
 def run_tool(*args, env=None, check=True, timeout=900):
     """Run a repo tool as a user would; return the CompletedProcess (text output)."""
     proc = subprocess.run([PY, *args], cwd=REPO, env=env, capture_output=True, text=True,

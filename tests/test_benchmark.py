@@ -106,8 +106,10 @@ def test_data_pipeline_throughput(mini_env):
 
 
 def test_side_by_side_folds_against_one_after_the_other(mini_env, tmp_path):
+    tiny = ['train_dataloader.dataset.pipeline.2.scale=(256,128)', 'val_dataloader.dataset.pipeline.1.scale=(256,128)',
+            'train_dataloader.dataset.pipeline.3.crop_size=(64,128)', 'model.data_preprocessor.size=(64,128)']
     proc = run_tool('tools/analysis_tools/benchmark_side_by_side.py', 'configs/unet_r34_cv5.py', '--folds', '2',
-                    '--processes', '2', '--work-dir', str(tmp_path), '--cfg-options', *SMALL_UNET,
+                    '--processes', '2', '--work-dir', str(tmp_path), '--cfg-options', *SMALL_UNET, *tiny,
                     'train_cfg.max_epochs=1', 'randomness.seed=0', env=mini_env)
     seconds = [float(re.search(rf'\| 2 folds {way}[^|]*\|\s*([\d.]+) \|', proc.stdout).group(1))
                for way in ('one after the other, 1 process', 'side by side, 2 processes x 1 thread')]

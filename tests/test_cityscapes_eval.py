@@ -12,6 +12,7 @@ import torch
 
 from mmcityscapes.cityscapes.noisy import CLASSES, THING_IDS, write_label_predictions, write_predictions
 from mmcityscapes.cityscapes.reference import official_semantic, same_scores
+from mmcityscapes.common.errors import UserError
 from mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
 
 from conftest import run_tool
@@ -69,20 +70,36 @@ def test_file_evaluator_equals_official(predictions, official, mini_root, tmp_pa
     assert ours == pytest.approx(flatten(official), abs=1e-12, nan_ok=True)
 
 
-def test_in_memory_metric_equals_official(predictions, official):
+@pytest.mark.parametrize('named', ['image', 'annotation'])
+def test_in_memory_metric_equals_official(predictions, official, named):
+    """The metric on images of the official layout, and on mmdet's own CityScapesMetric inputs,
+    whose ``img_path`` is the ``*_gtFine_instanceIds.png`` itself."""
     _, gt_files, in_memory = predictions
     metric = CityscapesInstanceMetric()
     metric.dataset_meta = dict(classes=CLASSES)
     for gt_path, preds in in_memory.items():
         img_path = gt_path.replace('/gtFine/', '/leftImg8bit/').replace('_gtFine_instanceIds.png', '_leftImg8bit.png')
         masks, labels, scores = zip(*preds)
-        sample = dict(img_path=img_path, pred_instances=dict(
+        sample = dict(img_path=img_path if named == 'image' else gt_path, pred_instances=dict(
             masks=torch.from_numpy(np.stack(masks)), scores=torch.tensor(scores, dtype=torch.float64),
             labels=torch.tensor([THING_IDS.index(label) for label in labels])))
         metric.process({}, [sample])
     ours = as_official(metric.compute_metrics(metric.results))
     assert ours == pytest.approx(flatten(official), abs=1e-12, nan_ok=True)
     assert not glob.glob('matches.json')
+
+
+def test_in_memory_metric_names_an_image_name_it_cannot_pair(predictions):
+    _, gt_files, in_memory = predictions
+    metric = CityscapesInstanceMetric()
+    metric.dataset_meta = dict(classes=CLASSES)
+    masks, labels, scores = zip(*in_memory[gt_files[0]])
+    sample = dict(img_path='/data/frankfurt_000000_000294.jpg', pred_instances=dict(
+        masks=torch.from_numpy(np.stack(masks)), scores=torch.tensor(scores), labels=torch.zeros(len(labels))))
+    with pytest.raises(UserError) as error:
+        metric.process({}, [sample])
+    assert str(error.value) == ('/data/frankfurt_000000_000294.jpg: expected a Cityscapes image name ending with '
+                                '_leftImg8bit.png (or its _gtFine_instanceIds.png) to find its ground truth')
 
 
 def test_each_image_alone_equals_official(predictions, tmp_path):

@@ -222,6 +222,69 @@ def test_missing_or_truncated_labelled_image_stops_before_training(mini_root, tm
         check_dataset_files(load_config(osp.join(REPO, config)), ('train', 'val'))
     assert str(error.value) == (f'train_dataloader: 1 of 10 labelled images are truncated (e.g. {image}); '
                                 'download them again')
+    half = cv2.resize(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), (256, 128))
+    cv2.imwrite(image, half)  # another size than its annotation: misplaced boxes, misaligned labels
+    with pytest.raises(UserError) as error:
+        check_dataset_files(load_config(osp.join(REPO, config)), ('train', 'val'))
+    annotation = 'its annotation' if 'maskrcnn' in config else image.replace('leftImg8bit', 'gtFine').replace(
+        'gtFine.png', 'gtFine_labelTrainIds.png')
+    assert str(error.value) == (f'train_dataloader: 1 of 10 images differ in size from their annotations (e.g. '
+                                f'{image} is 256x128, {annotation} 512x256): replace them or remove their annotations')
+
+
+def test_an_empty_split_is_named_and_stale_outputs_are_not_used(mini_root, tmp_path, monkeypatch):
+    """val images and annotations gone: the converter removes what it wrote for val earlier (a
+    config would read it as current) and says so; the pre-flight check names the empty split."""
+    from mmcityscapes.common.errors import UserError
+    from mmcityscapes.utils.config import check_dataset_files, load_config
+    root = tmp_path / 'cityscapes'
+    shutil.copytree(mini_root, root, symlinks=True)
+    for folder in glob.glob(f'{root}/leftImg8bit/val/*') + glob.glob(f'{root}/gtFine/val/*'):
+        shutil.rmtree(folder)
+    proc = convert(root)
+    assert 'nothing of the val split is prepared' in proc.stdout
+    assert f'removed 5 files an earlier run wrote for the val split (e.g. {root}/annotations/' in proc.stdout
+    assert not glob.glob(f'{root}/annotations/*val*') and not glob.glob(f'{root}/splits/val_*')
+    monkeypatch.setenv('CITYSCAPES_ROOT', f'{root}/')
+    with pytest.raises(UserError, match=r'^val_dataloader: missing annotation file .*_gtFine_val\.json'):
+        check_dataset_files(load_config(osp.join(REPO, 'configs/mini/maskrcnn_r18_mini.py')), ('train', 'val'))
+    with pytest.raises(UserError) as error:
+        check_dataset_files(load_config(osp.join(REPO, 'configs/mini/deeplabv3_r18_mini.py')), ('train', 'val'))
+    assert str(error.value) == (f'val_dataloader: no labelled image in {root}/gtFine/val (an empty split): prepare '
+                                'the dataset again or point the config at another split')
+
+
+def test_image_of_another_size_than_its_annotation_stops_the_preparation(tiny):
+    image = sorted(glob.glob(f'{tiny}/leftImg8bit/train/*/*_leftImg8bit.png'))[2]
+    cv2.imwrite(image, cv2.resize(cv2.imread(image), (256, 128)))
+    proc = convert(tiny, check=False)
+    annotation = image.replace('leftImg8bit', 'gtFine').replace('gtFine.png', 'gtFine_labelIds.png')
+    _assert_clean_failure(proc, tiny, f'{tiny}: 1 of ', f' images differ in size from their annotations (e.g. {image} '
+                          f'is 256x128, {annotation} 512x256)')
+    assert not osp.exists(tiny / 'annotations') and not glob.glob(f'{tiny}/gt*/*/*/*_labelTrainIds.png')
+
+
+def test_annotations_that_cannot_be_converted_stop_it_before_anything_is_written(tiny):
+    """A polygon of one point (cityscapesscripts cannot draw it) and, in an annotation without
+    polygons, label-id pixels that are no Cityscapes label id (they would become ignore without a
+    word): one line each, with the file (and object) or the count of pixels, nothing written."""
+    bad = sorted(glob.glob(f'{tiny}/gtFine/train/*/*_polygons.json'))[1]
+    payload = json.load(open(bad))
+    payload['objects'][2]['polygon'] = payload['objects'][2]['polygon'][:1]
+    json.dump(payload, open(bad, 'w'))
+    proc = convert(tiny, check=False)
+    _assert_clean_failure(proc, tiny, '1 of ', f'annotation files cannot be converted (e.g. {bad}: object 2 (',
+                          'has a polygon of 1 point, which cityscapesscripts cannot draw)')
+    assert not glob.glob(f'{tiny}/gt*/*/*/*_labelTrainIds.png')
+    os.remove(bad)  # now mapped from its labelIds PNG, which holds a value Cityscapes has no label for
+    label_ids = bad.replace('_polygons.json', '_labelIds.png')
+    ids = cv2.imread(label_ids, cv2.IMREAD_UNCHANGED)
+    ids[:4, :5] = 77
+    cv2.imwrite(label_ids, ids)
+    proc = convert(tiny, check=False)
+    _assert_clean_failure(proc, tiny, '1 *_labelIds.png files hold 20 pixels whose value is no Cityscapes label id '
+                          f'(e.g. 77 in {label_ids})')
+    assert not glob.glob(f'{tiny}/gt*/*/*/*_labelTrainIds.png')
 
 
 def test_truncated_input_image_stops_the_preparation(tiny):

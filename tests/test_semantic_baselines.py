@@ -4,6 +4,7 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -151,32 +152,35 @@ CV = ['train_cfg.max_epochs=1', 'cv.final_model=False']
 
 
 @pytest.mark.slow
-def test_cross_validation_runner(mini_env, tmp_path):
-    run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(tmp_path), '--cfg-options',
-             *SMALL_UNET, *CV, env=mini_env)
-    for k in range(5):
-        result = json.load(open(tmp_path / f'fold_{k}' / 'result.json'))
+def test_cross_validation_runner(three_folds_alone, mini_env, tmp_path):
+    """The folds of ``three_folds_alone`` (cv5's first three, one process): each validated on its
+    held-out fold, mean ± std tables; a re-run skips finished folds and resumes an interrupted one;
+    a changed config is refused instead of mixed with the old folds."""
+    for k in range(3):
+        result = json.load(open(three_folds_alone / f'fold_{k}' / 'result.json'))
         assert result['checkpoint'].endswith('.pth') and 'mIoU' in result['metrics']
         val_list = open(osp.join(mini_env['CITYSCAPES_ROOT'], f'splits/cv5/fold{k}_val.txt')).read().split()
-        log = open(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')[0]).read()
+        log = open(glob.glob(f'{three_folds_alone}/fold_{k}/*/*.log')[0]).read()
         n = len(val_list)
         assert f'Iter(val) [{n}/{n}]' in log or f'Epoch(val) [1][{n}/{n}]' in log
-    rows = {r['metric']: r for r in json.load(open(tmp_path / 'cv_results.json'))}
-    folds = [json.load(open(tmp_path / f'fold_{k}' / 'result.json'))['metrics']['mIoU'] for k in range(5)]
+    rows = {r['metric']: r for r in json.load(open(three_folds_alone / 'cv_results.json'))}
+    folds = [json.load(open(three_folds_alone / f'fold_{k}' / 'result.json'))['metrics']['mIoU'] for k in range(3)]
     assert rows['mIoU']['mean'] == pytest.approx(np.mean(folds))
     assert rows['mIoU']['std'] == pytest.approx(np.std(folds, ddof=1))
-    assert 'mIoU' in table_rows(open(tmp_path / 'cv_results.md').read()) and 'IoU.road' in rows
+    assert 'mIoU' in table_rows(open(three_folds_alone / 'cv_results.md').read()) and 'IoU.road' in rows
 
-    # finished folds are skipped; an interrupted one resumes from its checkpoint
-    (tmp_path / 'fold_4' / 'result.json').unlink()
-    proc = run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(tmp_path), '--cfg-options',
-                    *SMALL_UNET, *CV, env=mini_env)
-    assert proc.stdout.count('done, skipped') == 4
-    assert 'resumed epoch: 1' in open(sorted(glob.glob(f'{tmp_path}/fold_4/*/*.log'))[-1]).read()
+    # finished folds are skipped; an interrupted one resumes from its checkpoint (in a copy of the runs)
+    work_dir = tmp_path / 'cv'
+    shutil.copytree(three_folds_alone, work_dir)
+    (work_dir / 'fold_2' / 'result.json').unlink()
+    options = ['--cfg-options', *SMALL_UNET, *CV, 'randomness.seed=0', 'cv.folds=3']
+    proc = run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(work_dir), *options, env=mini_env)
+    assert proc.stdout.count('done, skipped') == 2
+    assert 'resumed epoch: 1' in open(sorted(glob.glob(f'{work_dir}/fold_2/*/*.log'))[-1]).read()
 
     # a changed config is refused instead of mixed with the old folds
-    proc = run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(tmp_path), '--cfg-options',
-                    *SMALL_UNET, *CV, 'optim_wrapper.optimizer.lr=0.001', env=mini_env, check=False)
+    proc = run_tool('tools/train.py', 'configs/unet_r34_cv5.py', '--work-dir', str(work_dir), *options,
+                    'optim_wrapper.optimizer.lr=0.001', env=mini_env, check=False)
     assert proc.returncode != 0 and 'different config' in proc.stderr
 
 
@@ -229,25 +233,12 @@ def assert_same_folds(work_dir, reference, folds=3):
 
 
 @pytest.mark.slow
-def test_cross_validation_side_by_side_equals_folds_trained_alone(three_folds_alone, mini_env, tmp_path):
-    """cv.parallel (the default) under dist_train.sh: each process trains whole folds, not distributed,
-    3 folds on 2 processes; the same metrics, weights and table as one process alone."""
-    proc = dist_train_cv(mini_env, tmp_path, 'cv.folds=3')
-    holders = set()
-    for k in range(3):
-        log = open(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')[0]).read()
-        assert 'Distributed training: False' in log and 'Epoch(train) [1][2/4]' in log
-        holders.add(open(tmp_path / f'fold_{k}' / '.lock').read())
-    assert len(holders) == 2, holders  # both processes trained folds
-    assert proc.stdout.count('3-fold cross-validation') == 1
-    assert_same_folds(tmp_path, three_folds_alone)
-
-
-@pytest.mark.slow
 def test_cross_validation_side_by_side_survives_kill_9(three_folds_alone, mini_env, tmp_path):
-    """kill -9 of the process training fold 1: torchrun stops the other one, which saves its
-    iteration (PreemptionHook) within torchrun's grace period; a re-run skips what finished,
-    resumes the rest, and gives the folds and table of an uninterrupted run."""
+    """cv.parallel (the default) under dist_train.sh: each process trains whole folds, not
+    distributed, 3 folds on 2 processes. kill -9 of the process training fold 1: torchrun stops the
+    other one, which saves its iteration (PreemptionHook) within torchrun's grace period; a re-run
+    skips what finished, resumes the rest, and gives the metrics, weights and table of the folds
+    trained one after the other in one process."""
     proc = dist_train_cv(mini_env, tmp_path, 'cv.folds=3', wait=False)
     deadline = time.time() + 600
     lock = tmp_path / 'fold_1' / '.lock'
@@ -255,6 +246,8 @@ def test_cross_validation_side_by_side_survives_kill_9(three_folds_alone, mini_e
                                            open(glob.glob(f'{tmp_path}/fold_1/*/*.log')[0]).read()):
         time.sleep(0.2)
     victim = int(re.search(r'process (\d+)', lock.read_text()).group(1))
+    other = int(re.search(r'process (\d+)', (tmp_path / 'fold_0' / '.lock').read_text()).group(1))
+    assert other != victim  # both processes train folds
     os.kill(victim, signal.SIGKILL)
     killed_at = time.time()
     try:
@@ -269,7 +262,11 @@ def test_cross_validation_side_by_side_survives_kill_9(three_folds_alone, mini_e
     assert 'exitcode  : 75' in stderr or not stopped, stderr[-3000:]  # stopped by the signal, with a checkpoint
     print(f'finished: {finished}, stopped with a checkpoint: {stopped}')
     runs = {k: len(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')) for k in range(3)}
-    dist_train_cv(mini_env, tmp_path, 'cv.folds=3')
+    rerun = dist_train_cv(mini_env, tmp_path, 'cv.folds=3')
+    assert rerun.stdout.count('3-fold cross-validation') == 1
+    for k in range(3):
+        log = open(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')[0]).read()
+        assert 'Distributed training: False' in log and 'Epoch(train) [1][2/4]' in log
     for k in range(3):  # one more training (a log) for each fold not finished
         assert len(glob.glob(f'{tmp_path}/fold_{k}/*/*.log')) == runs[k] + (k not in finished), f'fold_{k}'
     for k in stopped:

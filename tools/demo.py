@@ -20,6 +20,7 @@ from contextlib import redirect_stderr, redirect_stdout
 from mmcityscapes.cityscapes import converter, synthetic
 from mmcityscapes.cityscapes.files import is_cityscapes_root
 from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.io import check_writable
 from mmcityscapes.common.tables import test_result_stem
 from mmcityscapes.engine.work_dir import lock_work_dir
 from mmcityscapes.utils.config import load_config
@@ -71,6 +72,7 @@ def demo(args):
 
 def main():
     args = parse_args()
+    check_writable(args.work_dir, '--work-dir')
     start = time.time()
     demo(args)
     print(f'total time: {(time.time() - start) / 60:.1f} min')

@@ -25,6 +25,7 @@ from mmengine.config import DictAction
 
 from mmcityscapes.apis.inference import infer, list_images
 from mmcityscapes.common.errors import UserError, run_tool
+from mmcityscapes.common.io import check_writable
 from mmcityscapes.deployment.model_source import ModelSource
 from mmcityscapes.utils.config import load_config
 
@@ -47,6 +48,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    check_writable(args.out, '--out')
     source = ModelSource(args.checkpoint)  # read once; missing, truncated or corrupt: one line before anything is built
     cfg = load_config(args.config, args.cfg_options)
     images = list_images(args.images)

@@ -22,7 +22,7 @@ from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
 from mmcityscapes.common.errors import UserError, run_tool
-from mmcityscapes.common.io import atomic_output
+from mmcityscapes.common.io import atomic_output, check_writable
 from mmcityscapes.common.tables import describe_dataset, test_result_stem, write_metrics
 from mmcityscapes.deployment.model_source import ModelSource
 from mmcityscapes.engine.hooks.overlay_hook import OverlayHook
@@ -68,6 +68,10 @@ def use_tta(cfg, config):
 
 
 def evaluate(args):
+    for path, what, folder in ((args.work_dir, '--work-dir', True), (args.show_dir, '--show-dir', True),
+                               (args.out, '--out', False)):
+        if path:
+            check_writable(path, what, folder)
     source = ModelSource(args.checkpoint)  # read once; missing, truncated or corrupt: one line before anything is built
     cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher

@@ -18,6 +18,7 @@ import os.path as osp
 from mmengine.config import DictAction
 
 from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.io import check_writable
 from mmcityscapes.engine.runner.search import search
 from mmcityscapes.tuning.values import write_tuned
 from mmcityscapes.utils.config import default_work_dir, load_config
@@ -46,6 +47,8 @@ def main():
     args = parse_args()
     work_dir = args.work_dir or default_work_dir(args.config, 'tune_')
     out = args.out or osp.join(work_dir, 'hyperparams.py')
+    check_writable(work_dir, '--work-dir')
+    check_writable(out, '--out', folder=False)
     base = load_config(args.config, args.cfg_options)
     if args.load_from:
         base.load_from = args.load_from

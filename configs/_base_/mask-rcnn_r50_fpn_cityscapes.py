@@ -15,10 +15,11 @@ val_evaluator = [
 ]
 test_evaluator = val_evaluator
 # The plugin's assigner, sampler and mask head give mmdet's assignments, samples and mask targets
-# without host-device round trips; its RoI extractors pool in float32 under AMP, as torchvision
-# does (tests/test_device_train_step.py).
+# without host-device round trips; its RoI extractors pool, and its RPN head decodes proposals, in
+# float32 under AMP, as torchvision does (tests/test_device_train_step.py).
 device_side = dict(assigner=dict(type='DeviceMaxIoUAssigner'), sampler=dict(type='DeviceRandomSampler'))
-model = dict(roi_head=dict(bbox_roi_extractor=dict(type='Float32RoIExtractor'),
+model = dict(rpn_head=dict(type='Float32RPNHead'),
+             roi_head=dict(bbox_roi_extractor=dict(type='Float32RoIExtractor'),
                            mask_roi_extractor=dict(type='Float32RoIExtractor'),
                            mask_head=dict(type='DeviceTargetFCNMaskHead')),
              train_cfg=dict(rpn=device_side, rcnn=device_side))

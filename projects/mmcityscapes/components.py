@@ -16,6 +16,7 @@ from mmcityscapes.engine.hooks import (
     TrainStatsHook,
     ValLossHook,
 )
+from mmcityscapes.engine.optimizers import PortableAmpOptimWrapper
 from mmcityscapes.engine.runner import CrossValidationRunner, ResumableEpochBasedTrainLoop, StagedRunner
 from mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
 from mmcityscapes.evaluation.coco_metric import ClasswiseCocoMetric
@@ -25,13 +26,15 @@ from mmcityscapes.models import (
     DeviceRandomSampler,
     DeviceTargetFCNMaskHead,
     Float32RoIExtractor,
+    Float32RPNHead,
     TorchvisionASPPHead,
     UNetHead,
 )
 from mmcityscapes.utils.checkpoint import allow_mmengine_checkpoints  # noqa: F401 (installs the allow-list)
 
-__all__ = ['ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
+__all__ = ['CityscapesInstanceMetric', 'ClasswiseCocoMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
            'DeviceMaxIoUAssigner', 'DeviceRandomSampler', 'DeviceTargetFCNMaskHead', 'Float32RoIExtractor',
-           'LoadReportHook', 'ONNXDetector', 'ONNXSegmentor', 'OverlayHook', 'PreemptionHook', 'ProgressHook',
-           'ResumableEpochBasedTrainLoop', 'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner',
-           'TorchvisionASPPHead', 'TrainStatsHook', 'UNetHead', 'ValLossHook']
+           'Float32RPNHead', 'LoadReportHook', 'ONNXDetector', 'ONNXSegmentor', 'OverlayHook',
+           'PortableAmpOptimWrapper', 'PreemptionHook', 'ProgressHook', 'ResumableEpochBasedTrainLoop',
+           'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner', 'TorchvisionASPPHead', 'TrainStatsHook',
+           'UNetHead', 'ValLossHook']

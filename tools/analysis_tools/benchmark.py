@@ -34,6 +34,7 @@ from mmengine.config import DictAction
 
 from mmcityscapes.analysis.benchmark import benchmark
 from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.io import check_writable
 from mmcityscapes.utils.config import load_config
 
 
@@ -65,6 +66,8 @@ def parse_args():
 
 def main():
     args = parse_args()
+    if args.profile:
+        check_writable(args.profile, '--profile', folder=False)
     benchmark(load_config(args.config, args.cfg_options), args)
 
 

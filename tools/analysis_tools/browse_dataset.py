@@ -13,6 +13,7 @@ from mmengine.config import DictAction
 from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope
 
 from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.io import check_writable
 from mmcityscapes.utils.config import check_dataset_files, default_work_dir, load_config, model_family
 from mmcityscapes.visualization.overlay import quiet_visualizer, write_overlay
 
@@ -32,6 +33,7 @@ def main():
     with VISUALIZERS.switch_scope_and_registry(cfg.get('default_scope')) as visualizers:
         visualizer = quiet_visualizer(visualizers.get(cfg.visualizer.type), dataset.metainfo, 'browse_dataset')
     out_dir = args.out_dir or default_work_dir(args.config, 'browse_')
+    check_writable(out_dir, '--out-dir')
     if model_family(cfg) == 'instance':
         from mmdet.models.utils import mask2ndarray
         from mmdet.structures.bbox import BaseBoxes

@@ -21,7 +21,7 @@ from mmengine.registry import DATASETS, init_default_scope
 
 from mmcityscapes.cityscapes.confusion import confusion_figure, detection_confusion, semantic_confusion
 from mmcityscapes.common.errors import UserError, run_tool
-from mmcityscapes.common.io import write_json
+from mmcityscapes.common.io import check_writable, write_json
 from mmcityscapes.utils.config import check_dataset_files, load_config, model_family
 
 
@@ -90,6 +90,7 @@ def main():
         matrix = semantic_confusion(semantic_maps(predictions, args.predictions), len(classes))
         labels, what = classes, 'pixels'
     out_dir = args.out_dir or osp.dirname(osp.abspath(args.predictions))
+    check_writable(out_dir, '--out-dir')
     title = f'{osp.basename(args.config)}: {len(predictions)} images ({what})'
     confusion_figure(matrix, labels, osp.join(out_dir, 'confusion_matrix.png'), title)
     write_json(dict(labels=labels, counts=matrix.tolist(), rows='ground truth', columns='prediction', what=what),

@@ -15,7 +15,7 @@ import numpy as np
 from mmcityscapes.cityscapes.files import coco_file
 from mmcityscapes.common.errors import UserError, run_tool
 from mmcityscapes.common.figures import save_figure, subplots
-from mmcityscapes.common.io import read_json, write_text
+from mmcityscapes.common.io import check_writable, read_json, write_text
 from mmcityscapes.common.tables import markdown_table
 
 SIZES = ('small', 'medium', 'large')
@@ -85,6 +85,7 @@ def plot(stats, out_dir):
 
 def main():
     args = parse_args()
+    check_writable(args.out_dir, '--out-dir')
     try:
         stats = {split: count_instances(read_json(coco_file(args.data_root, split))) for split in args.split}
     except UserError as e:

@@ -16,7 +16,7 @@ import time
 
 from mmcityscapes.cityscapes import instance_eval, results, semantic_eval
 from mmcityscapes.common.errors import run_tool
-from mmcityscapes.common.io import write_json
+from mmcityscapes.common.io import check_writable, write_json
 
 
 def parse_args():
@@ -33,6 +33,8 @@ def parse_args():
 
 def main():
     args = parse_args()
+    if args.out:
+        check_writable(args.out, '--out', folder=False)
     start = time.time()
     task = semantic_eval if args.task == "semantic" else instance_eval
     if args.task == 'semantic':

@@ -15,6 +15,7 @@ import os.path as osp
 from mmengine.config import DictAction
 
 from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.io import check_writable
 from mmcityscapes.tuning.anchors import fit_anchors
 from mmcityscapes.tuning.values import write_tuned
 from mmcityscapes.utils.config import default_work_dir, load_config
@@ -35,6 +36,7 @@ def parse_args():
 def main():
     args = parse_args()
     out = args.out or osp.join(default_work_dir(args.config, 'kmeans_'), 'anchors.py')
+    check_writable(out, '--out', folder=False)
     cfg = load_config(args.config, args.cfg_options)
     values, note = fit_anchors(cfg, args.ratios, args.scales, args.min_size, args.seed)
     write_tuned(values, out, note)

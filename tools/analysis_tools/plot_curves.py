@@ -12,6 +12,7 @@ import os.path as osp
 
 from mmcityscapes.common.errors import UserError, run_tool
 from mmcityscapes.common.figures import save_figure, subplots
+from mmcityscapes.common.io import check_writable
 from mmcityscapes.common.logs import read_scalars
 
 NOT_PLOTTED = ('time', 'data_time', 'memory', 'step', 'iter', 'epoch', 'lr', 'base_lr')
@@ -62,6 +63,7 @@ def main():
     if not train:
         raise UserError(f'no training entries in the logs of {args.work_dir}')
     out = args.out or osp.join(args.work_dir, 'curves.png')
+    check_writable(out, '--out', folder=False)
     losses, metrics = plot(train, val, args.metrics, out)
     print(f'wrote {out}: {len(train)} training entries ({", ".join(losses)}), '
           f'{len(val)} validation entries ({", ".join(metrics) or "none"})')

@@ -18,7 +18,7 @@ import os.path as osp
 
 from mmcityscapes.common.errors import UserError, run_tool
 from mmcityscapes.common.figures import save_figure, subplots
-from mmcityscapes.common.io import read_json, write_text
+from mmcityscapes.common.io import check_writable, read_json, write_text
 from mmcityscapes.common.logs import read_scalars
 from mmcityscapes.common.tables import FRACTIONS, markdown_table, percent
 
@@ -103,6 +103,7 @@ def main():
         raise UserError(f'no test tables, cross-validation results or training logs under {" ".join(args.work_dirs)}')
     metrics = [m for m in args.metrics if any(m in values for _, _, values in rows)]
     out = args.out or osp.join(args.work_dirs[0], 'results')
+    check_writable(out, '--out', folder=False)
     table = markdown(rows, metrics)
     write_text(table, out + '.md')
     chart(rows, metrics, out + '.png')

@@ -13,6 +13,7 @@ import os
 
 from mmcityscapes.cityscapes.converter import SplitOptions, prepare
 from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.io import check_writable
 
 DEFAULTS = SplitOptions()
 
@@ -36,6 +37,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    check_writable(args.data_root, 'data_root')
     options = SplitOptions(args.coarse_subset, args.tune_subset, args.folds, args.val_finetune, args.split_seed)
     prepare(args.data_root, args.nproc, options)
 

@@ -20,7 +20,9 @@ standard ONNX operators only (NonMaxSuppression, RoiAlign, TopK); masks are past
 import argparse
 
 from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.io import check_writable
 from mmcityscapes.deployment.export import export
+from mmcityscapes.deployment.model_source import ModelSource
 from mmcityscapes.engine.runner.runtime import prepare_runtime
 from mmcityscapes.utils.config import load_config
 
@@ -38,9 +40,11 @@ def parse_args():
 
 def main():
     args = parse_args()
+    check_writable(args.out, '--out')
+    source = ModelSource(args.checkpoint)  # read once; missing, truncated or corrupt: one line
     cfg = load_config(args.config)
     prepare_runtime(cfg, splits=())
-    manifest = export(cfg, args.checkpoint, args.out, args.shape, args.dynamic_shape, args.opset)
+    manifest = export(cfg, source, args.out, args.shape, args.dynamic_shape, args.opset)
     if manifest is None:
         print(f'{args.out} is up to date: exported from this config and checkpoint with these settings')
     else:

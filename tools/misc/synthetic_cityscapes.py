@@ -12,6 +12,7 @@ import os
 
 from mmcityscapes.cityscapes.synthetic import generate
 from mmcityscapes.common.errors import run_tool
+from mmcityscapes.common.io import check_writable
 
 
 def parse_args():
@@ -30,6 +31,7 @@ def parse_args():
 
 def main():
     args = parse_args()
+    check_writable(args.out, 'out')
     counts = dict(train=args.train, val=args.val, test=args.test, train_extra=args.extra)
     generate(args.out, counts, args.height, args.width, args.seed, args.nproc)
 

@@ -13,7 +13,7 @@ import os.path as osp
 import torch
 
 from mmcityscapes.common.errors import run_tool
-from mmcityscapes.common.io import atomic_output
+from mmcityscapes.common.io import atomic_output, check_writable
 from mmcityscapes.utils.checkpoint import Checkpoint
 
 
@@ -22,6 +22,7 @@ def main():
     parser.add_argument('in_file', help='training checkpoint')
     parser.add_argument('out_file', help='published name, before its sha256 suffix')
     args = parser.parse_args()
+    check_writable(args.out_file, 'out_file', folder=False)
     checkpoint = Checkpoint.read(args.in_file)
     state_dict, meta = checkpoint.state, checkpoint.meta
     buffer = io.BytesIO()

@@ -6,6 +6,7 @@ import copy
 import os.path as osp
 import tempfile
 import time
+from typing import Callable, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -25,7 +26,11 @@ from mmcityscapes.utils.profiling import convolution_table, onnxruntime_profile_
 SMP_ENCODERS = {('ResNet', 34): 'resnet34', ('ResNeXt', 50): 'resnext50_32x4d', ('MobileNetV2', None): 'mobilenet_v2'}
 
 
-def random_batch(task, num_classes, shape, batch, seed=0):
+Step = Callable[[torch.Tensor, list, bool], object]  # one batch through a model: (images, labels, train)
+
+
+def random_batch(task: str, num_classes: int, shape: Sequence[int], batch: int, seed: int = 0) -> Tuple[torch.Tensor,
+                 list]:
     """uint8 images and their labels: a label map, or 1-4 boxes with rectangular masks each."""
     g = torch.Generator().manual_seed(seed)
     height, width = shape
@@ -46,7 +51,7 @@ def random_batch(task, num_classes, shape, batch, seed=0):
     return images, labels
 
 
-def mm_inputs(task, images, labels, train):
+def mm_inputs(task: str, images: torch.Tensor, labels: list, train: bool) -> dict:
     """The batch in mmdet/mmseg's ``dict(inputs, data_samples)`` form."""
     from mmengine.structures import InstanceData, PixelData
     samples = []
@@ -70,14 +75,14 @@ def mm_inputs(task, images, labels, train):
     return dict(inputs=list(images), data_samples=samples)
 
 
-def build_ours(cfg: Config, task, device, amp):
+def build_ours(cfg: Config, task: str, device: str, amp: bool) -> Tuple[torch.nn.Module, Step]:
     from mmengine.registry import MODELS
     model = revert_sync_batchnorm(MODELS.build(copy.deepcopy(cfg.model))).to(device)  # mmseg's build edits it
     sgd = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
     # with AMP on CUDA, mmengine's loss scaling, as tools/train.py --amp uses
     optimizer = AmpOptimWrapper(optimizer=sgd) if amp and 'cuda' in device else OptimWrapper(sgd)
 
-    def step(images, labels, train):
+    def step(images: torch.Tensor, labels: list, train: bool) -> object:
         data = mm_inputs(task, images, labels, train)
         if train:
             model.train()
@@ -88,7 +93,8 @@ def build_ours(cfg: Config, task, device, amp):
     return model, step
 
 
-def reference_model(cfg: Config, task, num_classes, shape, batch, train):
+def reference_model(cfg: Config, task: str, num_classes: int, shape: Sequence[int], batch: int,
+                    train: bool) -> Tuple[torch.nn.Module, str]:
     """The reproduced project's model for this config, and its name."""
     if task == 'instance':
         from torchvision.models.detection import maskrcnn_resnet50_fpn
@@ -114,7 +120,8 @@ def reference_model(cfg: Config, task, num_classes, shape, batch, train):
     raise UserError(f'--vs has no reference model for decode_head {head} on {backbone.type}')
 
 
-def build_reference(cfg: Config, task, num_classes, shape, batch, train, device, amp):
+def build_reference(cfg: Config, task: str, num_classes: int, shape: Sequence[int], batch: int, train: bool,
+                    device: str, amp: bool) -> Tuple[torch.nn.Module, Step, str]:
     model, name = reference_model(cfg, task, num_classes, shape, batch, train)
     model = model.to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=1e-4, momentum=0.9)
@@ -124,7 +131,7 @@ def build_reference(cfg: Config, task, num_classes, shape, batch, train, device,
     mean = torch.tensor(preprocessor.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(preprocessor.std, device=device).view(1, 3, 1, 1)
 
-    def step(images, labels, train) -> None:
+    def step(images: torch.Tensor, labels: list, train: bool) -> None:
         images = images.to(device).float()
         model.train(train)
         with torch.set_grad_enabled(train):
@@ -148,9 +155,9 @@ def build_reference(cfg: Config, task, num_classes, shape, batch, train, device,
     return model, step, name
 
 
-def steps_runner(step, train, device, amp):
+def steps_runner(step: Step, train: bool, device: str, amp: bool) -> Callable[[list], None]:
     """A function running ``step`` over batches (autocast with ``amp``) until the device is done."""
-    def run_steps(batches) -> None:
+    def run_steps(batches: list) -> None:
         for images, labels in batches:
             with torch.autocast(torch.device(device).type,
                                 dtype=torch.float16 if 'cuda' in device else torch.bfloat16, enabled=amp):
@@ -160,7 +167,7 @@ def steps_runner(step, train, device, amp):
     return run_steps
 
 
-def run(run_steps, batches, warmup, device):
+def run(run_steps: Callable[[list], None], batches: list, warmup: int, device: str) -> Tuple[float, List[float], int]:
     """(images/s, per-batch latencies in s, peak memory in bytes) of ``run_steps`` over
     ``batches`` after ``warmup`` of them."""
     run_steps(batches[:warmup])
@@ -173,7 +180,8 @@ def run(run_steps, batches, warmup, device):
     return sum(len(images) for images, _ in batches[warmup:]) / sum(latencies), latencies, memory.growth()
 
 
-def build_exported(cfg: Config, model, shape, device, work_dir: str):
+def build_exported(cfg: Config, model: torch.nn.Module, shape: Sequence[int], device: str,
+                   work_dir: str) -> Tuple[torch.nn.Module, Step]:
     """The ONNX export of ``model`` (its current weights) at ``shape``, run by onnxruntime in
     ``ONNXSegmentor`` or ``ONNXDetector``, and its step."""
     from mmcityscapes.deployment.export import export
@@ -183,12 +191,12 @@ def build_exported(cfg: Config, model, shape, device, work_dir: str):
     export(cfg, ModelSource(checkpoint), osp.join(work_dir, 'export'), shape=shape)
     exported = ModelSource(osp.join(work_dir, 'export')).build(cfg, device)
 
-    def step(images, labels, train):
+    def step(images: torch.Tensor, labels: list, train: bool) -> object:
         return exported.test_step(mm_inputs(model_family(cfg), images, labels, train))
     return exported, step
 
 
-def parameters_m(model):
+def parameters_m(model: torch.nn.Module) -> float:
     """Parameters in millions: the module's, or for an export the ONNX graph's weight initializers
     (float or 8-bit integer tensors)."""
     if not hasattr(model, 'session'):
@@ -200,7 +208,8 @@ def parameters_m(model):
     return sum(int(np.prod(t.dims)) for t in graph.initializer if t.data_type in kinds) / 1e6
 
 
-def profile_model(model, run_steps, args, title):
+def profile_model(model: torch.nn.Module, run_steps: Callable[[], None], args: argparse.Namespace,
+                  title: str) -> List[str]:
     """Markdown sections of ``run_steps()`` profiled: an export by onnxruntime's profiler (its
     session swapped for a profiling one), a PyTorch model by the torch profiler and, on the CPU,
     its convolutions by kind."""
@@ -220,7 +229,7 @@ def profile_model(model, run_steps, args, title):
     return sections
 
 
-def benchmark_data(cfg: Config, samples) -> None:
+def benchmark_data(cfg: Config, samples: int) -> None:
     from mmengine.registry import DATASETS
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     shape = tuple(dataset[0]['inputs'].shape[1:])  # also: lazy initialisation, file system caches

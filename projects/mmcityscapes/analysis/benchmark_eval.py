@@ -9,9 +9,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any, Callable, List, Sequence, Tuple
 
 import cv2
 import numpy as np
+from mmengine.evaluator import BaseMetric
 
 from mmcityscapes.cityscapes import files, noisy
 from mmcityscapes.cityscapes.results import MASKS
@@ -39,7 +41,7 @@ cs.main()
 '''
 
 
-def run_process(cmd, cwd=REPO, **env):
+def run_process(cmd: Sequence[str], cwd: str = REPO, **env) -> float:
     """Seconds one command takes, start-up included (its output is kept from the terminal)."""
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=dict(os.environ, **env), capture_output=True, text=True)
@@ -49,31 +51,31 @@ def run_process(cmd, cwd=REPO, **env):
     return seconds
 
 
-def decode_mask(path: str):
+def decode_mask(path: str) -> Tuple[int, ...]:
     return cv2.imread(path, cv2.IMREAD_GRAYSCALE).shape  # the shape only: no image sent back
 
 
-def decode_label(path: str):
+def decode_label(path: str) -> Tuple[int, ...]:
     return read_label_png(path).shape
 
 
-def timed(func, *args):
+def timed(func: Callable, *args) -> Tuple[Any, float]:
     start = time.perf_counter()
     value = func(*args)
     return value, time.perf_counter() - start
 
 
-def eval_tool(task, root: str, pred_dir: str, out, nproc: int):
+def eval_tool(task: str, root: str, pred_dir: str, out: str, nproc: int) -> List[str]:
     return [sys.executable, EVAL_TOOL, '--task', task, '--gt-root', files.split_dir(root, 'val', files.FINE),
             '--pred-dir', pred_dir, '--nproc', str(nproc), '--out', out]
 
 
-def print_rows(rows, t_official) -> None:
+def print_rows(rows: Sequence[tuple], t_official: float) -> None:
     print(markdown_table(['evaluation', 'processes', 'seconds', 'vs official'],
                          [(name, n, f'{t:.2f}', f'{t_official / t:.2f}x') for name, n, t in rows]))
 
 
-def benchmark_semantic(root: str, pred_dir: str, scratch, nproc: int):
+def benchmark_semantic(root: str, pred_dir: str, scratch: str, nproc: int) -> bool:
     gt_files = files.ground_truth_files(files.split_dir(root, 'val', files.FINE), 'labelIds')
     noisy.write_label_predictions(gt_files, pred_dir)
     t_official = run_process([sys.executable, '-m', 'cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling'],
@@ -100,7 +102,7 @@ def benchmark_semantic(root: str, pred_dir: str, scratch, nproc: int):
     return same
 
 
-def metric_samples(in_memory):
+def metric_samples(in_memory: dict) -> List[dict]:
     """The predictions as the data samples mmdet's metrics receive."""
     import torch
     samples = []
@@ -114,7 +116,7 @@ def metric_samples(in_memory):
     return samples
 
 
-def run_metric(metric, samples):
+def run_metric(metric: BaseMetric, samples: Sequence[dict]) -> Tuple[float, float, float]:
     """(AP, AP50, seconds) of an mmdet-style Cityscapes metric over the samples."""
     metric.dataset_meta = dict(classes=noisy.CLASSES)
     start = time.perf_counter()
@@ -124,7 +126,7 @@ def run_metric(metric, samples):
     return result['mAP'], result.get('AP50', result.get('AP@50')), time.perf_counter() - start
 
 
-def in_process_metrics(in_memory, scratch):
+def in_process_metrics(in_memory: dict, scratch: str) -> Tuple[tuple, tuple]:
     """(AP, AP50, seconds) of mmdet's CityScapesMetric and of the plugin's in-memory metric."""
     from mmdet.evaluation import CityScapesMetric
     from mmengine.logging import MMLogger
@@ -142,7 +144,7 @@ def in_process_metrics(in_memory, scratch):
     return mmdet, ours
 
 
-def benchmark_instance(root: str, pred_dir: str, scratch, nproc: int, n_masks):
+def benchmark_instance(root: str, pred_dir: str, scratch: str, nproc: int, n_masks: int) -> bool:
     gt_files = files.ground_truth_files(files.split_dir(root, 'val', files.FINE), 'instanceIds')
     in_memory = noisy.write_predictions(gt_files, pred_dir, n_masks)
     masks = sorted(glob.glob(osp.join(pred_dir, MASKS, '*.png')))

@@ -12,7 +12,8 @@ import mmcv
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.structures import InstanceData, PixelData
+from mmengine.infer import BaseInferencer
+from mmengine.structures import BaseDataElement, InstanceData, PixelData
 from mmengine.utils import ProgressBar
 
 from mmcityscapes.cityscapes.files import official_ground_truth
@@ -73,17 +74,17 @@ def build_inferencer(cfg: Config, source: ModelSource, device: str) -> Tuple[obj
     return inferencer, task, visualizer
 
 
-def batches(inferencer, images: Sequence[str], batch_size: int,
+def batches(inferencer: BaseInferencer, images: Sequence[str], batch_size: int,
             failed: List[str]) -> Iterator[Tuple[List[str], list]]:
     """``(paths, predictions)`` per batch of consecutive images of one size after the inferencer's
     pipeline (mmseg's preprocessor stacks a test batch without padding). An image that cannot be
     read, or a batch that cannot be predicted, is skipped, said on stderr and added to ``failed``."""
-    def skip(paths, reason) -> None:
+    def skip(paths: List[str], reason: str) -> None:
         for path in paths:
             print(f'\nskipped {path}: {reason}', file=sys.stderr)
             failed.append(path)
 
-    def predict(batch):
+    def predict(batch: List[Tuple[str, dict]]) -> Tuple[List[str], list]:
         paths = [path for path, _ in batch]
         try:
             return paths, inferencer.forward(inferencer.collate_fn([d for _, d in batch]))
@@ -106,7 +107,7 @@ def batches(inferencer, images: Sequence[str], batch_size: int,
         yield predict(batch)
 
 
-def attach_ground_truth(sample, image_path: str, task: str, class_of_label: np.ndarray) -> None:
+def attach_ground_truth(sample: BaseDataElement, image_path: str, task: str, class_of_label: np.ndarray) -> None:
     """Add the official ground truth of an image (if present) in the model's classes."""
     if task == 'semantic':
         path = official_ground_truth(image_path, 'labelIds')
@@ -125,7 +126,7 @@ def attach_ground_truth(sample, image_path: str, task: str, class_of_label: np.n
             labels=torch.tensor([class_of_label[label_id(i)] for i in instances], dtype=torch.long))
 
 
-def write_result(sample, name: str, results_dir: str, task: str, label_ids: np.ndarray) -> None:
+def write_result(sample: BaseDataElement, name: str, results_dir: str, task: str, label_ids: np.ndarray) -> None:
     """The official result format of one image (``label_ids``: class index -> Cityscapes label id)."""
     if task == 'semantic':
         write_semantic_result(results_dir, name, label_ids[sample.pred_sem_seg.data[0].cpu().numpy()])

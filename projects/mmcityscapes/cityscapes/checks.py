@@ -36,7 +36,8 @@ def check_sizes(pairs: Sequence[Tuple[str, Union[str, Size]]], where: str) -> No
     found = size_mismatches(pairs)
     if found:
         image, (w, h), annotation, (aw, ah) = found[0]
-        raise UserError(f'{where}: {len(found)} of {len(pairs)} images differ in size from their annotations (e.g. '
+        images, total = len({item[0] for item in found}), len({image for image, _ in pairs})
+        raise UserError(f'{where}: {images} of {total} images differ in size from their annotations (e.g. '
                         f'{image} is {w}x{h}, {annotation} {aw}x{ah}): replace them or remove their annotations')
 
 

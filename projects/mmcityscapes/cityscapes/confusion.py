@@ -1,12 +1,15 @@
 """Confusion matrices of test predictions, as mmseg's and mmdet's ``confusion_matrix.py`` count
 them, and their figure. Light: numpy (matplotlib when drawing)."""
+from typing import Iterable, Sequence, Tuple
+
 import numpy as np
 
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.figures import save_figure, subplots
 
 
-def semantic_confusion(samples, num_classes, ignore_index=255):
+def semantic_confusion(samples: Iterable[Tuple[np.ndarray, np.ndarray]], num_classes: int,
+                       ignore_index: int = 255) -> np.ndarray:
     """Pixel counts (ground-truth rows, predicted columns) over ``(ground truth, prediction)``
     class-index maps; pixels labelled ``ignore_index`` are left out."""
     counts = np.zeros(num_classes * num_classes, np.int64)
@@ -19,7 +22,7 @@ def semantic_confusion(samples, num_classes, ignore_index=255):
     return counts.reshape(num_classes, num_classes)
 
 
-def box_iou(a, b):
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """IoU of every box of ``a`` (N, 4) with every box of ``b`` (M, 4), x1y1x2y2."""
     area = lambda x: (x[:, 2] - x[:, 0]) * (x[:, 3] - x[:, 1])  # noqa: E731
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -29,7 +32,8 @@ def box_iou(a, b):
         return np.nan_to_num(inter / (area(a)[:, None] + area(b)[None] - inter))
 
 
-def detection_confusion(images, num_classes, score_thr=0.3, iou_thr=0.5):
+def detection_confusion(images: Iterable[tuple], num_classes: int, score_thr: float = 0.3,
+                        iou_thr: float = 0.5) -> np.ndarray:
     """mmdet's detection confusion matrix, (num_classes + 1) square, the last row and column
     being background: a detection (score >= ``score_thr``) counts once for every ground-truth box
     it overlaps by IoU >= ``iou_thr`` (row: that box's class), or in the background row if none;
@@ -55,7 +59,7 @@ def detection_confusion(images, num_classes, score_thr=0.3, iou_thr=0.5):
     return matrix
 
 
-def confusion_figure(matrix, labels, path: str, title) -> None:
+def confusion_figure(matrix: np.ndarray, labels: Sequence[str], path: str, title: str) -> None:
     """The row-normalised matrix (% of each ground-truth row) as a labelled heat map PNG."""
     rows = matrix.sum(1, keepdims=True)
     with np.errstate(divide='ignore', invalid='ignore'):

@@ -26,7 +26,7 @@ removed on the next run. Each problem stops the run with one line naming the fil
 import glob
 import os
 import os.path as osp
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import pycocotools.mask as mask_util
@@ -140,7 +140,7 @@ def annotated_images(root: str) -> List[Tuple[str, str]]:
     return pairs
 
 
-def train_id_sources(root: str):
+def train_id_sources(root: str) -> Tuple[List[str], int]:
     """Per annotation, its polygons, or its labelIds PNG where it has no polygons (several
     public samples ship only the PNGs); and how many use that fallback."""
     sources, fallback = [], 0
@@ -155,7 +155,7 @@ def train_id_sources(root: str):
     return sources, fallback
 
 
-def instance_annotations(task):
+def instance_annotations(task: Tuple[str, str, str]) -> Tuple[dict, List[dict]]:
     """COCO image + annotations of one image, as mmdet's converter computes them."""
     img_path, split_dir, gt_dir = task
     stem = image_stem(img_path, split_dir)
@@ -182,7 +182,7 @@ def instance_annotations(task):
     return image, anns
 
 
-def coco_json(images_and_anns):
+def coco_json(images_and_anns: Iterable[Tuple[dict, List[dict]]]) -> dict:
     coco = dict(images=[], categories=[dict(id=c.id, name=c.name) for c in THING_CATEGORIES],
                 annotations=[])
     for img_id, (image, anns) in enumerate(images_and_anns):
@@ -192,14 +192,14 @@ def coco_json(images_and_anns):
     return coco
 
 
-def subset_coco(coco, file_names):
+def subset_coco(coco: dict, file_names: Set[str]) -> dict:
     keep = {img['id'] for img in coco['images'] if img['file_name'] in file_names}
     return dict(images=[img for img in coco['images'] if img['id'] in keep],
                 categories=coco['categories'],
                 annotations=[a for a in coco['annotations'] if a['image_id'] in keep])
 
 
-def instance_inputs(data_root, split: str):
+def instance_inputs(data_root: str, split: str) -> Tuple[List[str], List[str]]:
     """(images, their gtFine instanceIds PNGs) of a split; a missing PNG stops the run."""
     split_dir, images = list_images(data_root, split)
     inputs = [files.annotation_path(data_root, split, image_stem(p, split_dir), 'instanceIds.png') for p in images]
@@ -209,7 +209,7 @@ def instance_inputs(data_root, split: str):
     return images, inputs
 
 
-def convert_instances(data_root, split: str, nproc: int):
+def convert_instances(data_root: str, split: str, nproc: int) -> dict:
     out_path = coco_file(data_root, split)
     split_dir, gt_dir = files.split_dir(data_root, split), files.split_dir(data_root, split, FINE)
     images, inputs = instance_inputs(data_root, split)
@@ -254,7 +254,7 @@ def remove_outputs(paths: Sequence[str], what: str) -> None:
         print(f'removed {len(existing)} files an earlier run wrote for {what} (e.g. {existing[0]})')
 
 
-def write_split_files(data_root, options, cocos) -> None:
+def write_split_files(data_root: str, options: SplitOptions, cocos: Dict[str, dict]) -> None:
     rng = np.random.default_rng(options.split_seed)
     split_root = osp.join(data_root, 'splits')
 
@@ -275,7 +275,7 @@ def write_split_files(data_root, options, cocos) -> None:
         write_val_splits(data_root, options, cocos['val'], rng)
 
 
-def write_train_splits(data_root, options, coco, rng) -> None:
+def write_train_splits(data_root: str, options: SplitOptions, coco: dict, rng: np.random.Generator) -> None:
     split_root = osp.join(data_root, 'splits')
     train_dir, train = list_images(data_root, 'train')
     train = [image_stem(p, train_dir) for p in train]
@@ -300,7 +300,7 @@ def write_train_splits(data_root, options, coco, rng) -> None:
     print(f'{options.folds} cross-validation folds of ~{len(folds[0])} images')
 
 
-def write_val_splits(data_root, options, coco, rng) -> None:
+def write_val_splits(data_root: str, options: SplitOptions, coco: dict, rng: np.random.Generator) -> None:
     split_root = osp.join(data_root, 'splits')
     val_dir, val = list_images(data_root, 'val')
     val = [image_stem(p, val_dir) for p in val]

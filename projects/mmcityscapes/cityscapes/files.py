@@ -10,6 +10,7 @@ A *stem* is ``<city>/<city>_<seq>_<frame>`` (relative to a split folder), a *fra
 """
 import glob
 import os.path as osp
+from typing import List, Optional, Tuple
 
 from mmcityscapes.common.errors import UserError
 
@@ -18,32 +19,32 @@ FINE, COARSE = 'gtFine', 'gtCoarse'
 IMAGE_SUFFIX = f'_{IMAGES}.png'
 
 
-def split_dir(root: str, split: str, kind=IMAGES):
+def split_dir(root: str, split: str, kind: str = IMAGES) -> str:
     """``<root>/<kind>/<split>``: the images, or a ground-truth kind (``FINE``, ``COARSE``)."""
     return osp.join(root, kind, split)
 
 
-def list_images(root: str, split: str):
+def list_images(root: str, split: str) -> Tuple[str, List[str]]:
     """(the split's image folder, its ``*_leftImg8bit.png`` files, sorted)."""
     folder = split_dir(root, split)
     return folder, sorted(glob.glob(osp.join(folder, '*', '*' + IMAGE_SUFFIX)))
 
 
-def image_stem(image_path, folder):
+def image_stem(image_path: str, folder: str) -> str:
     """``<city>/<city>_<seq>_<frame>`` of an image, relative to its split folder."""
     return osp.relpath(image_path, folder)[:-len(IMAGE_SUFFIX)]
 
 
-def annotation_name(stem, suffix, kind=FINE) -> str:
+def annotation_name(stem: str, suffix: str, kind: str = FINE) -> str:
     """``<stem>_gtFine_<suffix>`` (``suffix`` with its extension, e.g. ``labelIds.png``)."""
     return f'{stem}_{kind}_{suffix}'
 
 
-def annotation_path(root: str, split: str, stem, suffix, kind=FINE):
+def annotation_path(root: str, split: str, stem: str, suffix: str, kind: str = FINE) -> str:
     return osp.join(split_dir(root, split, kind), annotation_name(stem, suffix, kind))
 
 
-def frame(path: str):
+def frame(path: str) -> str:
     """``<city>_<seq>_<frame>`` of any Cityscapes file name."""
     return '_'.join(osp.basename(path).split('_')[:3])
 
@@ -64,14 +65,14 @@ def gt_fine_path(image_path: str, suffix: str) -> str:
                     annotation_name(name[:-len(IMAGE_SUFFIX)], f'{suffix}.png'))
 
 
-def image_of_annotation(gt_path):
+def image_of_annotation(gt_path: str) -> str:
     """The image of a ``gtFine`` file in the official layout (``gt_fine_path`` reversed)."""
     city_dir, name = osp.split(gt_path)
     split_path, split = osp.split(osp.dirname(city_dir))
     return osp.join(osp.dirname(split_path), IMAGES, split, osp.basename(city_dir), frame(name) + IMAGE_SUFFIX)
 
 
-def official_ground_truth(image_path, suffix):
+def official_ground_truth(image_path: str, suffix: str) -> Optional[str]:
     """The ``gtFine_<suffix>.png`` of an image, if the image is in the official layout and the file exists."""
     in_layout = image_path.endswith(IMAGE_SUFFIX) and \
         osp.basename(osp.dirname(osp.dirname(osp.dirname(image_path)))) == IMAGES
@@ -79,15 +80,15 @@ def official_ground_truth(image_path, suffix):
     return path if path and osp.isfile(path) else None
 
 
-def ground_truth_files(gt_root: str, suffix):
+def ground_truth_files(gt_root: str, suffix: str) -> List[str]:
     """Every ``<city>/*_gtFine_<suffix>.png`` of a ground-truth split folder, sorted."""
     return sorted(glob.glob(osp.join(gt_root, '*', annotation_name('*', f'{suffix}.png'))))
 
 
-def coco_file(root: str, split: str):
+def coco_file(root: str, split: str) -> str:
     """The converter's COCO instance annotations of a split (or subset: ``train_tune``, ...)."""
     return osp.join(root, 'annotations', f'instancesonly_filtered_{FINE}_{split}.json')
 
 
-def is_cityscapes_root(root: str):
+def is_cityscapes_root(root: str) -> bool:
     return osp.isdir(osp.join(root, IMAGES))

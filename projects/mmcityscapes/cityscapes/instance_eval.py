@@ -9,6 +9,8 @@ the same overlaps (0.5:0.95:0.05), minimum region size (100 px), group and void 
 duplicate handling and step-wise precision-recall integration. It works on predictions in
 memory; ``results`` applies it to files in the official format.
 """
+from typing import Dict, Iterable, Sequence, Tuple
+
 import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import id2label, labels
@@ -23,14 +25,14 @@ OVERLAPS = np.arange(0.5, 1., 0.05)
 MIN_REGION_SIZE = 100
 
 
-def ground_truth_under(gt_ids, mask):
+def ground_truth_under(gt_ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The ground-truth ids under a boolean mask, read inside the mask's bounding box only
     (``cv2.boundingRect`` of its pixels): most masks cover a small part of the image."""
     x, y, w, h = cv2.boundingRect(np.ascontiguousarray(mask).view(np.uint8))
     return gt_ids[y:y + h, x:x + w][mask[y:y + h, x:x + w]]
 
 
-def match_image(gt_ids, predictions):
+def match_image(gt_ids: np.ndarray, predictions: Iterable[Tuple[np.ndarray, int, float]]) -> dict:
     """The counts the official matching collects for one image.
 
     Args:
@@ -66,7 +68,7 @@ def match_image(gt_ids, predictions):
     return result
 
 
-def average_precision(y_true, y_score, hard_fns):
+def average_precision(y_true: np.ndarray, y_score: np.ndarray, hard_fns: int) -> float:
     """The official precision-recall curve and its step-wise integral.
 
     With no scored example (every prediction of the class ignored, no ground truth matched)
@@ -95,7 +97,7 @@ def average_precision(y_true, y_score, hard_fns):
     return np.dot(precision, widths)
 
 
-def class_ap(images, name, threshold):
+def class_ap(images: Sequence[dict], name: str, threshold: float) -> float:
     """AP of one class at one overlap threshold over ``match_image`` results."""
     y_true, y_score, hard_fns = [], [], 0
     have_gt = have_pred = False
@@ -131,7 +133,7 @@ def class_ap(images, name, threshold):
     return 0.0 if have_gt else float('nan')
 
 
-def evaluate(images):
+def evaluate(images: Sequence[dict]) -> Dict[str, float]:
     """Official averages: ``mAP`` (AP over 0.5:0.95), ``AP50`` and per-class AP/AP50 (fractions)."""
     ap = np.array([[class_ap(images, name, t) for t in OVERLAPS] for name in INSTANCE_LABELS])
     at50 = np.isclose(OVERLAPS, 0.5)
@@ -143,7 +145,7 @@ def evaluate(images):
     return result
 
 
-def markdown(result):
+def markdown(result: Dict[str, float]) -> str:
     """Per-class and mean AP / AP50 (in %) of an ``evaluate`` result."""
     rows = [(name, f'{100 * result[f"AP.{name}"]:.1f}', f'{100 * result[f"AP50.{name}"]:.1f}')
             for name in INSTANCE_LABELS]

@@ -3,6 +3,8 @@
 An ``*_instanceIds.png`` pixel is ``label id * 1000 + instance index`` for an individually
 annotated object, and the plain label id elsewhere (stuff, and crowd regions of thing classes).
 """
+from typing import List, Sequence, Union
+
 import numpy as np
 from cityscapesscripts.helpers.labels import id2label, labels, name2label
 
@@ -18,7 +20,7 @@ for _label in labels:
         TRAIN_ID_OF_LABEL[_label.id] = _label.trainId if 0 <= _label.trainId < 255 else 255
 
 
-def label_id(instance_id):
+def label_id(instance_id: Union[int, np.ndarray]) -> Union[int, np.ndarray]:
     """The label id of an ``*_instanceIds.png`` value (array or scalar)."""
     if np.isscalar(instance_id):
         instance_id = int(instance_id)
@@ -26,17 +28,17 @@ def label_id(instance_id):
     return np.where(instance_id >= INSTANCE_OFFSET, instance_id // INSTANCE_OFFSET, instance_id)
 
 
-def is_instance(instance_id):
+def is_instance(instance_id: Union[int, np.ndarray]) -> Union[bool, np.ndarray]:
     """Whether an ``*_instanceIds.png`` value is an individually annotated object (not a crowd or stuff)."""
     return instance_id >= INSTANCE_OFFSET
 
 
-def label_name(instance_id):
+def label_name(instance_id: int) -> str:
     """The class name of an ``*_instanceIds.png`` value (KeyError for an unknown label id)."""
     return id2label[label_id(instance_id)].name
 
 
-def class_indices(classes):
+def class_indices(classes: Sequence[str]) -> np.ndarray:
     """Lookup table: Cityscapes label id -> index in ``classes`` (names), 255 for the others."""
     lut = np.full(256, 255, np.uint8)
     for i, label in id2label.items():
@@ -45,12 +47,12 @@ def class_indices(classes):
     return lut
 
 
-def label_ids_of(classes):
+def label_ids_of(classes: Sequence[str]) -> List[int]:
     """The Cityscapes label id of each class name (KeyError for a name Cityscapes lacks)."""
     return [name2label[name].id for name in classes]
 
 
-def looks_like_train_ids(label_ids):
+def looks_like_train_ids(label_ids: np.ndarray) -> bool:
     """Whether a label-id image (a prediction) rather holds train ids: apart from 255 (ignored in
     train ids) no value above 18, and most pixels on ids 0..6, which are void as label ids (no
     model predicts them) and road..traffic light as train ids."""

@@ -1,5 +1,7 @@
 """Seeded noisy predictions of generated Cityscapes ground truth, in the official result format:
 what ``tools/analysis_tools/benchmark_eval.py`` (and the tests) score with every evaluator."""
+from typing import Dict, List, Sequence, Tuple
+
 import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import labels, name2label
@@ -13,7 +15,8 @@ CLASSES = tuple(INSTANCE_LABELS)  # the 8 evaluated instance classes
 THING_IDS = [name2label[name].id for name in CLASSES]
 
 
-def noisy_predictions(gt, rng, n_masks=0):
+def noisy_predictions(gt: np.ndarray, rng: np.random.Generator, n_masks: int = 0) -> List[Tuple[np.ndarray, int,
+                      float]]:
     """Detections of a ground-truth instance map: misses, shifted borders, wrong labels,
     duplicates, false positives (at least ``n_masks`` in all), a hit on the void ego vehicle
     and an empty mask."""
@@ -41,7 +44,7 @@ def noisy_predictions(gt, rng, n_masks=0):
     return preds
 
 
-def write_predictions(gt_files, pred_dir: str, n_masks, seed=0):
+def write_predictions(gt_files: Sequence[str], pred_dir: str, n_masks: int, seed: int = 0) -> Dict[str, list]:
     """Official-format instance prediction files of ``*_gtFine_instanceIds.png`` files; returns
     ``{gt file: [(mask, label id, score)]}``, the same predictions in memory."""
     rng = np.random.default_rng(seed)
@@ -53,7 +56,7 @@ def write_predictions(gt_files, pred_dir: str, n_masks, seed=0):
     return in_memory
 
 
-def noisy_labels(gt, rng):
+def noisy_labels(gt: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A label-id prediction of a ``*_gtFine_labelIds.png``: shifted, two classes swapped, blobs
     of random evaluated labels, and void ground truth predicted as road."""
     pred = np.roll(gt, (int(rng.integers(-3, 4)), int(rng.integers(-3, 4))), axis=(0, 1))
@@ -68,7 +71,7 @@ def noisy_labels(gt, rng):
     return pred.astype(np.uint8)
 
 
-def write_label_predictions(gt_files, pred_dir: str, seed=0) -> None:
+def write_label_predictions(gt_files: Sequence[str], pred_dir: str, seed: int = 0) -> None:
     """``<frame>_pred.png`` label-id predictions of ``*_gtFine_labelIds.png`` files."""
     rng = np.random.default_rng(seed)
     for gt_path in gt_files:

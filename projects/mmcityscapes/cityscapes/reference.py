@@ -2,11 +2,12 @@
 compared with (``tools/analysis_tools/benchmark_eval.py``, the tests)."""
 import copy
 import os.path as osp
+from typing import Sequence
 
 import numpy as np
 
 
-def official_semantic(gt_files, pred_dir: str):
+def official_semantic(gt_files: Sequence[str], pred_dir: str) -> dict:
     """cityscapesscripts' evalPixelLevelSemanticLabeling result, quiet and without its JSON file."""
     import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as cs
     args = copy.copy(cs.args)
@@ -15,7 +16,7 @@ def official_semantic(gt_files, pred_dir: str):
     return cs.evaluateImgLists([cs.getPrediction(args, gt) for gt in gt_files], gt_files, args)
 
 
-def same_scores(ours, official):
+def same_scores(ours: dict, official: dict) -> bool:
     """Whether two pixel-level result dictionaries (in any key order: the official JSON export
     sorts its keys) hold the same confusion matrix and scores."""
     keys = ('classScores', 'classInstScores', 'categoryScores', 'categoryInstScores')

@@ -17,6 +17,7 @@ import fnmatch
 import math
 import os
 import os.path as osp
+from typing import Dict, Iterable, Iterator, List, Tuple
 
 import cv2
 import numpy as np
@@ -31,13 +32,13 @@ from mmcityscapes.common.parallel import track_parallel
 MASKS = 'masks'  # the instance masks' folder, beside the text files
 
 
-def write_semantic_result(results_dir, name, label_ids) -> None:
+def write_semantic_result(results_dir: str, name: str, label_ids: np.ndarray) -> None:
     """``<results_dir>/<name>.png``: an image's prediction as a label-id PNG (uint8 array)."""
     with atomic_output(osp.join(results_dir, f'{name}.png')) as tmp:
         cv2.imwrite(tmp, label_ids)
 
 
-def write_instance_result(results_dir, name, instances) -> None:
+def write_instance_result(results_dir: str, name: str, instances: Iterable[Tuple[np.ndarray, int, float]]) -> None:
     """``<results_dir>/<name>_pred.txt`` and its ``masks/<name>_<i>.png`` of an image's
     ``(boolean mask, label id, confidence)`` instances; the text file is written last."""
     lines = []
@@ -49,7 +50,7 @@ def write_instance_result(results_dir, name, instances) -> None:
     write_lines(lines, osp.join(results_dir, f'{name}_pred.txt'))
 
 
-def prediction_files(pred_dir: str, ext):
+def prediction_files(pred_dir: str, ext: str) -> Dict[str, str]:
     """``{file name: path}`` of every ``*.<ext>`` under ``pred_dir``."""
     if not osp.isdir(pred_dir):
         raise UserError(f'no prediction folder {pred_dir}')
@@ -60,7 +61,7 @@ def prediction_files(pred_dir: str, ext):
     return found
 
 
-def find_prediction(gt_path, predictions, ext):
+def find_prediction(gt_path: str, predictions: Dict[str, str], ext: str) -> str:
     """The one ``<frame>*.<ext>`` prediction of a ground-truth file, as the official
     scripts look it up."""
     frame = files.frame(gt_path)
@@ -71,14 +72,14 @@ def find_prediction(gt_path, predictions, ext):
     return predictions[matches[0]]
 
 
-def ground_truth(gt_root: str, suffix):
+def ground_truth(gt_root: str, suffix: str) -> List[str]:
     found = files.ground_truth_files(gt_root, suffix)
     if not found:
         raise UserError(f'no {files.annotation_name("*", suffix + ".png")} under {gt_root}')
     return found
 
 
-def read_instance_predictions(txt_path, shape):
+def read_instance_predictions(txt_path: str, shape: Tuple[int, int]) -> Iterator[Tuple[np.ndarray, int, float]]:
     """(mask, label id, confidence) per line of an official instance prediction file, checked:
     a Cityscapes label id, a finite confidence, a mask PNG of the ground truth's ``shape``."""
     with open(txt_path) as f:
@@ -106,20 +107,20 @@ def read_instance_predictions(txt_path, shape):
             yield mask, label_id, score
 
 
-def _match_task(task):
+def _match_task(task: Tuple[str, str]) -> dict:
     gt_path, txt_path = task
     gt_ids = read_label_png(gt_path)
     return instance_eval.match_image(gt_ids, read_instance_predictions(txt_path, gt_ids.shape))
 
 
-def evaluate_instances(gt_root: str, pred_dir: str, nproc: int):
+def evaluate_instances(gt_root: str, pred_dir: str, nproc: int) -> Tuple[Dict[str, float], int]:
     """(official instance result, number of images) of the prediction files under ``pred_dir``."""
     predictions = prediction_files(pred_dir, 'txt')
     tasks = [(gt, find_prediction(gt, predictions, 'txt')) for gt in ground_truth(gt_root, 'instanceIds')]
     return instance_eval.evaluate(track_parallel(_match_task, tasks, nproc)), len(tasks)
 
 
-def _count_task(task):
+def _count_task(task: Tuple[str, str, bool]) -> dict:
     gt_path, pred_path, allow_train_ids = task
     pred, gt = read_label_png(pred_path), read_label_png(gt_path)
     if not allow_train_ids and looks_like_train_ids(pred):
@@ -132,7 +133,7 @@ def _count_task(task):
         raise UserError(f'{pred_path}: {e}') from None
 
 
-def evaluate_semantic(gt_root: str, pred_dir: str, nproc: int, allow_train_ids=False):
+def evaluate_semantic(gt_root: str, pred_dir: str, nproc: int, allow_train_ids: bool = False) -> Tuple[dict, int]:
     """(official pixel-level result, number of images) of the label-id PNGs under ``pred_dir``;
     a prediction that looks like train ids (the most common submission mistake, which scores 0
     without a word) stops the evaluation unless ``allow_train_ids``."""

@@ -8,6 +8,7 @@ fills the official script's own confusion matrix and instance statistics with th
 scores them with its own functions, so the result is the official result dictionary.
 """
 import copy
+from typing import Iterable, Optional
 
 import cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling as official
 import cv2
@@ -24,7 +25,7 @@ CATEGORY_LUT[:NUM_IDS] = [1 + CATEGORY_NAMES.index(id2label[i].category) for i i
 
 
 
-def count_image(pred, gt, instances):
+def count_image(pred: np.ndarray, gt: np.ndarray, instances: np.ndarray) -> dict:
     """The counts the official script collects from one image.
 
     Args:
@@ -57,14 +58,14 @@ def count_image(pred, gt, instances):
                 category_tp=category_tp[present])
 
 
-def _histogram(instances, where=None):
+def _histogram(instances: np.ndarray, where: Optional[np.ndarray] = None) -> np.ndarray:
     """Pixel count per instance id (of the pixels ``where`` is true)."""
     mask = None if where is None else where.view(np.uint8)
     bins = NUM_IDS * INSTANCE_OFFSET
     return cv2.calcHist([instances], [0], mask, [bins], [0, bins]).ravel().astype(np.int64)
 
 
-def evaluate(images):
+def evaluate(images: Iterable[dict]) -> dict:
     """The official result dictionary (``classScores``, ``classInstScores``, ``categoryScores``,
     ``categoryInstScores``, their ``averageScore*`` and ``confMatrix``) from ``count_image``
     results."""
@@ -98,7 +99,7 @@ def evaluate(images):
     return official.createResultDict(confusion, class_iou, class_iiou, category_iou, category_iiou, {}, args)
 
 
-def markdown(result):
+def markdown(result: dict) -> str:
     """Tables of class and category IoU / iIoU (in %) of an ``evaluate`` result, as the official
     script prints them."""
     shown = lambda v: '' if np.isnan(v) else f'{100 * v:.1f}'  # noqa: E731

@@ -19,6 +19,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
+from typing import Callable, Dict, List, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -84,13 +85,19 @@ STUFF_COLORS = dict(sky=(150, 190, 230), building=(120, 100, 90), road=(92, 90, 
                     'traffic light': (40, 40, 40), 'traffic sign': (205, 200, 40)})
 
 
-def polygon_in_box(template, x0, y0, w, h, rng, jitter=0.02):
+Points = Union[np.ndarray, Sequence[Sequence[float]]]  # (x, y) vertices
+Color = Tuple[int, int, int]
+
+
+def polygon_in_box(template: Points, x0: float, y0: float, w: float, h: float, rng: np.random.Generator,
+                   jitter: float = 0.02) -> np.ndarray:
     pts = np.asarray(template, np.float64)
     pts = pts + rng.normal(0, jitter, pts.shape)
     return np.stack([x0 + pts[:, 0] * w, y0 + pts[:, 1] * h], 1)
 
 
-def regular_polygon(cx, cy, rx, ry, n, rng, jitter=0.15):
+def regular_polygon(cx: float, cy: float, rx: float, ry: float, n: int, rng: np.random.Generator,
+                    jitter: float = 0.15) -> np.ndarray:
     angles = np.linspace(0, 2 * np.pi, n, endpoint=False) + rng.uniform(0, 2 * np.pi)
     radius = 1 + rng.uniform(-jitter, jitter, n)
     return np.stack([cx + rx * radius * np.cos(angles), cy + ry * radius * np.sin(angles)], 1)
@@ -99,7 +106,7 @@ def regular_polygon(cx, cy, rx, ry, n, rng, jitter=0.15):
 class SceneBuilder:
     """Builds one street scene as an ordered list of objects (later ones occlude earlier)."""
 
-    def __init__(self, rng, width, height) -> None:
+    def __init__(self, rng: np.random.Generator, width: int, height: int) -> None:
         self.rng, self.w, self.h = rng, width, height
         self.objects = []
         self.horizon = height * rng.uniform(0.40, 0.50)
@@ -108,26 +115,26 @@ class SceneBuilder:
         self.road_left = width * rng.uniform(-0.35, 0.1)  # road edges at the image bottom
         self.road_right = width * rng.uniform(0.9, 1.35)
 
-    def add(self, label, polygon, color, texture='flat', decor=()) -> None:
+    def add(self, label: str, polygon: Points, color: Color, texture: str = 'flat', decor: Sequence = ()) -> None:
         polygon = np.asarray(polygon, np.float64)
         polygon[:, 0] = np.clip(polygon[:, 0], 0, self.w - 1)
         polygon[:, 1] = np.clip(polygon[:, 1], 0, self.h - 1)
         self.objects.append(dict(label=label, polygon=np.round(polygon).astype(int).tolist(),
                                  color=color, texture=texture, decor=list(decor)))
 
-    def jitter_color(self, color, amount=20):
+    def jitter_color(self, color: Color, amount: float = 20) -> Color:
         return tuple(int(np.clip(c + self.rng.normal(0, amount), 0, 255)) for c in color)
 
-    def px_per_m(self, ground_y):
+    def px_per_m(self, ground_y: float) -> float:
         return max(ground_y - self.horizon, 1.0) / CAMERA_HEIGHT_M
 
-    def road_edges(self, y):
+    def road_edges(self, y: float) -> Tuple[float, float]:
         t = (y - self.horizon) / (self.h - self.horizon)
         left = self.vanish_x - self.road_far + t * (self.road_left - self.vanish_x + self.road_far)
         right = self.vanish_x + self.road_far + t * (self.road_right - self.vanish_x - self.road_far)
         return left, right
 
-    def build(self):
+    def build(self) -> List[dict]:
         rng, w, h, hz = self.rng, self.w, self.h, self.horizon
         self.add('sky', [(0, 0), (w, 0), (w, hz + 2), (0, hz + 2)], STUFF_COLORS['sky'], 'gradient')
         self.add_buildings()
@@ -250,7 +257,7 @@ class SceneBuilder:
         for ground, label, x in sorted(things, key=lambda t: t[0]):  # far first
             self.add_thing(label, x, ground)
 
-    def add_thing(self, label, x, ground) -> None:
+    def add_thing(self, label: str, x: float, ground: float) -> None:
         rng = self.rng
         s = self.px_per_m(ground)
         if label.endswith('group'):
@@ -288,7 +295,8 @@ class SceneBuilder:
                              (225, 180, 150))])
 
 
-def texture_field(texture, xs, ys, rng, image_size):
+def texture_field(texture: str, xs: np.ndarray, ys: np.ndarray, rng: np.random.Generator, image_size: Tuple[int,
+                  int]) -> np.ndarray:
     """Brightness offsets for one object's pixels (global coordinates keep patterns aligned)."""
     h, w = image_size
     cell = max(2, w // 128)
@@ -310,7 +318,7 @@ def texture_field(texture, xs, ys, rng, image_size):
     return np.zeros(ys.shape + (1,))
 
 
-def fill_polygon(canvas, polygon, color_fn) -> None:
+def fill_polygon(canvas: np.ndarray, polygon: Points, color_fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> None:
     """Paint a polygon exactly as PIL (and so cityscapesscripts) rasterizes it."""
     pts = np.asarray(polygon, np.float64)
     x0, y0 = np.floor(pts.min(0)).astype(int)
@@ -327,7 +335,7 @@ def fill_polygon(canvas, polygon, color_fn) -> None:
     region[mask] = color_fn(xs, ys)[mask]
 
 
-def render_image(objects, rng, height, width):
+def render_image(objects: Sequence[dict], rng: np.random.Generator, height: int, width: int) -> np.ndarray:
     canvas = np.zeros((height, width, 3), np.float64)
     for obj in objects:
         base = np.asarray(obj['color'], np.float64)
@@ -342,7 +350,7 @@ def render_image(objects, rng, height, width):
     return np.clip(canvas, 0, 255).astype(np.uint8)
 
 
-def coarsen(objects, rng):
+def coarsen(objects: Sequence[dict], rng: np.random.Generator) -> List[dict]:
     """Coarse annotation: a subset of objects as shrunken, simplified polygons."""
     coarse = []
     for obj in objects:
@@ -358,7 +366,7 @@ def coarsen(objects, rng):
     return coarse
 
 
-def write_annotation(prefix, objects, height, width) -> None:
+def write_annotation(prefix: str, objects: Sequence[dict], height: int, width: int) -> None:
     """Write <prefix>_{polygons.json,labelIds,instanceIds,color}.png from the polygons."""
     payload = dict(imgHeight=height, imgWidth=width,
                    objects=[dict(label=o['label'], polygon=o['polygon']) for o in objects])
@@ -373,7 +381,7 @@ def write_annotation(prefix, objects, height, width) -> None:
     cv2.imwrite(prefix + '_instanceIds.png', instances.astype(np.uint16))
 
 
-def generate_one(task):
+def generate_one(task: Tuple[str, str, int, dict]) -> str:
     root, split, index, args = task
     rng = np.random.default_rng([args['seed'], SPLITS.index(split), index])
     city = CITIES[split][index % len(CITIES[split])]
@@ -397,7 +405,7 @@ def generate_one(task):
     return name
 
 
-def generate(out, counts, height, width, seed, nproc=1):
+def generate(out: str, counts: Dict[str, int], height: int, width: int, seed: int, nproc: int = 1) -> None:
     """Generate the dataset into ``out``; a no-op if it already holds the same generation."""
     params = dict(version=GENERATOR_VERSION, counts=counts, height=height, width=width, seed=seed)
     marker = osp.join(out, MARKER)

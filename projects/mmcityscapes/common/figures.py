@@ -1,10 +1,14 @@
 """Figures: matplotlib without pyplot (imported only when a figure is made), written atomically."""
 import sys
+from typing import TYPE_CHECKING, Any, Optional, Tuple
 
 from mmcityscapes.common.io import atomic_output
 
+if TYPE_CHECKING:  # matplotlib is imported only when a figure is made
+    from matplotlib.figure import Figure
 
-def subplots(*args, figsize=None, **kwargs):
+
+def subplots(*args, figsize: Optional[Tuple[float, float]] = None, **kwargs) -> Tuple['Figure', Any]:
     """``(figure, axes)`` as ``pyplot.subplots``, without pyplot: a plain ``Figure`` drawn by Agg,
     with matplotlib imported only when a figure is made (light tools' ``--help`` stays fast)."""
     from matplotlib.figure import Figure
@@ -12,7 +16,7 @@ def subplots(*args, figsize=None, **kwargs):
     return fig, fig.subplots(*args, **kwargs)
 
 
-def save_figure(fig, path: str, dpi=100, **kwargs) -> None:
+def save_figure(fig: 'Figure', path: str, dpi: int = 100, **kwargs) -> None:
     """Write a matplotlib figure atomically (``Figure.savefig`` keywords) and close it if pyplot
     manages it (optuna's plots)."""
     with atomic_output(path) as tmp:

@@ -9,7 +9,7 @@ import re
 import shutil
 import tempfile
 from contextlib import contextmanager
-from typing import Iterator, Optional, Tuple
+from typing import Any, Iterable, Iterator, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -69,7 +69,7 @@ def check_writable(path: str, what: str, folder: bool = True) -> None:
         raise UserError(f'{what} {path}: cannot write in {existing} ({e.strerror.lower()})') from None
 
 
-def remove_stale_temporaries(root: str):
+def remove_stale_temporaries(root: str) -> int:
     """Remove the temporary files (``.tmp<pid>_<name>``) that ``atomic_output`` left under
     ``root`` in processes that were killed; those of running processes stay. Returns how many."""
     removed = 0
@@ -82,7 +82,7 @@ def remove_stale_temporaries(root: str):
     return removed
 
 
-def process_exists(pid) -> bool:
+def process_exists(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -92,7 +92,7 @@ def process_exists(pid) -> bool:
     return True
 
 
-def is_complete_png(path: str):
+def is_complete_png(path: str) -> bool:
     """Whether a PNG file ends with its IEND chunk (a cheap check against truncation)."""
     with open(path, 'rb') as f:
         f.seek(0, os.SEEK_END)
@@ -111,7 +111,7 @@ def png_size(path: str) -> Optional[Tuple[int, int]]:
     return int.from_bytes(header[16:20], 'big'), int.from_bytes(header[20:24], 'big')
 
 
-def write_text(text, path: str) -> bool:
+def write_text(text: str, path: str) -> bool:
     """Atomically write ``text``; an identical existing file is left untouched (idempotent runs).
 
     Returns whether the file was written.
@@ -125,11 +125,11 @@ def write_text(text, path: str) -> bool:
     return True
 
 
-def write_json(obj, path: str, **kwargs) -> None:
+def write_json(obj: Any, path: str, **kwargs) -> None:
     write_text(json.dumps(obj, **kwargs), path)
 
 
-def write_csv(rows, path: str) -> None:
+def write_csv(rows: Sequence[dict], path: str) -> None:
     """Write dicts with the same keys as CSV, a header from the first row's keys."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator='\n')
@@ -138,11 +138,11 @@ def write_csv(rows, path: str) -> None:
     write_text(buffer.getvalue(), path)
 
 
-def write_lines(lines, path: str) -> None:
+def write_lines(lines: Iterable[str], path: str) -> None:
     write_text(''.join(f'{line}\n' for line in lines), path)
 
 
-def read_png(path: str, flags=cv2.IMREAD_UNCHANGED):
+def read_png(path: str, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     if not osp.isfile(path):
         raise UserError(f'missing file {path}')
     image = cv2.imread(path, flags)
@@ -151,7 +151,7 @@ def read_png(path: str, flags=cv2.IMREAD_UNCHANGED):
     return image
 
 
-def read_label_png(path: str):
+def read_label_png(path: str) -> np.ndarray:
     """A label PNG as an array, as PIL (and so the official scripts) reads it. OpenCV decodes the
     single-channel 8- and 16-bit ones, faster (OpenCV 4.14 / Pillow 13 at 2048x1024: 13 / 17 ms
     8-bit, 25 / 33 ms 16-bit); palette or colour PNGs, which OpenCV would turn into BGR, go to PIL."""
@@ -167,7 +167,7 @@ def read_label_png(path: str):
         raise UserError(f'cannot decode image {path} (corrupt or not an image)') from None
 
 
-def read_json(path: str):
+def read_json(path: str) -> Any:
     if not osp.isfile(path):
         raise UserError(f'missing file {path}')
     try:
@@ -177,7 +177,7 @@ def read_json(path: str):
         raise UserError(f'cannot parse JSON {path}: {e}') from None
 
 
-def is_up_to_date(output, inputs):
+def is_up_to_date(output: str, inputs: Iterable[str]) -> bool:
     """True if ``output`` exists and is not older than any of ``inputs``."""
     if not osp.exists(output):
         return False

@@ -2,11 +2,12 @@
 import glob
 import json
 import os.path as osp
+from typing import List, Tuple
 
 from mmcityscapes.common.errors import UserError
 
 
-def read_scalars(work_dir: str):
+def read_scalars(work_dir: str) -> Tuple[List[dict], List[dict]]:
     """(training entries, validation entries) of every run's ``<timestamp>/vis_data/scalars.json``
     in an mmengine work dir, in time order; training entries are those with a learning rate."""
     entries = []

@@ -1,10 +1,11 @@
 """A parallel map with a progress bar that never leaves a half-written file behind."""
 import multiprocessing
+from typing import Any, Callable, Sequence, Tuple
 
 from tqdm import tqdm
 
 
-def _guarded(job):
+def _guarded(job: Tuple[Callable, Any]) -> Tuple[bool, Any]:
     func, task = job
     try:
         return True, func(task)
@@ -12,7 +13,7 @@ def _guarded(job):
         return False, e
 
 
-def track_parallel(func, tasks, nproc: int):
+def track_parallel(func: Callable[[Any], Any], tasks: Sequence[Any], nproc: int) -> list:
     """``[func(t) for t in tasks]`` in ``nproc`` processes, in order, with a progress bar.
 
     A task's exception is raised only after every worker has finished its tasks and the pool

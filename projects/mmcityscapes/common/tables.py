@@ -1,6 +1,7 @@
 """Metric tables: markdown for people, JSON and CSV for tools, in percent whatever the metric's unit."""
 import numbers
 import os.path as osp
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 from prettytable import PrettyTable, TableStyle
 
@@ -11,17 +12,17 @@ FRACTIONS = ('coco/', 'cityscapes/')  # metric prefixes of values logged as frac
 CHARTED = ('IoU', 'AP')  # per-class metrics (names ending so) that write_metrics draws
 
 
-def percent(metric, value):
+def percent(metric: str, value: float) -> float:
     """A metric's value in percent (mmdet's metrics log fractions, mmseg's percent)."""
     return 100 * value if metric.startswith(FRACTIONS) else value
 
 
-def shown(metric, value):
+def shown(metric: str, value: Any) -> str:
     """A metric's value as every table prints it: percent, two decimals (AP 13.70, mIoU 30.37)."""
     return f'{percent(metric, value):.2f}' if isinstance(value, numbers.Real) else str(value)
 
 
-def markdown_table(header, rows, align_left=1):
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence], align_left: int = 1) -> str:
     """A markdown table: the first ``align_left`` columns left-aligned, the others right-aligned."""
     table = PrettyTable(header)
     table.set_style(TableStyle.MARKDOWN)
@@ -31,7 +32,7 @@ def markdown_table(header, rows, align_left=1):
     return table.get_string() + '\n'
 
 
-def metrics_markdown(metrics, title=None):
+def metrics_markdown(metrics: Dict[str, Any], title: Optional[str] = None) -> str:
     """A title, the non-numeric entries as ``key: value`` lines (``evaluated_on``), a summary
     table of the scalar metrics and a per-class table of ``<metric>.<class>`` keys, in percent."""
     numeric = {k: v for k, v in metrics.items() if isinstance(v, numbers.Real)}
@@ -52,7 +53,7 @@ def metrics_markdown(metrics, title=None):
     return text
 
 
-def describe_dataset(dataset) -> str:
+def describe_dataset(dataset: Any) -> str:
     """Which images a table was computed on: the annotation file (or image folder) and count."""
     while hasattr(dataset, 'dataset'):  # dataset wrappers
         dataset = dataset.dataset
@@ -60,20 +61,20 @@ def describe_dataset(dataset) -> str:
     return f'{source} ({len(dataset)} images)'
 
 
-def metrics_rows(metrics):
+def metrics_rows(metrics: Dict[str, Any]) -> List[dict]:
     """One ``metric, class, value`` row per value; ``class`` is empty for the summary metrics."""
     return [dict(zip(('metric', 'class'), key.split('.', 1) if '.' in key else (key, '')), value=value)
             for key, value in metrics.items()]
 
 
-def test_result_stem(work_dir: str, config, checkpoint):
+def test_result_stem(work_dir: str, config: str, checkpoint: str) -> str:
     """``<work_dir>/test_<config>_<checkpoint>`` (names without folder and extension): where a
     test's tables go, so that two configs tested on one checkpoint never overwrite each other."""
     name = lambda path: osp.splitext(osp.basename(path))[0]  # noqa: E731
     return osp.join(work_dir, f'test_{name(config)}_{name(checkpoint)}')
 
 
-def per_class_chart(metrics, path: str, title=None) -> bool:
+def per_class_chart(metrics: Dict[str, Any], path: str, title: Optional[str] = None) -> bool:
     """Horizontal bars of every per-class IoU / AP metric (``<metric>.<class>`` keys), one panel
     each, in percent; a class without a value (NaN: no ground truth) has no bar. Returns whether
     there was anything to draw."""
@@ -101,7 +102,7 @@ def per_class_chart(metrics, path: str, title=None) -> bool:
     return True
 
 
-def write_metrics(metrics, out_stem, title=None):
+def write_metrics(metrics: Dict[str, Any], out_stem: str, title: Optional[str] = None) -> str:
     """Write ``<out_stem>.md``, ``.json``, ``.csv`` and, for per-class IoU / AP, ``.png``
     (``per_class_chart``); return the markdown."""
     table = metrics_markdown(metrics, title)

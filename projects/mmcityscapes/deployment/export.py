@@ -2,7 +2,7 @@
 manifest that describes it, checked against PyTorch on a seeded input before it is kept."""
 import os
 import os.path as osp
-from typing import Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -27,15 +27,15 @@ class SemanticNetwork(torch.nn.Module):
     """A segmentor's network on a normalised image: backbone, neck and decode head (mmseg's
     ``_forward``), the logits at the decode head's resolution."""
 
-    def __init__(self, segmentor) -> None:
+    def __init__(self, segmentor: torch.nn.Module) -> None:
         super().__init__()
         self.segmentor = segmentor
 
-    def forward(self, image):
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.segmentor._forward(image)
 
 
-def test_image_shape(cfg: Config):
+def test_image_shape(cfg: Config) -> Tuple[int, int]:
     """(height, width) of the config's test images: its test pipeline's ``Resize`` scale, (w, h)."""
     for transform in cfg.test_dataloader.dataset.pipeline:
         if transform['type'] == 'Resize' and transform.get('scale'):
@@ -44,7 +44,7 @@ def test_image_shape(cfg: Config):
     raise UserError('the test pipeline has no Resize with a scale to take the input size from: pass --shape H W')
 
 
-def export_settings(cfg: Config, checkpoint, shape, dynamic, opset):
+def export_settings(cfg: Config, checkpoint: str, shape: Sequence[int], dynamic: bool, opset: int) -> dict:
     """What an export is made from: the same settings give the same export."""
     return dict(source=dict(config=osp.abspath(cfg.filename), config_sha256=sha256(cfg.filename),
                             checkpoint=osp.abspath(checkpoint), checkpoint_sha256=sha256(checkpoint)),
@@ -105,11 +105,11 @@ def export(cfg: Config, source: ModelSource, out_dir: str, shape: Optional[Seque
     return manifest
 
 
-def as_tuple(outputs):
+def as_tuple(outputs: Any) -> tuple:
     return outputs if isinstance(outputs, tuple) else (outputs,)
 
 
-def compare(names, got, expected):
+def compare(names: Sequence[str], got: Sequence[np.ndarray], expected: Sequence[np.ndarray]) -> dict:
     """The largest difference of each onnxruntime output from PyTorch's; stops when a difference is
     over its ``TOLERANCE`` or the detections are not the same."""
     got, expected = dict(zip(names, got)), dict(zip(names, expected))
@@ -128,7 +128,7 @@ def compare(names, got, expected):
     return differences
 
 
-def same_order(got, expected):
+def same_order(got: Dict[str, np.ndarray], expected: Dict[str, np.ndarray]) -> np.ndarray:
     """The index in ``expected`` of each detection of ``got``: the detection of its label with the
     nearest box (detections of scores equal to float precision may come in another order, as
     neither NMS keeps the order of ties). Stops when the detections differ in number or labels."""
@@ -142,7 +142,8 @@ def same_order(got, expected):
     return order
 
 
-def semantic_contract(cfg: Config, model, shape, dynamic, logits_shape):
+def semantic_contract(cfg: Config, model: torch.nn.Module, shape: Sequence[int], dynamic: bool,
+                      logits_shape: Sequence[int]) -> dict:
     """The input and output a runtime must give and expect, and what the classes are."""
     preprocessor = cfg.model.data_preprocessor
     metainfo = test_metainfo(cfg)
@@ -159,7 +160,7 @@ def semantic_contract(cfg: Config, model, shape, dynamic, logits_shape):
         palette=[list(c) for c in metainfo.get('palette', [])])
 
 
-def instance_contract(cfg: Config, shape):
+def instance_contract(cfg: Config, shape: Sequence[int]) -> dict:
     """The input and outputs of an exported Mask R-CNN, the test settings built into the graph and
     what the classes are."""
     preprocessor, test_cfg = cfg.model.data_preprocessor, cfg.model.test_cfg

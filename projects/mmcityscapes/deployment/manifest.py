@@ -2,6 +2,7 @@
 config, and the checks that an export directory is complete and belongs to the config."""
 import hashlib
 import os.path as osp
+from typing import Sequence, Tuple
 
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import read_json
@@ -10,7 +11,7 @@ MANIFEST, MODEL = 'deploy.json', 'model.onnx'
 FORMAT = 'mmcityscapes-deploy/1'
 
 
-def sha256(path: str):
+def sha256(path: str) -> str:
     digest = hashlib.sha256()
     with open(path, 'rb') as f:
         for block in iter(lambda: f.read(1 << 20), b''):
@@ -18,12 +19,12 @@ def sha256(path: str):
     return digest.hexdigest()
 
 
-def is_export(path: str):
+def is_export(path: str) -> bool:
     """Whether ``path`` names an export: its directory, its ``model.onnx`` or its ``deploy.json``."""
     return path.endswith(('.onnx', MANIFEST)) or osp.isfile(osp.join(path, MANIFEST))
 
 
-def read_export(path: str):
+def read_export(path: str) -> Tuple[str, dict]:
     """(directory, manifest) of the export ``path`` names, after checking that its model file is
     the one the manifest describes (a truncated or replaced ``model.onnx`` stops with one line)."""
     directory = path if osp.isdir(path) else osp.dirname(path) or '.'
@@ -42,7 +43,8 @@ def read_export(path: str):
     return directory, manifest
 
 
-def check_matches(manifest, manifest_file, task, classes, mean, std, rgb):
+def check_matches(manifest: dict, manifest_file: str, task: str, classes: Sequence[str], mean: Sequence[float],
+                  std: Sequence[float], rgb: bool) -> None:
     """Stop unless the export was made for a model of this ``task``, ``classes`` and input
     normalisation (an ONNX model given with another config would score nonsense)."""
     input_ = manifest['input']

@@ -3,14 +3,17 @@ checkpoint's weights, and the test-time steps between them (proposals, NMS, RoI 
 pyramid level, class selection) written with operators that trace to TopK, NonMaxSuppression,
 RoiAlign and NonZero. Each step computes what mmdet 3.3's ``predict`` computes (the code it mirrors
 is named on it); pasting masks into the image stays outside the graph, in mmdet's mask head."""
+from typing import Any, Sequence, Tuple
+
 import torch
 from mmdet.models.task_modules.coders.delta_xywh_bbox_coder import delta2bbox
+from torch import Tensor
 from torchvision.ops import nms, roi_align
 
 OUTPUTS = ('boxes', 'scores', 'labels', 'mask_logits')
 
 
-def batched_nms(boxes, scores, groups, iou_threshold):
+def batched_nms(boxes: Tensor, scores: Tensor, groups: Tensor, iou_threshold: float) -> Tensor:
     """Indices kept by NMS within each group, by decreasing score: mmcv's ``batched_nms`` (boxes
     of different groups moved apart by the largest coordinate + 1; the zero keeps an empty set of
     boxes valid, coordinates are clipped to >= 0)."""
@@ -18,7 +21,7 @@ def batched_nms(boxes, scores, groups, iou_threshold):
     return nms(boxes + (groups.to(boxes) * (largest + 1))[:, None], scores, iou_threshold)
 
 
-def decode(coder, priors, deltas, image_shape):
+def decode(coder: Any, priors: Tensor, deltas: Tensor, image_shape: Sequence[int]) -> Tensor:
     """mmdet's ``DeltaXYWHBBoxCoder.decode`` for one image, with the ``wh_ratio_clip`` default
     the heads decode with (its ONNX branch is mmdet 2's)."""
     return delta2bbox(priors, deltas, coder.means, coder.stds, image_shape, 16 / 1000,
@@ -32,7 +35,7 @@ class MaskRCNNNetwork(torch.nn.Module):
     The input size is fixed at export: the anchors and per-level candidate counts are constants.
     """
 
-    def __init__(self, detector, image_shape) -> None:
+    def __init__(self, detector: torch.nn.Module, image_shape: Sequence[int]) -> None:
         super().__init__()
         self.detector, self.image_shape = detector, tuple(image_shape)
         self.rpn_cfg, self.rcnn_cfg = detector.test_cfg.rpn, detector.test_cfg.rcnn
@@ -41,13 +44,13 @@ class MaskRCNNNetwork(torch.nn.Module):
                 if getattr(layer, 'pool_mode', 'avg') != 'avg':
                     raise ValueError(f'RoIAlign pool_mode {layer.pool_mode!r}: only avg has an ONNX RoiAlign')
 
-    def forward(self, image):
+    def forward(self, image: Tensor) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
         features = self.detector.extract_feat(image)
         proposals = self.proposals(features)
         boxes, scores, labels = self.detections(features, proposals)
         return boxes, scores, labels, self.mask_logits(features, boxes, labels)
 
-    def proposals(self, features):
+    def proposals(self, features: Tuple[Tensor]) -> Tensor:
         """mmdet's ``RPNHead._predict_by_feat_single`` and ``_bbox_post_process``."""
         head, cfg = self.detector.rpn_head, self.rpn_cfg
         cls_scores, bbox_preds = head(features)
@@ -71,7 +74,7 @@ class MaskRCNNNetwork(torch.nn.Module):
         keep = batched_nms(boxes, scores, levels, cfg.nms.iou_threshold)[:cfg.max_per_img]
         return boxes[keep]
 
-    def pooled(self, extractor, features, boxes):
+    def pooled(self, extractor: torch.nn.Module, features: Tuple[Tensor], boxes: Tensor) -> Tensor:
         """mmdet's ``SingleRoIExtractor.forward`` for one image: each box pooled on its pyramid
         level (mmdet's own level mapping) by torchvision's RoIAlign, which exports to ONNX RoiAlign
         with ``half_pixel`` for mmcv's ``aligned=True``."""
@@ -86,7 +89,7 @@ class MaskRCNNNetwork(torch.nn.Module):
                                                           layer.sampling_ratio, layer.aligned))
         return pooled
 
-    def detections(self, features, proposals):
+    def detections(self, features: Tuple[Tensor], proposals: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
         """mmdet's ``StandardRoIHead.predict_bbox``, ``BBoxHead._predict_by_feat_single`` and
         ``multiclass_nms`` for one image, without rescaling."""
         roi_head, cfg = self.detector.roi_head, self.rcnn_cfg
@@ -109,7 +112,7 @@ class MaskRCNNNetwork(torch.nn.Module):
             keep = keep[:cfg.max_per_img]
         return boxes[keep], scores[keep], labels[keep]
 
-    def mask_logits(self, features, boxes, labels):
+    def mask_logits(self, features: Tuple[Tensor], boxes: Tensor, labels: Tensor) -> Tensor:
         """mmdet's ``StandardRoIHead.predict_mask``: the mask head's logits of each detection's class."""
         roi_head = self.detector.roi_head
         logits = roi_head.mask_head(self.pooled(roi_head.mask_roi_extractor, features, boxes))

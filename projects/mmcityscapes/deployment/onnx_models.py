@@ -2,6 +2,7 @@
 around an onnxruntime session, so that the tools' runner, evaluators and inferencers use an
 export exactly as they use a checkpoint."""
 import os.path as osp
+from typing import TYPE_CHECKING, List, NoReturn, Optional
 
 import torch
 from mmdet.models.detectors import BaseDetector
@@ -12,13 +13,17 @@ from mmseg.models import EncoderDecoder
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
+from torch import Tensor
 
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.deployment.manifest import MANIFEST, check_matches
 from mmcityscapes.utils.config import model_family, test_metainfo
 
+if TYPE_CHECKING:  # onnxruntime is imported when a session is made
+    import onnxruntime as ort
 
-def inference_session(onnx_file, device='cpu', profile_prefix=None):
+def inference_session(onnx_file: str, device: str = 'cpu',
+                      profile_prefix: Optional[str] = None) -> 'ort.InferenceSession':
     """An onnxruntime session on ``device`` (CUDA EP for cuda devices, where installed); with
     ``profile_prefix``, one that profiles every node into ``<profile_prefix>_<time>.json``
     (``session.end_profiling()`` names the file) and writes the graph it runs, after
@@ -51,8 +56,9 @@ class ONNXSegmentor(EncoderDecoder):
         device (str): onnxruntime runs on the CPU, or the CUDA EP for a cuda device.
     """
 
-    def __init__(self, onnx_file, data_preprocessor, test_cfg, align_corners, num_classes, device='cpu',
-                 init_cfg=None) -> None:
+    def __init__(self, onnx_file: str, data_preprocessor: dict, test_cfg: dict, align_corners: bool, num_classes: int,
+                 device: str = 'cpu',
+                 init_cfg: Optional[dict] = None) -> None:
         BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.session = inference_session(onnx_file, device)
         image = self.session.get_inputs()[0]
@@ -61,7 +67,7 @@ class ONNXSegmentor(EncoderDecoder):
         self.num_classes = self.out_channels = num_classes
         self.train_cfg = None
 
-    def encode_decode(self, inputs, batch_img_metas):
+    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
         """The exported network's logits, resized as mmseg's ``BaseDecodeHead.predict_by_feat`` does."""
         fixed = [s for s in self.input_shape[2:] if isinstance(s, int)]
         if len(fixed) == 2 and tuple(fixed) != tuple(inputs.shape[2:]):
@@ -92,13 +98,14 @@ class ONNXDetector(BaseDetector):
         device (str): onnxruntime runs on the CPU, or the CUDA EP for a cuda device.
     """
 
-    def __init__(self, onnx_file, data_preprocessor, mask_head, test_cfg, device='cpu', init_cfg=None) -> None:
+    def __init__(self, onnx_file: str, data_preprocessor: dict, mask_head: dict, test_cfg: dict, device: str = 'cpu',
+                 init_cfg: Optional[dict] = None) -> None:
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.session = inference_session(onnx_file, device)
         self.input_shape, self.onnx_file = tuple(self.session.get_inputs()[0].shape[2:]), onnx_file
         self.mask_head, self.test_cfg = DET_MODELS.build(mask_head), test_cfg
 
-    def predict(self, batch_inputs, batch_data_samples, rescale=True):
+    def predict(self, batch_inputs: Tensor, batch_data_samples: list, rescale: bool = True) -> list:
         results = []
         for image, sample in zip(batch_inputs, batch_data_samples):
             if tuple(sample.img_shape) != self.input_shape or tuple(image.shape[1:]) != self.input_shape:
@@ -117,13 +124,13 @@ class ONNXDetector(BaseDetector):
                                                       self.test_cfg.rcnn, rescale=rescale)
         return self.add_pred_to_datasample(batch_data_samples, results)
 
-    def loss(self, *args, **kwargs):
+    def loss(self, *args, **kwargs) -> NoReturn:
         raise UserError(f'{self.onnx_file} is an exported model: it only predicts')
 
     _forward = extract_feat = loss
 
 
-def exported_model(cfg: Config, directory, manifest, device='cpu'):
+def exported_model(cfg: Config, directory: str, manifest: dict, device: str = 'cpu') -> dict:
     """The model config that runs the export in ``directory`` (its ``manifest``, as ``read_export``
     returns them) in place of ``cfg.model``, after checking that the export was made from a model
     of this config (task, classes, input normalisation)."""

@@ -2,6 +2,7 @@
 of a launch on its own for a while (runs side by side)."""
 from contextlib import contextmanager
 from datetime import timedelta
+from typing import Any, Iterator, Tuple
 
 import torch
 import torch.distributed as torch_dist
@@ -9,7 +10,7 @@ from mmengine.config import Config
 from mmengine.dist import broadcast_object_list, init_dist
 
 
-def broadcast(value):
+def broadcast(value: Any) -> Any:
     """``value`` of rank 0 on every process (itself when not distributed)."""
     box = [value]
     broadcast_object_list(box)
@@ -30,7 +31,7 @@ def init_distributed(cfg: Config) -> None:
 
 
 @contextmanager
-def standalone_processes(rejoin=True, timeout_s=1800):
+def standalone_processes(rejoin: bool = True, timeout_s: int = 1800) -> Iterator[Tuple[int, int]]:
     """Run the body in every process of a distributed launch as if each were launched alone:
     the process group is taken down, so mmengine's samplers, seeds, metrics and barriers see a
     world of one (each process keeps its GPU). With ``rejoin`` it is built again after the body,

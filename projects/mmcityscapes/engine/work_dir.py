@@ -3,11 +3,12 @@ import fcntl
 import os
 import os.path as osp
 import socket
+from typing import IO, Union
 
 from mmcityscapes.common.errors import UserError
 
 
-def lock_work_dir(work_dir: str):
+def lock_work_dir(work_dir: str) -> IO:
     """Hold ``<work_dir>/.lock`` for as long as this process lives (``claim_work_dir``); raise
     ``UserError`` if another process holds it."""
     lock = claim_work_dir(work_dir)
@@ -16,7 +17,7 @@ def lock_work_dir(work_dir: str):
     return lock
 
 
-def claim_work_dir(work_dir: str):
+def claim_work_dir(work_dir: str) -> Union[IO, str]:
     """Take ``<work_dir>/.lock`` and return the open lock file, which must be kept referenced;
     return its holder ("process <pid> on <host>") instead if another process has it. A POSIX
     record lock: the kernel releases it when the process ends, however it ends, and forked

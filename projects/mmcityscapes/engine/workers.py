@@ -6,6 +6,7 @@ import re
 import signal
 import sys
 from contextlib import contextmanager
+from typing import Iterator
 
 from mmcityscapes.common.errors import UserError
 
@@ -26,7 +27,7 @@ _DIES_WITH_PARENT = False
 
 
 @contextmanager
-def naming_unreadable_images():
+def naming_unreadable_images() -> Iterator[None]:
     """Turn mmcv's ``failed to load image: <path>`` (an image that passed the pre-flight checks
     but does not decode), raised in a dataloader worker whose whole traceback torch repeats,
     into one line naming the file."""

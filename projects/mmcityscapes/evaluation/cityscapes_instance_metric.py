@@ -1,5 +1,6 @@
 """The official Cityscapes instance AP inside mmdet's evaluation loop, in memory."""
 import os.path as osp
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from mmdet.registry import METRICS
@@ -29,17 +30,18 @@ class CityscapesInstanceMetric(BaseMetric):
 
     default_prefix = 'cityscapes'
 
-    def __init__(self, seg_prefix=None, collect_device='cpu', prefix=None) -> None:
+    def __init__(self, seg_prefix: Optional[str] = None, collect_device: str = 'cpu',
+                 prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.seg_prefix = seg_prefix
 
-    def gt_path(self, img_path):
+    def gt_path(self, img_path: str) -> str:
         path = gt_fine_path(img_path, 'instanceIds')
         if self.seg_prefix:
             return osp.join(self.seg_prefix, *path.split(osp.sep)[-2:])
         return path
 
-    def process(self, data_batch, data_samples) -> None:
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         label_ids = label_ids_of(self.dataset_meta['classes'])
         for sample in data_samples:
             pred = sample['pred_instances']
@@ -48,7 +50,7 @@ class CityscapesInstanceMetric(BaseMetric):
             scores = pred['scores'].detach().cpu().numpy()
             self.results.append(match_image(read_png(self.gt_path(sample['img_path'])), zip(masks, labels, scores)))
 
-    def compute_metrics(self, results):
+    def compute_metrics(self, results: list) -> Dict[str, float]:
         """``evaluate``'s result; with no prediction it is 0, and with no ground-truth instance
         (the official script's NaN) the summary is reported as 0 too, with a warning."""
         result = evaluate(results)

@@ -1,4 +1,6 @@
 """mmdet's COCO metric with per-class AP for every metric, and every key even with no prediction."""
+from typing import Dict
+
 from mmdet.evaluation import CocoMetric
 from mmdet.registry import METRICS
 from mmengine.logging import MMLogger
@@ -24,7 +26,7 @@ class ClasswiseCocoMetric(CocoMetric):
     def __init__(self, **kwargs) -> None:
         super().__init__(classwise=True, **kwargs)
 
-    def compute_metrics(self, results):
+    def compute_metrics(self, results: list) -> Dict[str, float]:
         metrics, merged = self.metrics, {}
         classes = set(self.dataset_meta['classes'])
         try:
@@ -40,7 +42,7 @@ class ClasswiseCocoMetric(CocoMetric):
             self.metrics = metrics
         return merged
 
-    def scores_without_predictions(self, metric, num_images):
+    def scores_without_predictions(self, metric: str, num_images: int) -> Dict[str, float]:
         MMLogger.get_current_instance().warning(
             f'{metric}: no prediction on any of the {num_images} images (all scores below the test '
             'score threshold?); its AP is reported as 0')

@@ -2,12 +2,14 @@
 comparison (athar-usama/semantic, configs/README.md)."""
 import warnings
 from collections import OrderedDict
+from typing import Dict, Tuple
 
 import numpy as np
 import torch
 from mmengine.logging import MMLogger, print_log
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
+from numpy.typing import ArrayLike
 from prettytable import PrettyTable
 
 PER_CLASS = ('IoU', 'F1', 'Precision', 'Recall', 'Specificity')
@@ -29,12 +31,13 @@ class SegmentationMetric(IoUMetric):
     ``per_class=True``, ``<metric>.<class>`` for each metric in ``PER_CLASS``.
     """
 
-    def __init__(self, per_class=True, **kwargs) -> None:
+    def __init__(self, per_class: bool = True, **kwargs) -> None:
         super().__init__(iou_metrics=['mIoU'], **kwargs)
         self.per_class = per_class
 
     @staticmethod
-    def confusion_metrics(tp, union, predicted, labelled):
+    def confusion_metrics(tp: ArrayLike, union: ArrayLike, predicted: ArrayLike, labelled: ArrayLike) -> Tuple[Dict[str,
+                          np.ndarray], np.ndarray]:
         """Per-class metrics (fractions) and aAcc from the accumulated counts: mmseg's
         ``total_area_to_metrics`` (IoU, Dice as F1, precision, recall; in float64) plus specificity."""
         areas = [torch.as_tensor(np.asarray(x, np.float64)) for x in (tp, union, predicted, labelled)]
@@ -48,7 +51,7 @@ class SegmentationMetric(IoUMetric):
                                 Recall=mmseg['Recall'], Specificity=specificity)
         return per_class, mmseg['aAcc']
 
-    def compute_metrics(self, results):
+    def compute_metrics(self, results: list) -> Dict[str, float]:
         counts = [torch.stack(r).sum(0).cpu().numpy() for r in zip(*results)]
         logger = MMLogger.get_current_instance()
         if counts[3].sum() == 0:  # every pixel ignored: every metric is undefined (NaN), reported as 0

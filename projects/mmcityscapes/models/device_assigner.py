@@ -2,6 +2,7 @@
 import torch
 from mmdet.models.task_modules.assigners import AssignResult, MaxIoUAssigner
 from mmdet.registry import TASK_UTILS
+from torch import Tensor
 
 
 @TASK_UTILS.register_module()
@@ -15,7 +16,7 @@ class DeviceMaxIoUAssigner(MaxIoUAssigner):
     several ground truths claim a prior in low-quality matching, the last one wins, as in mmdet's loop.
     """
 
-    def assign_wrt_overlaps(self, overlaps, gt_labels):
+    def assign_wrt_overlaps(self, overlaps: Tensor, gt_labels: Tensor) -> AssignResult:
         num_gts, num_priors = overlaps.shape
         if num_gts == 0 or num_priors == 0 or (self.match_low_quality and not self.gt_max_assign_all):
             return super().assign_wrt_overlaps(overlaps, gt_labels)

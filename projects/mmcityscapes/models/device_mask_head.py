@@ -1,9 +1,15 @@
 """mmdet's FCNMaskHead with its mask targets built on the proposals' device."""
+from typing import List
+
 import torch
 from mmcv.ops import roi_align
 from mmdet.models.roi_heads.mask_heads import FCNMaskHead
+from mmdet.models.task_modules.samplers import SamplingResult
 from mmdet.registry import MODELS
 from mmdet.structures.mask import BitmapMasks, mask_target
+from mmdet.utils import InstanceList
+from mmengine.config import ConfigDict
+from torch import Tensor
 from torch.nn.modules.utils import _pair
 
 
@@ -18,7 +24,8 @@ class DeviceTargetFCNMaskHead(FCNMaskHead):
     one through the RoI's batch index: the same crops, the same binarisation.
     """
 
-    def get_targets(self, sampling_results, batch_gt_instances, rcnn_train_cfg):
+    def get_targets(self, sampling_results: List[SamplingResult], batch_gt_instances: InstanceList,
+                    rcnn_train_cfg: ConfigDict) -> Tensor:
         mask_size = _pair(rcnn_train_cfg.mask_size)
         binarize = not rcnn_train_cfg.get('soft_mask_target', False)
         targets = []

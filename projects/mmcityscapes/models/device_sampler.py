@@ -1,7 +1,11 @@
 """mmdet's RandomSampler with its permutation drawn where the indices are."""
+from typing import Union
+
+import numpy as np
 import torch
 from mmdet.models.task_modules.samplers import RandomSampler
 from mmdet.registry import TASK_UTILS
+from torch import Tensor
 
 
 @TASK_UTILS.register_module()
@@ -15,7 +19,7 @@ class DeviceRandomSampler(RandomSampler):
     distinct elements, every subset equally likely.
     """
 
-    def random_choice(self, gallery, num):
+    def random_choice(self, gallery: Union[Tensor, np.ndarray, list], num: int) -> Union[Tensor, np.ndarray]:
         if not isinstance(gallery, torch.Tensor):  # lists and arrays: mmdet's path
             return super().random_choice(gallery, num)
         assert len(gallery) >= num

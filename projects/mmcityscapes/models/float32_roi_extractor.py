@@ -1,7 +1,10 @@
 """mmdet's SingleRoIExtractor, kept in float32 under mixed precision."""
+from typing import Optional, Tuple
+
 import torch
 from mmdet.models.roi_heads.roi_extractors import SingleRoIExtractor
 from mmdet.registry import MODELS
+from torch import Tensor
 
 
 @MODELS.register_module()
@@ -15,6 +18,6 @@ class Float32RoIExtractor(SingleRoIExtractor):
     next layer. Without autocast nothing changes.
     """
 
-    def forward(self, feats, rois, roi_scale_factor=None):
+    def forward(self, feats: Tuple[Tensor], rois: Tensor, roi_scale_factor: Optional[float] = None) -> Tensor:
         with torch.autocast(feats[0].device.type, enabled=False):
             return super().forward(tuple(f.float() for f in feats), rois.float(), roi_scale_factor)

@@ -1,9 +1,11 @@
 """torchvision's DeepLabV3 head as an mmseg decode head."""
+from typing import Dict
+
 import torch
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads import ASPPHead
 from mmseg.registry import MODELS
-from torch import nn
+from torch import Tensor, nn
 
 
 @MODELS.register_module()
@@ -15,7 +17,7 @@ class TorchvisionASPPHead(ASPPHead):
     classifier; give this head ``dropout_ratio=0``, as torchvision has no dropout there.
     """
 
-    def __init__(self, projection_dropout=0.5, **kwargs) -> None:
+    def __init__(self, projection_dropout: float = 0.5, **kwargs) -> None:
         super().__init__(**kwargs)
         conv = dict(conv_cfg=self.conv_cfg, norm_cfg=self.norm_cfg, act_cfg=self.act_cfg)
         self.bottleneck = nn.Sequential(
@@ -24,7 +26,7 @@ class TorchvisionASPPHead(ASPPHead):
             ConvModule(self.channels, self.channels, 3, padding=1, **conv))
 
 
-def convert_torchvision_deeplabv3(state_dict):
+def convert_torchvision_deeplabv3(state_dict: Dict[str, Tensor]) -> Dict[str, Tensor]:
     """A torchvision ``deeplabv3_resnet50`` state dict in the key names of
     ``configs/deeplabv3_r50_tv.py`` (same tensors; the ASPP projection's input channels are
     reordered, as mmseg concatenates image pooling first and torchvision last)."""

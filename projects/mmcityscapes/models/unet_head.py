@@ -1,10 +1,13 @@
 """U-Net decoder as an mmseg decode head, for any multi-scale encoder."""
+from typing import List, Sequence
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.registry import MODELS
+from torch import Tensor
 
 
 @MODELS.register_module()
@@ -22,7 +25,7 @@ class UNetHead(BaseDecodeHead):
             features from the shallowest to the deepest.
     """
 
-    def __init__(self, decoder_channels=(256, 128, 64, 32, 16), **kwargs) -> None:
+    def __init__(self, decoder_channels: Sequence[int] = (256, 128, 64, 32, 16), **kwargs) -> None:
         super().__init__(input_transform='multiple_select', channels=decoder_channels[-1], **kwargs)
         skip_channels = list(self.in_channels[-2::-1])  # deepest skip first
         blocks, previous = [], self.in_channels[-1]
@@ -36,7 +39,7 @@ class UNetHead(BaseDecodeHead):
             previous = out
         self.blocks = nn.ModuleList(blocks)
 
-    def forward(self, inputs):
+    def forward(self, inputs: List[Tensor]) -> Tensor:
         features = self._transform_inputs(inputs)
         skips = features[-2::-1]
         x = features[-1]

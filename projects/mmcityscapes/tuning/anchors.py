@@ -7,6 +7,7 @@ test pipeline) are scaled to unit area, since the FPN levels cover size, and clu
 then chosen to maximise the mean IoU of every box with its best anchor.
 """
 import os.path as osp
+from typing import List, Sequence, Tuple
 
 import numpy as np
 from mmengine.config import Config
@@ -19,7 +20,7 @@ STRIDES = (4, 8, 16, 32, 64)
 DEFAULT = dict(scales=[8.0], ratios=[0.5, 1.0, 2.0])  # mmdet's Mask R-CNN anchors
 
 
-def load_boxes(ann_file, img_scale, min_size=0):
+def load_boxes(ann_file: str, img_scale: Sequence[int], min_size: float = 0) -> np.ndarray:
     """(w, h) of the non-crowd boxes at least ``min_size`` px wide and tall, in pixels of the
     image resized (keeping its ratio) to ``img_scale``."""
     coco = read_json(ann_file)
@@ -39,7 +40,7 @@ def load_boxes(ann_file, img_scale, min_size=0):
     return np.asarray(sizes, np.float64)
 
 
-def config_boxes(cfg: Config, min_size=0):
+def config_boxes(cfg: Config, min_size: float = 0) -> Tuple[np.ndarray, str, Tuple[int, int]]:
     """The training boxes of a Mask R-CNN config, at the scale of its test pipeline's Resize."""
     train = innermost_dataset(cfg.train_dataloader.dataset)
     ann_file = osp.join(train.get('data_root', ''), train.ann_file)
@@ -47,14 +48,14 @@ def config_boxes(cfg: Config, min_size=0):
     return load_boxes(ann_file, resize['scale'], min_size), ann_file, tuple(resize['scale'])
 
 
-def centered_iou(boxes, anchors):
+def centered_iou(boxes: np.ndarray, anchors: np.ndarray) -> np.ndarray:
     """IoU of (w, h) boxes with (w, h) anchors sharing a centre: shape (boxes, anchors)."""
     inter = np.minimum(boxes[:, None, 0], anchors[None, :, 0]) * np.minimum(boxes[:, None, 1], anchors[None, :, 1])
     union = boxes[:, None].prod(-1) + anchors[None].prod(-1) - inter
     return inter / union
 
 
-def kmeans_iou(boxes, k, rng, iterations=300):
+def kmeans_iou(boxes: np.ndarray, k: int, rng: np.random.Generator, iterations: int = 300) -> np.ndarray:
     """k-means on box shapes with 1 - IoU as the distance; returns (k, 2) cluster shapes."""
     centres = boxes[rng.choice(len(boxes), k, replace=False)]
     for _ in range(iterations):
@@ -67,7 +68,7 @@ def kmeans_iou(boxes, k, rng, iterations=300):
     return centres
 
 
-def anchor_shapes(scales, ratios):
+def anchor_shapes(scales: Sequence[float], ratios: Sequence[float]) -> np.ndarray:
     """All (w, h) anchors of mmdet's AnchorGenerator over the FPN strides."""
     shapes = []
     for stride in STRIDES:
@@ -78,11 +79,11 @@ def anchor_shapes(scales, ratios):
     return np.asarray(shapes)
 
 
-def mean_best_iou(boxes, scales, ratios):
+def mean_best_iou(boxes: np.ndarray, scales: Sequence[float], ratios: Sequence[float]) -> float:
     return float(centered_iou(boxes, anchor_shapes(scales, ratios)).max(1).mean())
 
 
-def fit(boxes, n_ratios, n_scales, seed):
+def fit(boxes: np.ndarray, n_ratios: int, n_scales: int, seed: int) -> Tuple[List[float], List[float]]:
     """(scales, ratios): ``n_ratios`` k-means ratios and ``n_scales`` octave scales."""
     rng = np.random.default_rng(seed)
     # FPN levels and octave scales cover size, so cluster shape alone: boxes scaled to unit area
@@ -97,7 +98,7 @@ def fit(boxes, n_ratios, n_scales, seed):
     return scales, ratios
 
 
-def fit_anchors(cfg: Config, ratios=3, scales=1, min_size=4, seed=0):
+def fit_anchors(cfg: Config, ratios: int = 3, scales: int = 1, min_size: float = 4, seed: int = 0) -> Tuple[dict, str]:
     """Fit anchors to a Mask R-CNN config's training boxes; returns the tuned values
     (``anchor_scales``, ``anchor_ratios``) and a comment saying what they were fitted to.
 

@@ -19,7 +19,7 @@ COMMENTS = dict(
     fpn_lr_mult='FPN gradient flow: 1.0 trainable, 0.1 reduced lr, 0.0 frozen')
 
 
-def apply_tuned(cfg: Config, values):
+def apply_tuned(cfg: Config, values: dict) -> Config:
     """Set the given tuned values (any of ``COMMENTS``' keys) in a Mask R-CNN config."""
     model = cfg.model
     if 'anchor_scales' in values:
@@ -37,7 +37,7 @@ def apply_tuned(cfg: Config, values):
     return cfg
 
 
-def tuned_values(cfg: Config):
+def tuned_values(cfg: Config) -> dict:
     """The values ``apply_tuned`` sets, as a config holds them."""
     model = cfg.model
     neck = cfg.optim_wrapper.get('paramwise_cfg', {}).get('custom_keys', {}).get('neck', {})
@@ -49,7 +49,7 @@ def tuned_values(cfg: Config):
                 fpn_lr_mult=neck.get('lr_mult', 1.0))
 
 
-def write_tuned(values, path: str, note):
+def write_tuned(values: dict, path: str, note: str) -> bool:
     """Write ``values`` as a variables-only config, ``note`` as its header comment."""
     lines = [f'# {line}' for line in note.splitlines()]
     lines += [f'{key} = {value!r}  # {COMMENTS[key]}' for key, value in values.items()]

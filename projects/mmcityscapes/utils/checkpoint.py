@@ -12,7 +12,7 @@ import pickle
 import re
 import sys
 import zipfile
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ from mmcityscapes.common.errors import UserError
 HISTORY_BUFFER_METHODS = ('min', 'max', 'current', 'mean')
 
 
-def history_buffer_method(obj, name):
+def history_buffer_method(obj: Any, name: str) -> Callable:
     """Stand-in for ``builtins.getattr`` while unpickling: HistoryBuffer's statistics only."""
     if obj is HistoryBuffer and name in HISTORY_BUFFER_METHODS:
         return getattr(HistoryBuffer, name)
@@ -63,7 +63,7 @@ def saved_config(checkpoint: str) -> Optional[Config]:
     return Config.fromstring(meta['cfg'], file_format='.py') if meta.get('cfg') else None
 
 
-def best_checkpoint(work_dir: str):
+def best_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint a training run in ``work_dir`` ends with: the best one by ``save_best``, as
     CheckpointHook records it in the message hub of the latest checkpoint (it saves that again
     after every new best), else the latest. None if the work dir holds no checkpoint."""
@@ -78,7 +78,7 @@ def best_checkpoint(work_dir: str):
     return osp.join(work_dir, osp.basename(best[0])) if best else latest
 
 
-def resolve_checkpoint(path: str, config_file=None):
+def resolve_checkpoint(path: Optional[str], config_file: Optional[str] = None) -> Optional[str]:
     """``path`` itself, or for a training work dir (``work_dirs/maskrcnn_stage1/``) its
     ``best_checkpoint``; a work dir that holds none stops with one line saying what to train (the
     config named after the work dir beside ``config_file``, the config that asks for it)."""
@@ -171,7 +171,7 @@ def unfitting_tensors(model_state: dict, state: dict) -> Tuple[List[str], List[s
     return missing, shaped
 
 
-def latest_valid_checkpoint(work_dir: str):
+def latest_valid_checkpoint(work_dir: str) -> Optional[str]:
     """The checkpoint to resume from: the latest one (``last_checkpoint``) if it is complete,
     else the newest complete ``epoch_*.pth``/``iter_*.pth`` (a kill while writing truncates a
     checkpoint), saying so; None if there is none."""

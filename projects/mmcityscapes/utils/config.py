@@ -10,7 +10,7 @@ import os.path as osp
 import re
 import sys
 from functools import reduce
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 from mmengine.config import Config
 from mmengine.hooks import CheckpointHook
@@ -35,7 +35,7 @@ def work_dir_of(cfg: Config, config: str, work_dir: Optional[str] = None) -> str
     return work_dir or cfg.get('work_dir') or default_work_dir(config)
 
 
-def config_keys(node, prefix=''):
+def config_keys(node: dict, prefix: str = '') -> List[str]:
     """Every dotted key path of a config's nested dicts."""
     keys = []
     for key, value in node.items():
@@ -45,7 +45,7 @@ def config_keys(node, prefix=''):
     return keys
 
 
-def load_config(path: str, options=None):
+def load_config(path: str, options: Optional[dict] = None) -> Config:
     """``Config.fromfile(path)`` with ``--cfg-options`` merged. A syntax error (in the config or
     a base) stops with one line naming file and line; an option key that matches nothing in the
     config is merged as mmengine does, with a warning naming the closest existing key (not for
@@ -88,7 +88,7 @@ def flat_config(cfg: Config) -> Dict[str, Any]:
     content = Config.fromstring(cfg.pretty_text, file_format='.py').to_dict()
     root = content.get('data_root')
 
-    def leaves(node, prefix):
+    def leaves(node: Any, prefix: str) -> Iterator[Tuple[str, Any]]:
         if isinstance(node, dict):
             for key, value in node.items():
                 yield from leaves(value, f'{prefix}{key}.')
@@ -111,14 +111,14 @@ def config_changes(old: Config, new: Config) -> List[Tuple[str, Any, Any]]:
             if before.get(key) != after.get(key)]
 
 
-def innermost_dataset(dataset_cfg):
+def innermost_dataset(dataset_cfg: dict) -> dict:
     """The dataset inside wrappers such as RepeatDataset."""
     while 'dataset' in dataset_cfg:
         dataset_cfg = dataset_cfg['dataset']
     return dataset_cfg
 
 
-def test_metainfo(cfg: Config):
+def test_metainfo(cfg: Config) -> dict:
     """The metainfo (classes, palette) of the config's test dataset: its dataset class's,
     updated by the config's ``metainfo``."""
     dataset = innermost_dataset(cfg.test_dataloader.dataset)
@@ -126,7 +126,7 @@ def test_metainfo(cfg: Config):
     return {**registry.get(dataset.type).METAINFO, **(dataset.get('metainfo') or {})}
 
 
-def dataset_paths(dataset_cfg):
+def dataset_paths(dataset_cfg: dict) -> List[Tuple[str, str, str]]:
     """(kind, path, data_root) of every annotation file and folder a dataset config reads,
     wrappers included."""
     found = []
@@ -138,7 +138,7 @@ def dataset_paths(dataset_cfg):
     return found
 
 
-def check_dataset_files(cfg: Config, splits):
+def check_dataset_files(cfg: Config, splits: Sequence[str]) -> None:
     """Stop with one line naming the first missing annotation file or folder that the ``splits``'
     dataloaders and evaluators read, or the labelled images that are none, missing, truncated or
     of another size than their annotations (``check_labelled_images``), before anything is built
@@ -181,7 +181,7 @@ def check_labelled_images(dataset: dict, where: str) -> None:
     check_sizes(pairs, where)
 
 
-def leaf_datasets(dataset_cfg):
+def leaf_datasets(dataset_cfg: dict) -> List[dict]:
     """The datasets of a dataset config, inside wrappers and concatenations."""
     if 'datasets' in dataset_cfg:
         return [leaf for part in dataset_cfg['datasets'] for leaf in leaf_datasets(part)]
@@ -270,7 +270,7 @@ def config_path_of(node: Any, holds: Callable[[dict], bool], prefix: str) -> Opt
     return next((path for k, v in items if (path := config_path_of(v, holds, f'{prefix}.{k}'))), None)
 
 
-def check_hook_arguments(cfg: Config):
+def check_hook_arguments(cfg: Config) -> None:
     """Stop with one line on a hook argument the hook does not take, before training starts
     (mmengine's CheckpointHook hands unknown ones to ``Runner.save_checkpoint``, which fails at
     the first checkpoint)."""
@@ -297,7 +297,7 @@ def check_hook_arguments(cfg: Config):
                     raise UserError(f'{where}: {hook_class.__name__} takes no argument {key!r}{hint}')
 
 
-def model_family(cfg: Config):
+def model_family(cfg: Config) -> str:
     """``'semantic'`` (an mmseg config) or ``'instance'`` (an mmdet config), by the default scope."""
     scope = cfg.get('default_scope')
     if scope not in FAMILIES:

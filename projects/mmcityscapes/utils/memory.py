@@ -1,6 +1,7 @@
 """The one peak-memory meter: training statistics and the benchmarks both read it."""
 import ctypes
 import os
+from typing import Union
 
 import torch
 
@@ -12,11 +13,11 @@ class PeakMemory:
     freed memory to the OS). ``peak()`` is absolute; ``growth()`` is beyond what was in use at
     the reset (the weights and optimizer state of a warmed-up model), in bytes."""
 
-    def __init__(self, device=None) -> None:
+    def __init__(self, device: Union[str, torch.device, None] = None) -> None:
         self.device = torch.device(device or ('cuda' if torch.cuda.is_available() else 'cpu'))
         self.start = 0
 
-    def reset(self):
+    def reset(self) -> 'PeakMemory':
         if self.device.type == 'cuda':
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(self.device)
@@ -31,7 +32,7 @@ class PeakMemory:
         self.start = self._resident()
         return self
 
-    def peak(self):
+    def peak(self) -> int:
         if self.device.type == 'cuda':
             return torch.cuda.max_memory_allocated(self.device)
         try:
@@ -40,7 +41,7 @@ class PeakMemory:
         except (OSError, StopIteration):
             return float('nan')
 
-    def growth(self):
+    def growth(self) -> int:
         return self.peak() - self.start
 
     @staticmethod

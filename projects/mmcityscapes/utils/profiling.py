@@ -3,6 +3,7 @@ markdown tables."""
 import json
 import time
 from collections import defaultdict
+from typing import Any, Callable, Sequence
 
 import torch
 from torch.profiler import ProfilerActivity, profile
@@ -13,7 +14,7 @@ SYNCHRONISATIONS = ('cudaStreamSynchronize', 'cudaDeviceSynchronize', 'cudaEvent
 KERNEL_LAUNCHES = ('cudaLaunchKernel', 'cudaLaunchKernelExC', 'cuLaunchKernel', 'cuLaunchKernelEx')
 
 
-def profile_steps(run_steps, steps, title, cuda, top=15):
+def profile_steps(run_steps: Callable[[], None], steps: int, title: str, cuda: bool, top: int = 15) -> str:
     """Profile ``run_steps()`` (``steps`` steps) and return markdown: host-device synchronisations
     and kernel launches per step, then the ``top`` operators by device time (CUDA) and by host
     time, self time only (an operator's children are counted in their own rows)."""
@@ -21,10 +22,10 @@ def profile_steps(run_steps, steps, title, cuda, top=15):
         run_steps()
     events = prof.key_averages()
 
-    def count(names):
+    def count(names: Sequence[str]) -> int:
         return sum(event.count for event in events if event.key in names)
 
-    def ranked(attribute, where):
+    def ranked(attribute: str, where: str) -> str:
         rows = sorted((e for e in events if getattr(e, attribute) > 0), key=lambda e: -getattr(e, attribute))[:top]
         return markdown_table([f'operator (by {where} time)', 'calls per step', f'self {where} ms per step'],
                               [[e.key, f'{e.count / steps:g}', f'{getattr(e, attribute) / 1e3 / steps:.2f}']
@@ -39,7 +40,7 @@ def profile_steps(run_steps, steps, title, cuda, top=15):
     return '\n'.join(lines + [ranked('self_cpu_time_total', 'host')])
 
 
-def onnxruntime_profile_table(trace_file, optimized_onnx_file, steps, title, top=15):
+def onnxruntime_profile_table(trace_file: str, optimized_onnx_file: str, steps: int, title: str, top: int = 15) -> str:
     """Markdown of the ``top`` operators of an onnxruntime profile (``trace_file`` of ``steps``
     runs) by time; convolutions are split by kernel size, dilation and groups, read from the nodes
     of the graph onnxruntime ran (``optimized_onnx_file``: its fused and NCHWc nodes)."""
@@ -66,20 +67,20 @@ def onnxruntime_profile_table(trace_file, optimized_onnx_file, steps, title, top
                             for k in rows])])
 
 
-def convolution_kind(kernel, dilation, groups):
+def convolution_kind(kernel: Sequence[int], dilation: Sequence[int], groups: int) -> str:
     return f'Conv {"x".join(map(str, kernel))}, dilation {max(dilation)}' + (f', groups {groups}' if groups > 1 else '')
 
 
-def convolution_table(model, run_steps, steps, title):
+def convolution_table(model: torch.nn.Module, run_steps: Callable[[], None], steps: int, title: str) -> str:
     """Markdown of the wall time of ``model``'s ``Conv2d`` calls during ``run_steps()`` by kernel
     size, dilation and groups (the keys of ``onnxruntime_profile_table``). On the CPU, where a call
     returns when its result is there."""
     times, calls, starts = defaultdict(float), defaultdict(int), {}
 
-    def before(module, inputs) -> None:
+    def before(module: torch.nn.Module, inputs: tuple) -> None:
         starts[module] = time.perf_counter()
 
-    def after(module, inputs, output) -> None:
+    def after(module: torch.nn.Module, inputs: tuple, output: Any) -> None:
         kind = convolution_kind(module.kernel_size, module.dilation, module.groups)
         times[kind] += (time.perf_counter() - starts.pop(module)) * 1e3
         calls[kind] += 1

@@ -1,14 +1,17 @@
 """Side-by-side prediction overlays: image | ground truth | prediction."""
 import logging
+from typing import Optional, Type
 
 import mmcv
 import numpy as np
 from mmengine.logging import print_log
+from mmengine.structures import BaseDataElement
+from mmengine.visualization import Visualizer
 
 from mmcityscapes.common.io import atomic_output
 
 
-def quiet_visualizer(visualizer_type, dataset_meta, name):
+def quiet_visualizer(visualizer_type: Type[Visualizer], dataset_meta: dict, name: str) -> Visualizer:
     """An mmdet/mmseg visualizer without storage backends (nothing is written but the panels).
     Built directly, not through ``get_instance``, so it does not become mmengine's current
     visualizer."""
@@ -17,7 +20,7 @@ def quiet_visualizer(visualizer_type, dataset_meta, name):
     return visualizer
 
 
-def overlay_panels(visualizer, image, data_sample):
+def overlay_panels(visualizer: Visualizer, image: np.ndarray, data_sample: BaseDataElement) -> np.ndarray:
     """``image | ground truth | prediction`` (RGB), drawn by an mmdet/mmseg visualizer, with the
     panels ``data_sample`` has: no ground truth, ``image | prediction``; no prediction (a dataset
     sample), ``image | ground truth``."""
@@ -30,7 +33,8 @@ def overlay_panels(visualizer, image, data_sample):
     return np.concatenate(panels, axis=1)
 
 
-def write_overlay(visualizer, data_sample, path: str, image=None) -> None:
+def write_overlay(visualizer: Visualizer, data_sample: BaseDataElement, path: str,
+                  image: Optional[np.ndarray] = None) -> None:
     """Write the panels of ``data_sample`` (its ``img_path`` is read unless ``image`` is given).
     A one-pixel image gets none: mmseg's visualizer indexes with its one-element mask as an
     integer and fails."""

@@ -28,7 +28,8 @@ class CoarsePretrainHook(Hook):
 
     priority = 'VERY_HIGH'
 
-    def __init__(self, checkpoint, src_prefix='backbone.', dst_prefix='backbone.', min_fraction=0.99) -> None:
+    def __init__(self, checkpoint: str, src_prefix: str = 'backbone.', dst_prefix: str = 'backbone.',
+                 min_fraction: float = 0.99) -> None:
         self.checkpoint = checkpoint
         self.src_prefix, self.dst_prefix = src_prefix, dst_prefix
         self.min_fraction = min_fraction

@@ -1,4 +1,5 @@
 """Stop training at the first non-finite loss, and never save a checkpoint of non-finite weights."""
+import math
 import os.path as osp
 from typing import Optional
 
@@ -43,9 +44,9 @@ class FiniteTrainingHook(CheckInvalidLossHook):
                          outputs: Optional[dict] = None) -> None:
         if not self.every_n_train_iters(runner, self.interval) or outputs is None:
             return
-        terms = {name: float(value) for name, value in outputs.items()
+        terms = {name: value.item() for name, value in outputs.items()
                  if isinstance(value, torch.Tensor) and value.numel() == 1}
-        bad = torch.tensor([any(not torch.isfinite(torch.tensor(v)) for v in terms.values())], dtype=torch.int64)
+        bad = torch.tensor([not all(math.isfinite(value) for value in terms.values())], dtype=torch.int64)
         if get_world_size() > 1:
             all_reduce(bad, op='max')
         if not bad.item():

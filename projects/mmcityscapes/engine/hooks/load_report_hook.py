@@ -17,7 +17,7 @@ class LoadReportHook(Hook):
     mmengine loads the rest and lists each such tensor in its own warning.
     """
 
-    def after_load_checkpoint(self, runner: Runner, checkpoint) -> None:
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict) -> None:
         model = unwrap_model(runner.model)
         state = checkpoint.get('state_dict', checkpoint)
         state = {re.sub(r'^module\.', '', key): value for key, value in state.items()}

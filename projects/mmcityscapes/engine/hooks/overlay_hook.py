@@ -1,5 +1,6 @@
 """Prediction overlays of every test image (``tools/test.py --show-dir``)."""
 import os.path as osp
+from typing import Optional, Sequence
 
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
@@ -20,7 +21,8 @@ class OverlayHook(Hook):
         self.visualizer = quiet_visualizer(type(runner.visualizer), runner.visualizer.dataset_meta,
                                            f'overlay_{id(self)}')
 
-    def after_test_iter(self, runner: Runner, batch_idx, data_batch=None, outputs=None) -> None:
+    def after_test_iter(self, runner: Runner, batch_idx: int, data_batch: Optional[dict] = None,
+                        outputs: Optional[Sequence] = None) -> None:
         for sample in outputs:
             name = osp.splitext(osp.basename(sample.img_path))[0] + '.png'
             write_overlay(self.visualizer, sample, osp.join(self.out_dir, name))

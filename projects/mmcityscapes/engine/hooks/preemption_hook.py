@@ -5,6 +5,8 @@ import os
 import os.path as osp
 import signal
 import threading
+from types import FrameType
+from typing import NoReturn, Optional
 
 import torch
 from mmengine.dist import all_reduce, barrier, get_world_size, is_main_process
@@ -21,7 +23,7 @@ STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)  # a second one e
 _received = []
 
 
-def _record(signum, frame) -> None:
+def _record(signum: int, frame: Optional[FrameType]) -> None:
     _received.append(signal.Signals(signum).name)
     signal.signal(signum, signal.SIG_DFL)  # a second one ends the process at once
 
@@ -52,7 +54,7 @@ def _set_worker_signal_handlers(*args) -> None:
     threading.Thread(target=_exit_on_parent_s_signal, args=(os.getppid(),), daemon=True).start()
 
 
-def _exit_on_parent_s_signal(parent) -> None:
+def _exit_on_parent_s_signal(parent: int) -> None:
     while signal.sigwaitinfo(STOP_SIGNALS).si_pid != parent:
         pass
     os._exit(0)
@@ -72,7 +74,7 @@ class PreemptionHook(Hook):
 
     priority = 'LOWEST'  # after ParamSchedulerHook and CheckpointHook: the saved state is this iteration's
 
-    def stop_requested(self):
+    def stop_requested(self) -> bool:
         requested = torch.tensor([len(_received)], dtype=torch.int64)
         if get_world_size() > 1:
             all_reduce(requested, op='max')
@@ -84,7 +86,8 @@ class PreemptionHook(Hook):
         if self.stop_requested():
             self.stop(runner, f'before training {runner.work_dir}')
 
-    def after_train_iter(self, runner: Runner, batch_idx, data_batch=None, outputs=None) -> None:
+    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
         if not self.stop_requested():
             return
         step = runner.iter + 1
@@ -103,7 +106,7 @@ class PreemptionHook(Hook):
             self.stop(runner, f'after training {runner.work_dir}')
 
     @staticmethod
-    def stop(runner: Runner, when):
+    def stop(runner: Runner, when: str) -> NoReturn:
         name = _received[0] if _received else 'a signal to another process'
         runner.logger.warning(f'PreemptionHook: stopped by {name} {when}; continue with --resume')
         raise SystemExit(PREEMPTED_EXIT)

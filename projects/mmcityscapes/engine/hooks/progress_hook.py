@@ -1,6 +1,7 @@
 """A few progress lines on the terminal, whatever the logger prints (``tools/demo.py``)."""
 import sys
 import time
+from typing import Optional
 
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
@@ -27,7 +28,8 @@ class ProgressHook(Hook):
         self.start = time.perf_counter()
         self.report(f'training {runner.max_iters} iterations (full log: {runner.log_dir})')
 
-    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
         done, total = runner.iter + 1, runner.max_iters
         if done * self.steps // total != (done - 1) * self.steps // total or done == total:
             loss = f', loss {float(outputs["loss"]):.3f}' if outputs and 'loss' in outputs else ''

@@ -1,4 +1,6 @@
 """Optuna's pruning inside an mmengine run (a trial of the stage-2 search)."""
+from typing import Dict, Optional
+
 import optuna
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
@@ -14,10 +16,10 @@ class PruningHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self, trial) -> None:
+    def __init__(self, trial: Optional[optuna.Trial]) -> None:
         self.trial, self.values = trial, []
 
-    def after_val_epoch(self, runner: Runner, metrics=None):
+    def after_val_epoch(self, runner: Runner, metrics: Optional[Dict[str, float]] = None) -> None:
         self.values.append(float(metrics[OBJECTIVE]))
         prune = False
         if self.trial is not None:

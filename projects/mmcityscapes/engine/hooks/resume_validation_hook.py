@@ -1,4 +1,6 @@
 """Validate, on resume, the epoch (or iteration) whose validation a kill interrupted."""
+from typing import Dict, Optional
+
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 from mmengine.runner import EpochBasedTrainLoop, Runner
@@ -27,7 +29,7 @@ class ResumeValidationHook(Hook):
             return runner.epoch, loop.max_epochs
         return runner.iter, loop.max_iters
 
-    def after_val_epoch(self, runner: Runner, metrics=None) -> None:
+    def after_val_epoch(self, runner: Runner, metrics: Optional[Dict[str, float]] = None) -> None:
         runner.message_hub.update_info('validated_step', self.step(runner)[0])
 
     def before_train(self, runner: Runner) -> None:

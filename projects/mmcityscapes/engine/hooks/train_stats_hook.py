@@ -1,5 +1,6 @@
 """Training time, throughput and peak memory of a run, kept across resumes."""
 import time
+from typing import Dict, Optional
 
 from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
@@ -29,10 +30,11 @@ class TrainStatsHook(Hook):
     def before_train_epoch(self, runner: Runner) -> None:
         self._start = time.perf_counter()
 
-    def after_val_epoch(self, runner: Runner, metrics=None) -> None:
+    def after_val_epoch(self, runner: Runner, metrics: Optional[Dict[str, float]] = None) -> None:
         self._start = time.perf_counter()  # validation inside an iteration-based loop is not training
 
-    def after_train_iter(self, runner: Runner, batch_idx, data_batch=None, outputs=None) -> None:
+    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch: Optional[dict] = None,
+                         outputs: Optional[dict] = None) -> None:
         now = time.perf_counter()
         stats = self.stats
         stats['time_s'] += now - self._start

@@ -1,4 +1,6 @@
 """Validation loss for mmseg models, logged and usable by ``save_best``."""
+from typing import Dict, Optional, Sequence
+
 import torch
 from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
@@ -23,7 +25,8 @@ class ValLossHook(Hook):
     def before_val_epoch(self, runner: Runner) -> None:
         self._total, self._count = 0.0, 0
 
-    def after_val_iter(self, runner: Runner, batch_idx, data_batch=None, outputs=None) -> None:
+    def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: Optional[dict] = None,
+                       outputs: Optional[Sequence] = None) -> None:
         model = unwrap_model(runner.model)
         head = model.decode_head
         losses = head.loss_decode if isinstance(head.loss_decode, torch.nn.ModuleList) else [head.loss_decode]
@@ -34,7 +37,7 @@ class ValLossHook(Hook):
             self._total += float(loss)
             self._count += 1
 
-    def after_val_epoch(self, runner: Runner, metrics=None) -> None:
+    def after_val_epoch(self, runner: Runner, metrics: Optional[Dict[str, float]] = None) -> None:
         totals = torch.tensor([self._total, self._count], dtype=torch.float64)
         all_reduce(totals)  # every rank validated part of the set
         if not totals[1]:

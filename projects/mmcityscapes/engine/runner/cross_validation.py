@@ -1,6 +1,7 @@
 """K-fold cross-validation as an mmengine runner (the protocol of the U-Net CV recipe, configs/README.md)."""
 import copy
 import os.path as osp
+from typing import Dict, Optional
 
 import numpy as np
 from mmengine.config import Config
@@ -57,7 +58,7 @@ class CrossValidationRunner:
     def from_cfg(cls, cfg: Config):
         return cls(copy.deepcopy(cfg))
 
-    def run_config(self, name):
+    def run_config(self, name: str) -> Config:
         """The plain-Runner config of one fold (``fold_<k>``) or of the final model."""
         cfg = copy.deepcopy(self.cfg)
         cfg.pop('runner_type')
@@ -91,7 +92,7 @@ class CrossValidationRunner:
         if is_main_process():
             print(self.write_results(metrics, final))
 
-    def write_results(self, folds, final):
+    def write_results(self, folds: Dict[str, dict], final: Optional[dict]) -> str:
         keys = list(next(iter(folds.values())))
         rows = []
         for key in keys:

@@ -16,7 +16,7 @@ class ResumableEpochBasedTrainLoop(EpochBasedTrainLoop):
     uninterrupted run.
     """
 
-    def run_epoch(self):
+    def run_epoch(self) -> None:
         done = self._iter - self._epoch * len(self.dataloader)
         if done <= 0:
             return super().run_epoch()

@@ -1,7 +1,7 @@
 """Preparing a config to run on this machine: checks, the plugin's runtime hooks and loop,
 checkpoints to load or resume, and DDP on CPU-only machines."""
 import sys
-from typing import List, Sequence, Tuple
+from typing import Any, List, Sequence, Tuple
 
 import torch
 from mmengine.config import Config
@@ -24,7 +24,7 @@ from mmcityscapes.utils.checkpoint import (
 from mmcityscapes.utils.config import check_buildable, check_dataset_files, check_hook_arguments, config_changes
 
 
-def _replace_sync_bn(node) -> None:
+def _replace_sync_bn(node: Any) -> None:
     if isinstance(node, dict):
         if node.get('type') == 'SyncBN':
             node['type'] = 'BN'

@@ -22,9 +22,10 @@ import os.path as osp
 import random
 import time
 from contextlib import nullcontext
-from typing import List
+from typing import List, Optional, Tuple
 
 import matplotlib
+from mmengine.config import Config
 
 matplotlib.use('Agg')
 import optuna  # noqa: E402
@@ -45,7 +46,7 @@ from mmcityscapes.utils.config import innermost_dataset  # noqa: E402
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def suggest(trial):
+def suggest(trial: optuna.Trial) -> dict:
     pos = trial.suggest_float('rpn_pos_iou_thr', 0.5, 0.8)
     return dict(
         rcnn_fg_iou_thr=trial.suggest_float('rcnn_fg_iou_thr', 0.4, 0.7),
@@ -54,7 +55,7 @@ def suggest(trial):
         fpn_lr_mult=FPN_FLOW[trial.suggest_categorical('fpn_flow', list(FPN_FLOW))])
 
 
-def trial_config(base, params, work_dir: str, epochs, ann_file):
+def trial_config(base: Config, params: dict, work_dir: str, epochs: int, ann_file: str) -> Config:
     """``base`` with a trial's values, trained ``epochs`` epochs on ``ann_file``, validated
     every epoch, without checkpoints."""
     cfg = apply_tuned(copy.deepcopy(base), params)
@@ -113,8 +114,10 @@ def next_step(study: optuna.Study, trials: int) -> str:
     return 'wait' if finished + states.count(TrialState.RUNNING) >= trials else 'trial'
 
 
-def search(base, work_dir: str, trials, epochs=3, ann_file='annotations/instancesonly_filtered_gtFine_train_tune.json',
-           storage=None, study_name='stage2', heartbeat=30, parallel=True):
+def search(base: Config, work_dir: str, trials: int, epochs: int = 3,
+           ann_file: str = 'annotations/instancesonly_filtered_gtFine_train_tune.json',
+           storage: Optional[str] = None, study_name: str = 'stage2', heartbeat: int = 30,
+           parallel: bool = True) -> Tuple[dict, str]:
     """Run the study until ``trials`` trials have finished; return the best values
     (``apply_tuned``'s keys) and a note saying where they come from. Every process calls it.
 
@@ -145,10 +148,11 @@ def search(base, work_dir: str, trials, epochs=3, ann_file='annotations/instance
     return broadcast(result)
 
 
-def run_trials(study, base, work_dir: str, trials, epochs, ann_file, heartbeat) -> None:
+def run_trials(study: Optional[optuna.Study], base: Config, work_dir: str, trials: int, epochs: int, ann_file: str,
+               heartbeat: int) -> None:
     """Train trials until the study holds ``trials`` finished ones (``study`` on rank 0, None elsewhere)."""
 
-    def objective(trial):
+    def objective(trial: Optional[optuna.Trial]) -> float:
         params, number = broadcast((suggest(trial), trial.number) if trial else None)
         cfg = trial_config(base, params, osp.join(work_dir, f'trial_{number}'), epochs, ann_file)
         if trial:
@@ -174,7 +178,7 @@ def run_trials(study, base, work_dir: str, trials, epochs, ann_file, heartbeat) 
                 pass
 
 
-def best_values(study, ann_file):
+def best_values(study: optuna.Study, ann_file: str) -> Tuple[dict, str]:
     complete = [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.COMPLETE]
     if not complete:
         raise RuntimeError(f'Optuna study "{study.study_name}": no trial completed (all pruned or failed)')
@@ -187,7 +191,7 @@ def best_values(study, ann_file):
     return values, note
 
 
-def plot(study, work_dir: str) -> None:
+def plot(study: optuna.Study, work_dir: str) -> None:
     """Optimisation history and, once the objective varies, parameter importances, as PNGs."""
     save_figure(optuna.visualization.matplotlib.plot_optimization_history(study).figure,
                 osp.join(work_dir, 'history.png'), bbox_inches='tight')

@@ -3,6 +3,7 @@ import copy
 import hashlib
 import json
 import os.path as osp
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 from mmengine.config import Config
@@ -20,12 +21,12 @@ from mmcityscapes.utils.checkpoint import best_checkpoint
 VOLATILE_KEYS = ('work_dir', 'experiment_name', 'resume', 'load_from', 'launcher')
 
 
-def config_hash(cfg: Config):
+def config_hash(cfg: Config) -> str:
     content = {k: v for k, v in cfg.to_dict().items() if k not in VOLATILE_KEYS}
     return hashlib.sha256(json.dumps(content, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def train_and_test(cfg: Config, title=None):
+def train_and_test(cfg: Config, title: Optional[str] = None) -> dict:
     """Train ``cfg`` in ``cfg.work_dir``, test its best checkpoint and return the result:
     ``checkpoint``, ``metrics`` (the config's test evaluator), ``evaluated_on`` and
     ``train_stats`` (``TrainStatsHook``), as written to ``<work_dir>/result.json``; the metric
@@ -73,7 +74,7 @@ def train_and_test(cfg: Config, title=None):
     return result
 
 
-def train_side_by_side(runs):
+def train_side_by_side(runs: Dict[str, Tuple[Config, str]]) -> Optional[Dict[str, dict]]:
     """Share ``runs`` (name -> ``(cfg, title)``) between the processes of a launch, each run
     trained by one process on its own (call inside ``standalone_processes``, with
     ``cfg.launcher='none'``): a process takes, in order, the next run that is neither finished nor

@@ -3,6 +3,7 @@ stage 0 -> stage 1 -> k-means anchors -> Optuna search -> stage 2 -> stage 3."""
 import copy
 import datetime
 import os.path as osp
+from typing import List, Optional
 
 from mmengine.config import Config
 from mmengine.dist import is_main_process
@@ -63,7 +64,7 @@ class StagedRunner:
     def from_cfg(cls, cfg: Config):
         return cls(copy.deepcopy(cfg))
 
-    def stage_config(self, k, previous=None, tuned=None):
+    def stage_config(self, k: int, previous: Optional[str] = None, tuned: Optional[dict] = None) -> Config:
         """Stage ``k``'s config: the overrides merged, in its own work dir, initialised from
         ``previous`` (a checkpoint), with the ``tuned`` values."""
         cfg = load_config(self.stage_files[k])
@@ -81,7 +82,7 @@ class StagedRunner:
             cfg.load_from = previous
         return apply_tuned(cfg, tuned) if tuned else cfg
 
-    def tune(self, stage1_checkpoint):
+    def tune(self, stage1_checkpoint: str) -> dict:
         """Anchors fitted to stage 2's training boxes, then the thresholds and FPN flow of the
         best trial; each read back from ``tuned/`` when an earlier run wrote it."""
         base = self.stage_config(2, stage1_checkpoint)
@@ -114,7 +115,7 @@ class StagedRunner:
         if is_main_process():
             print(self.write_results(results, tuned))
 
-    def write_results(self, results, tuned):
+    def write_results(self, results: List[dict], tuned: dict) -> str:
         rows = []
         for k, (config, result) in enumerate(zip(self.stage_files, results)):
             metrics, stats = result['metrics'], result['train_stats'] or {}
