@@ -243,7 +243,7 @@ def test_an_empty_split_is_named_and_stale_outputs_are_not_used(mini_root, tmp_p
         shutil.rmtree(folder)
     proc = convert(root)
     assert 'nothing of the val split is prepared' in proc.stdout
-    assert f'removed 5 files an earlier run wrote for the val split (e.g. {root}/annotations/' in proc.stdout
+    assert f'removed 10 files an earlier run wrote for the val split (e.g. {root}/annotations/' in proc.stdout
     assert not glob.glob(f'{root}/annotations/*val*') and not glob.glob(f'{root}/splits/val_*')
     monkeypatch.setenv('CITYSCAPES_ROOT', f'{root}/')
     with pytest.raises(UserError, match=r'^val_dataloader: missing annotation file .*_gtFine_val\.json'):

@@ -80,8 +80,8 @@ def test_light_tools_start_without_torch():
 
 
 # The plugin's layers, lowest first: a module imports modules of its own layer or of lower ones.
-LAYERS = [('common',), ('cityscapes',), ('utils',), ('models', 'evaluation', 'visualization', 'tuning'), ('engine',),
-          ('deployment',), ('apis', 'analysis'), ('components',)]
+LAYERS = [('common',), ('cityscapes',), ('utils',), ('models', 'datasets', 'evaluation', 'visualization', 'tuning'),
+          ('engine',), ('deployment',), ('apis', 'analysis', 'panoptic'), ('components',)]
 
 
 def plugin_imports():
@@ -145,3 +145,19 @@ def test_plugin_imports_have_no_cycle_and_go_down_the_layers():
     for module in sorted(graph):
         if module not in state:
             visit(module)
+
+
+def test_components_imports_every_registered_class():
+    """``components.py`` (what configs import) names every class the plugin registers, so none is
+    missing from a config's registries."""
+    import ast
+    import pkgutil
+
+    import mmcityscapes
+    registered = set()
+    for info in pkgutil.walk_packages(mmcityscapes.__path__, 'mmcityscapes.'):
+        tree = ast.parse(open(info.module_finder.find_spec(info.name).origin).read())
+        registered |= {node.name for node in ast.walk(tree) if isinstance(node, ast.ClassDef) and any(
+            'register_module' in ast.unparse(decorator) for decorator in node.decorator_list)}
+    import mmcityscapes.components as components
+    assert len(registered) > 20 and registered <= set(components.__all__), registered - set(components.__all__)

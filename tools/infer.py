@@ -9,8 +9,10 @@ names must differ (Cityscapes names do). Writes
 * ``OUT/overlays/<name>.png``: image | ground truth | prediction, or image | prediction when the
   image has no ground truth beside it in the official layout (``gtFine/<split>/<city>/``);
 * ``OUT/results/``: the test server's format, which tools/analysis_tools/eval_cityscapes.py
-  evaluates: per image a label-id PNG (semantic models), or ``<name>_pred.txt`` listing
-  ``masks/<name>_<i>.png <label id> <score>`` per instance (instance models).
+  evaluates: per image a label-id PNG (semantic models), ``<name>_pred.txt`` listing
+  ``masks/<name>_<i>.png <label id> <score>`` per instance (instance models), or
+  ``cityscapes_panoptic_<split>/<name>_panoptic.png`` with ``cityscapes_panoptic_<split>.json``
+  (panoptic models: configs/panoptic_fusion.py, whose CHECKPOINT is ``-``, or Panoptic FPN).
 
 Predictions come from mmdet's ``DetInferencer`` / mmseg's ``MMSegInferencer`` (the config's test
 pipeline, ``--batch-size`` images per forward pass); this tool adds the ground-truth panel and the
@@ -33,7 +35,8 @@ from mmcityscapes.utils.config import load_config
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('config')
-    parser.add_argument('checkpoint', help='checkpoint file, or an export directory (tools/deployment/export.py)')
+    parser.add_argument('checkpoint', help='checkpoint file, training work dir or export directory '
+                        '(tools/deployment/export.py); - for a config whose model names its own (panoptic fusion)')
     parser.add_argument('images', nargs='+', help='image files or folders')
     parser.add_argument('--out', required=True, help='output folder')
     parser.add_argument('--batch-size', type=int, default=4,
@@ -49,7 +52,8 @@ def parse_args():
 def main():
     args = parse_args()
     check_writable(args.out, '--out')
-    source = ModelSource(args.checkpoint)  # read once; missing, truncated or corrupt: one line before anything is built
+    # read once; missing, truncated or corrupt: one line before anything is built
+    source = ModelSource(None if args.checkpoint == '-' else args.checkpoint)
     cfg = load_config(args.config, args.cfg_options)
     images = list_images(args.images)
     failed = infer(cfg, source, images, args.out, args.batch_size, args.device)

@@ -27,14 +27,15 @@ from mmcityscapes.common.tables import describe_dataset, test_result_stem, write
 from mmcityscapes.deployment.model_source import ModelSource
 from mmcityscapes.engine.hooks.overlay_hook import OverlayHook
 from mmcityscapes.engine.runner.runtime import prepare_runtime
-from mmcityscapes.utils.config import load_config, model_family, work_dir_of
+from mmcityscapes.utils.config import load_config, model_family, names_its_weights, work_dir_of
 from mmcityscapes.utils.model import unwrap_model
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Test a segmentation or detection checkpoint')
     parser.add_argument('config', help='config file')
-    parser.add_argument('checkpoint', help='checkpoint file, or an export directory (tools/deployment/export.py)')
+    parser.add_argument('checkpoint', nargs='?', help='checkpoint file, training work dir or export directory '
+                        '(tools/deployment/export.py); none for a config whose model names its own (panoptic fusion)')
     parser.add_argument('--work-dir', help='where the log and tables go (default: work_dirs/<config>)')
     parser.add_argument('--show-dir', help='write image | ground truth | prediction overlays here')
     parser.add_argument('--out', help="also dump the raw predictions to this .pkl (mmdet's/mmseg's --out)")
@@ -72,8 +73,11 @@ def evaluate(args):
                                (args.out, '--out', False)):
         if path:
             check_writable(path, what, folder)
-    source = ModelSource(args.checkpoint)  # read once; missing, truncated or corrupt: one line before anything is built
+    # read once; missing, truncated or corrupt: one line before anything is built
+    source = ModelSource(None if args.checkpoint in (None, '-') else args.checkpoint)
     cfg = load_config(args.config, args.cfg_options)
+    if source.path is None and not names_its_weights(cfg):
+        raise UserError(f'{args.config}: give the CHECKPOINT to test (or a training work dir or an export directory)')
     cfg.launcher = args.launcher
     cfg.work_dir = work_dir_of(cfg, args.config, args.work_dir)
     cfg.model, cfg.load_from = source.model_config(cfg), None  # the runner loads nothing: the source does
@@ -85,7 +89,7 @@ def evaluate(args):
     with ExitStack() as outputs:
         if args.out:  # written whole or not at all, by the main process (the one that evaluates)
             evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
-            dump = 'DumpDetResults' if model_family(cfg) == 'instance' else 'DumpResults'
+            dump = 'DumpResults' if model_family(cfg) == 'semantic' else 'DumpDetResults'
             out_file = outputs.enter_context(atomic_output(args.out)) if is_main_process() else args.out
             cfg.test_evaluator = [*evaluators, dict(type=dump, out_file_path=out_file)]
         runner = Runner.from_cfg(cfg)
@@ -93,8 +97,9 @@ def evaluate(args):
         metrics = runner.test()
     if is_main_process():
         evaluated_on = describe_dataset(runner.test_dataloader.dataset)
-        name = osp.normpath(args.checkpoint)
-        title = f'{osp.basename(args.config)} — {osp.basename(name)}' + (' (onnxruntime)' if source.exported else '')
+        name = source.path and osp.normpath(args.checkpoint)
+        title = osp.basename(args.config) + (f' — {osp.basename(name)}' if name else '') + \
+            (' (onnxruntime)' if source.exported else '')
         stem = test_result_stem(cfg.work_dir, args.config, name) + ('_onnxruntime' if source.exported else '')
         stem += '_tta' if args.tta else ''
         print(write_metrics(dict(metrics, evaluated_on=evaluated_on), stem, title + (' — TTA' if args.tta else '')))

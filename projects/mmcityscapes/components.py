@@ -5,9 +5,12 @@ allow_failed_imports=False)``: importing it registers the metrics, hooks, models
 into the mmengine/mmdet/mmseg registries, and lets mmengine checkpoints load with torch's safe
 ``weights_only`` unpickler.
 """
+from mmcityscapes.datasets import CityscapesPanopticDataset, LoadCityscapesPanopticAnnotations
 from mmcityscapes.deployment.onnx_models import ONNXDetector, ONNXSegmentor
 from mmcityscapes.engine.hooks import (
+    ApplyConfigChangesHook,
     CoarsePretrainHook,
+    FiniteTrainingHook,
     LoadReportHook,
     OverlayHook,
     PreemptionHook,
@@ -19,6 +22,7 @@ from mmcityscapes.engine.hooks import (
 from mmcityscapes.engine.optimizers import PortableAmpOptimWrapper
 from mmcityscapes.engine.runner import CrossValidationRunner, ResumableEpochBasedTrainLoop, StagedRunner
 from mmcityscapes.evaluation.cityscapes_instance_metric import CityscapesInstanceMetric
+from mmcityscapes.evaluation.cityscapes_panoptic_metric import CityscapesPanopticMetric
 from mmcityscapes.evaluation.coco_metric import ClasswiseCocoMetric
 from mmcityscapes.evaluation.segmentation_metric import SegmentationMetric
 from mmcityscapes.models import (
@@ -30,11 +34,13 @@ from mmcityscapes.models import (
     TorchvisionASPPHead,
     UNetHead,
 )
+from mmcityscapes.panoptic import PanopticFusion
 from mmcityscapes.utils.checkpoint import allow_mmengine_checkpoints  # noqa: F401 (installs the allow-list)
 
-__all__ = ['CityscapesInstanceMetric', 'ClasswiseCocoMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
-           'DeviceMaxIoUAssigner', 'DeviceRandomSampler', 'DeviceTargetFCNMaskHead', 'Float32RoIExtractor',
-           'Float32RPNHead', 'LoadReportHook', 'ONNXDetector', 'ONNXSegmentor', 'OverlayHook',
-           'PortableAmpOptimWrapper', 'PreemptionHook', 'ProgressHook', 'ResumableEpochBasedTrainLoop',
-           'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner', 'TorchvisionASPPHead', 'TrainStatsHook',
-           'UNetHead', 'ValLossHook']
+__all__ = ['ApplyConfigChangesHook', 'CityscapesInstanceMetric', 'CityscapesPanopticDataset',
+           'CityscapesPanopticMetric', 'ClasswiseCocoMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
+           'DeviceMaxIoUAssigner', 'DeviceRandomSampler', 'DeviceTargetFCNMaskHead', 'FiniteTrainingHook',
+           'Float32RoIExtractor', 'Float32RPNHead', 'LoadCityscapesPanopticAnnotations', 'LoadReportHook',
+           'ONNXDetector', 'ONNXSegmentor', 'OverlayHook', 'PanopticFusion', 'PortableAmpOptimWrapper',
+           'PreemptionHook', 'ProgressHook', 'ResumableEpochBasedTrainLoop', 'ResumeValidationHook',
+           'SegmentationMetric', 'StagedRunner', 'TorchvisionASPPHead', 'TrainStatsHook', 'UNetHead', 'ValLossHook']

@@ -34,7 +34,7 @@ def main():
         visualizer = quiet_visualizer(visualizers.get(cfg.visualizer.type), dataset.metainfo, 'browse_dataset')
     out_dir = args.out_dir or default_work_dir(args.config, 'browse_')
     check_writable(out_dir, '--out-dir')
-    if model_family(cfg) == 'instance':
+    if model_family(cfg) != 'semantic':
         from mmdet.models.utils import mask2ndarray
         from mmdet.structures.bbox import BaseBoxes
     count = min(args.max, len(dataset))

@@ -82,7 +82,7 @@ def main():
     init_default_scope(cfg.get('default_scope'))
     dataset = DATASETS.build(cfg.test_dataloader.dataset)
     classes = list(dataset.metainfo['classes'])
-    if model_family(cfg) == 'instance':
+    if model_family(cfg) != 'semantic':
         matrix = detection_confusion(detection_images(predictions, dataset, args.predictions), len(classes),
                                      args.score_thr, args.iou_thr)
         labels, what = classes + ['background'], f'boxes, score >= {args.score_thr}, IoU >= {args.iou_thr}'

@@ -8,20 +8,25 @@ Semantic task: ``<city>_<seq>_<frame>*.png`` label-id predictions (not train ids
 IoU and iIoU; ``--out`` writes its result dictionary). Instance task: ``<city>_<seq>_<frame>*.txt``
 files listing ``<relative mask png> <label id> <confidence>`` per instance, as for the test
 server; the scores of evalInstanceLevelSemanticLabeling (AP over 0.5:0.95 and AP50, per class and
-mean). The evaluators are projects/mmcityscapes/cityscapes/results.py; nothing imports torch.
+mean). Panoptic task: ``--pred-dir`` holds ``cityscapes_panoptic_<split>.json`` and the PNG folder
+``cityscapes_panoptic_<split>/`` (the layout evalPanopticSemanticLabeling reads from
+``CITYSCAPES_RESULTS``); against ``gtFine/cityscapes_panoptic_<split>.json`` (the dataset converter
+writes it), the scores of evalPanopticSemanticLabeling (PQ, SQ, RQ per category and over all,
+things and stuff; ``--out`` writes its result dictionary). The evaluators are
+projects/mmcityscapes/cityscapes/results.py; nothing imports torch.
 """
 import argparse
 import os
 import time
 
-from mmcityscapes.cityscapes import instance_eval, results, semantic_eval
+from mmcityscapes.cityscapes import instance_eval, panoptic, results, semantic_eval
 from mmcityscapes.common.errors import run_tool
 from mmcityscapes.common.io import check_writable, write_json
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--task', choices=['semantic', 'instance'], required=True)
+    parser.add_argument('--task', choices=['semantic', 'instance', 'panoptic'], required=True)
     parser.add_argument('--gt-root', required=True, help='e.g. data/cityscapes/gtFine/val')
     parser.add_argument('--pred-dir', required=True, help='folder of the prediction files')
     parser.add_argument('--nproc', type=int, default=os.cpu_count())
@@ -36,12 +41,13 @@ def main():
     if args.out:
         check_writable(args.out, '--out', folder=False)
     start = time.time()
-    task = semantic_eval if args.task == "semantic" else instance_eval
     if args.task == 'semantic':
         result, n = results.evaluate_semantic(args.gt_root, args.pred_dir, args.nproc, args.allow_trainid_like)
-    else:
+    elif args.task == 'instance':
         result, n = results.evaluate_instances(args.gt_root, args.pred_dir, args.nproc)
-    print(task.markdown(result))
+    else:
+        result, n = results.evaluate_panoptic(args.gt_root, args.pred_dir, args.nproc)
+    print(dict(semantic=semantic_eval, instance=instance_eval, panoptic=panoptic)[args.task].markdown(result))
     print(f'{n} images in {time.time() - start:.1f} s with {args.nproc} processes')
     if args.out:
         write_json(result, args.out, indent=2)

@@ -5,7 +5,7 @@ import os
 import os.path as osp
 import sys
 import warnings
-from typing import Iterator, List, Sequence, Tuple
+from typing import Iterator, List, Optional, Sequence, Tuple
 
 import cv2
 import mmcv
@@ -16,9 +16,15 @@ from mmengine.infer import BaseInferencer
 from mmengine.structures import BaseDataElement, InstanceData, PixelData
 from mmengine.utils import ProgressBar
 
-from mmcityscapes.cityscapes.files import official_ground_truth
+from mmcityscapes.cityscapes import panoptic
+from mmcityscapes.cityscapes.files import IMAGES, official_ground_truth
 from mmcityscapes.cityscapes.labels import class_indices, is_instance, label_id, label_ids_of
-from mmcityscapes.cityscapes.results import write_instance_result, write_semantic_result
+from mmcityscapes.cityscapes.results import (
+    write_instance_result,
+    write_panoptic_json,
+    write_panoptic_result,
+    write_semantic_result,
+)
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import read_label_png, remove_stale_temporaries
 from mmcityscapes.deployment.model_source import ModelSource
@@ -67,8 +73,8 @@ def build_inferencer(cfg: Config, source: ModelSource, device: str) -> Tuple[obj
         else:
             from mmdet.apis import DetInferencer
             from mmdet.visualization import DetLocalVisualizer
-            inferencer, task, visualizer = (DetInferencer(cfg, None, device=device, show_progress=False), 'instance',
-                                            DetLocalVisualizer)
+            inferencer, task, visualizer = (DetInferencer(cfg, None, device=device, show_progress=False),
+                                            model_family(cfg), DetLocalVisualizer)
     source.load_into(inferencer.model)
     inferencer.model.dataset_meta = source.dataset_meta(cfg)
     return inferencer, task, visualizer
@@ -126,15 +132,28 @@ def attach_ground_truth(sample: BaseDataElement, image_path: str, task: str, cla
             labels=torch.tensor([class_of_label[label_id(i)] for i in instances], dtype=torch.long))
 
 
-def write_result(sample: BaseDataElement, name: str, results_dir: str, task: str, label_ids: np.ndarray) -> None:
-    """The official result format of one image (``label_ids``: class index -> Cityscapes label id)."""
+def write_result(sample: BaseDataElement, name: str, results_dir: str, task: str, label_ids: np.ndarray) -> \
+        Optional[dict]:
+    """The official result format of one image (``label_ids``: class index -> Cityscapes label id);
+    for a panoptic result its PNG, and the annotation the split's JSON lists (``write_panoptic_json``)."""
     if task == 'semantic':
         write_semantic_result(results_dir, name, label_ids[sample.pred_sem_seg.data[0].cpu().numpy()])
-        return
+        return None
+    if task == 'panoptic':
+        segment_ids, segments = panoptic.from_class_map(sample.pred_panoptic_seg.sem_seg[0].cpu().numpy())
+        return write_panoptic_result(results_dir, panoptic_split(sample.img_path), name, segment_ids, segments)
     pred = sample.pred_instances
     write_instance_result(results_dir, name, zip(pred.masks.cpu().numpy(),
                                                  label_ids[pred.labels.cpu().numpy()].tolist(),
                                                  pred.scores.tolist()))
+    return None
+
+
+def panoptic_split(image_path: str) -> str:
+    """The split an image belongs to in the official layout (``leftImg8bit/<split>/<city>/``), else
+    ``test``: the name of its panoptic results (``cityscapes_panoptic_<split>.json``)."""
+    in_layout = osp.basename(osp.dirname(osp.dirname(osp.dirname(image_path)))) == IMAGES
+    return osp.basename(osp.dirname(osp.dirname(image_path))) if in_layout else 'test'
 
 
 def infer(cfg: Config, source: ModelSource, images: Sequence[str], out: str, batch_size: int = 4,
@@ -147,13 +166,17 @@ def infer(cfg: Config, source: ModelSource, images: Sequence[str], out: str, bat
     class_of_label, label_ids = class_indices(classes), np.array(label_ids_of(classes), np.uint8)
     if remove_stale_temporaries(out):
         print(f'removed the temporary files of an interrupted run in {out}')
-    bar, failed = ProgressBar(len(images)), []
+    bar, failed, panoptic_annotations = ProgressBar(len(images)), [], {}
     for paths, samples in batches(inferencer, images, batch_size, failed):
         for path, sample in zip(paths, samples):
             attach_ground_truth(sample, path, task, class_of_label)
             name = osp.splitext(osp.basename(path))[0]
-            write_result(sample, name, osp.join(out, 'results'), task, label_ids)
+            annotation = write_result(sample, name, osp.join(out, 'results'), task, label_ids)
+            if annotation:
+                panoptic_annotations.setdefault(panoptic_split(path), []).append(annotation)
             write_overlay(visualizer, sample, osp.join(out, 'overlays', f'{name}.png'),
                           mmcv.imread(path, channel_order='rgb'))
             bar.update()
+    for split, annotations in panoptic_annotations.items():  # last: its presence means the PNGs are written
+        write_panoptic_json(osp.join(out, 'results'), split, annotations)
     return failed

@@ -7,6 +7,8 @@ Writes, next to the official files:
   * ``annotations/instancesonly_filtered_gtFine_{train,val}.json`` (COCO, from the instanceIds
     PNGs, with the same images, categories, boxes, areas, RLE masks and crowd flags as mmdet's
     own converter), plus ``..._train_tune.json`` for the tuning subset;
+  * ``gtFine/cityscapes_panoptic_{train,val}.json`` and ``gtFine/cityscapes_panoptic_{train,val}/``
+    (the panoptic ground truth, as cityscapesscripts' createPanopticImgs writes it: ``panoptic``);
   * ``splits/``: ``coarse_pretrain.txt`` (train_extra images), ``tune.txt`` (train images),
     ``cv<k>/fold<i>_{train,val}.txt`` and ``val_{finetune,holdout}.txt`` (with COCO subsets), in
     mmseg's ``ann_file`` format (``city/city_x_y``).
@@ -35,7 +37,7 @@ from cityscapesscripts.helpers.labels import id2label, labels
 from cityscapesscripts.preparation.json2labelImg import createLabelImage
 from PIL import Image
 
-from mmcityscapes.cityscapes import files
+from mmcityscapes.cityscapes import files, panoptic
 from mmcityscapes.cityscapes.checks import check_sizes, polygon_problem, unknown_label_ids
 from mmcityscapes.cityscapes.files import COARSE, FINE, IMAGE_SUFFIX, IMAGES, coco_file, image_stem, list_images
 from mmcityscapes.cityscapes.labels import TRAIN_ID_OF_LABEL, is_instance, label_id
@@ -232,10 +234,12 @@ def convert_instances(data_root: str, split: str, nproc: int) -> dict:
 def split_outputs(root: str, split: str) -> List[str]:
     """The files the converter writes for a split (``train``, ``val``)."""
     split_root = osp.join(root, 'splits')
+    panoptic_json, panoptic_folder = panoptic.ground_truth_paths(root, split)
+    outputs = [coco_file(root, split), panoptic_json, *glob.glob(osp.join(panoptic_folder, '*.png'))]
     if split == 'train':
-        return [coco_file(root, 'train'), coco_file(root, 'train_tune'), osp.join(split_root, 'tune.txt'),
+        return [*outputs, coco_file(root, 'train_tune'), osp.join(split_root, 'tune.txt'),
                 *glob.glob(osp.join(split_root, 'cv*', 'fold*_*.txt'))]
-    return [coco_file(root, 'val'), *val_finetune_outputs(root)]
+    return [*outputs, *val_finetune_outputs(root)]
 
 
 def val_finetune_outputs(root: str) -> List[str]:
@@ -354,4 +358,6 @@ def prepare(root: str, nproc: int = 1, options: Optional[SplitOptions] = None) -
     written = track_parallel(make_train_ids, sources, nproc)
     print(f'{sum(written)} written, {len(written) - sum(written)} up to date')
     cocos = {split: convert_instances(root, split, nproc) for split in splits}
+    for split in splits:
+        panoptic.convert_split(root, split, nproc)
     write_split_files(root, options, cocos)

@@ -1,15 +1,18 @@
 """Seeded noisy predictions of generated Cityscapes ground truth, in the official result format:
 what ``tools/analysis_tools/benchmark_eval.py`` (and the tests) score with every evaluator."""
+import os.path as osp
 from typing import Dict, List, Sequence, Tuple
 
 import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import labels, name2label
 
+from mmcityscapes.cityscapes import panoptic
 from mmcityscapes.cityscapes.files import frame
 from mmcityscapes.cityscapes.instance_eval import INSTANCE_LABELS
 from mmcityscapes.cityscapes.labels import label_id
 from mmcityscapes.cityscapes.results import write_instance_result, write_semantic_result
+from mmcityscapes.common.io import read_json, write_json
 
 CLASSES = tuple(INSTANCE_LABELS)  # the 8 evaluated instance classes
 THING_IDS = [name2label[name].id for name in CLASSES]
@@ -77,3 +80,59 @@ def write_label_predictions(gt_files: Sequence[str], pred_dir: str, seed: int = 
     for gt_path in gt_files:
         labels = noisy_labels(cv2.imread(gt_path, cv2.IMREAD_UNCHANGED), rng)
         write_semantic_result(pred_dir, f'{frame(gt_path)}_pred', labels)
+
+
+def noisy_panoptic(gt_ids: np.ndarray, gt_segments: Sequence[dict], rng: np.random.Generator) -> \
+        Tuple[np.ndarray, List[dict]]:
+    """A panoptic prediction of a ground-truth segment map: segments missed, shifted, relabelled
+    (a thing as another thing, stuff as other stuff), split into two, false positives, crowd
+    regions predicted as instances, void left and renumbered segment ids."""
+    pred = np.zeros_like(gt_ids)
+    segments, next_id = [], 1
+    things = panoptic.THING_IDS
+    for segment in gt_segments:
+        if rng.random() < 0.15:
+            continue
+        mask = gt_ids == segment['id']
+        if rng.random() < 0.5:
+            mask = np.roll(mask, int(rng.integers(-4, 5)), axis=int(rng.integers(0, 2)))
+        category = segment['category_id']
+        if rng.random() < 0.1:
+            category = int(rng.choice(things if category in things else panoptic.STUFF_IDS))
+        halves = [mask]
+        if rng.random() < 0.15:  # split at its middle column: two segments, each under half
+            ys, xs = np.nonzero(mask)
+            if len(xs):
+                middle = int(np.median(xs))
+                halves = [mask & (np.arange(mask.shape[1]) < middle), mask & (np.arange(mask.shape[1]) >= middle)]
+        for part in halves:
+            part = part & (pred == 0)
+            if part.any():
+                pred[part] = next_id
+                segments.append(dict(id=next_id, category_id=category))
+                next_id += 1
+    height, width = gt_ids.shape
+    for _ in range(3):  # false positives
+        y, x = int(rng.integers(0, height - height // 10)), int(rng.integers(0, width - width // 10))
+        box = np.zeros(gt_ids.shape, bool)
+        box[y:y + height // 10, x:x + width // 10] = True
+        pred[box] = next_id
+        segments.append(dict(id=next_id, category_id=int(rng.choice(panoptic.CATEGORIES)['id'])))
+        next_id += 1
+    present = set(np.unique(pred).tolist())
+    return pred, [s for s in segments if s['id'] in present]
+
+
+def write_panoptic_predictions(gt_json: str, gt_folder: str, pred_json: str, seed: int = 0) -> None:
+    """Noisy panoptic predictions of every image of a panoptic ground truth, in the official
+    layout: ``pred_json`` and the PNG folder of the same name beside it."""
+    rng = np.random.default_rng(seed)
+    folder = pred_json[:-len('.json')]
+    annotations = []
+    for annotation in read_json(gt_json)['annotations']:
+        gt_ids = panoptic.read_panoptic_png(osp.join(gt_folder, annotation['file_name']))
+        pred, segments = noisy_panoptic(gt_ids, annotation['segments_info'], rng)
+        name = annotation['image_id'] + '_panoptic_pred.png'
+        panoptic.write_panoptic_png(osp.join(folder, name), pred)
+        annotations.append(dict(image_id=annotation['image_id'], file_name=name, segments_info=segments))
+    write_json(dict(annotations=annotations), pred_json)

@@ -23,10 +23,10 @@ import cv2
 import numpy as np
 from cityscapesscripts.helpers.labels import id2label
 
-from mmcityscapes.cityscapes import files, instance_eval, semantic_eval
+from mmcityscapes.cityscapes import files, instance_eval, panoptic, semantic_eval
 from mmcityscapes.cityscapes.labels import NUM_TRAIN_IDS, looks_like_train_ids
 from mmcityscapes.common.errors import UserError
-from mmcityscapes.common.io import atomic_output, read_label_png, read_png, write_lines
+from mmcityscapes.common.io import atomic_output, read_json, read_label_png, read_png, write_json, write_lines
 from mmcityscapes.common.parallel import track_parallel
 
 MASKS = 'masks'  # the instance masks' folder, beside the text files
@@ -48,6 +48,22 @@ def write_instance_result(results_dir: str, name: str, instances: Iterable[Tuple
             cv2.imwrite(tmp, mask.astype(np.uint8) * 255)
         lines.append(f'{mask_name} {label_id} {score!r}')
     write_lines(lines, osp.join(results_dir, f'{name}_pred.txt'))
+
+
+def write_panoptic_result(results_dir: str, split: str, name: str, segment_ids: np.ndarray,
+                          segments: List[dict]) -> dict:
+    """``<results_dir>/cityscapes_panoptic_<split>/<name>_panoptic.png`` of an image's segment ids;
+    returns its annotation for the split's JSON (``write_panoptic_json``): the image id is the frame."""
+    file_name = f'{name}_panoptic.png'
+    panoptic.write_panoptic_png(osp.join(results_dir, f'cityscapes_panoptic_{split}', file_name), segment_ids)
+    return dict(image_id=files.frame(name), file_name=file_name, segments_info=segments)
+
+
+def write_panoptic_json(results_dir: str, split: str, annotations: List[dict]) -> None:
+    """``<results_dir>/cityscapes_panoptic_<split>.json``: the split's panoptic predictions, as the
+    official evaluation and the test server read them, with the categories."""
+    write_json(dict(annotations=annotations, categories=panoptic.CATEGORIES),
+               osp.join(results_dir, f'cityscapes_panoptic_{split}.json'))
 
 
 def prediction_files(pred_dir: str, ext: str) -> Dict[str, str]:
@@ -140,3 +156,37 @@ def evaluate_semantic(gt_root: str, pred_dir: str, nproc: int, allow_train_ids: 
     predictions = prediction_files(pred_dir, 'png')
     tasks = [(gt, find_prediction(gt, predictions, 'png'), allow_train_ids) for gt in ground_truth(gt_root, 'labelIds')]
     return semantic_eval.evaluate(track_parallel(_count_task, tasks, nproc)), len(tasks)
+
+
+def _panoptic_task(task: Tuple[str, list, str, list]) -> dict:
+    gt_png, gt_segments, pred_png, pred_segments = task
+    gt_ids = panoptic.read_panoptic_png(gt_png)
+    return panoptic.match_image(gt_ids, gt_segments, panoptic.read_panoptic_png(pred_png), pred_segments, pred_png)
+
+
+def evaluate_panoptic(gt_root: str, pred_dir: str, nproc: int) -> Tuple[dict, int]:
+    """(official panoptic result, number of images) of the predictions in the layout of the
+    official script: ``<pred_dir>/cityscapes_panoptic_<split>.json`` and its PNG folder beside it,
+    against ``gtFine/cityscapes_panoptic_<split>.json`` of the split ``gt_root`` names
+    (``gtFine/<split>``). A ground-truth image without a prediction, or a prediction file that does
+    not match its JSON, stops with one line naming it."""
+    split = osp.basename(osp.normpath(gt_root))
+    gt_json, gt_folder = panoptic.ground_truth_paths(osp.dirname(osp.dirname(osp.normpath(gt_root))), split)
+    pred_json = osp.join(pred_dir, f'cityscapes_panoptic_{split}.json')
+    pred_folder = osp.join(pred_dir, f'cityscapes_panoptic_{split}')
+    for path, what in ((gt_json, 'ground truth'), (pred_json, 'prediction')):
+        if not osp.isfile(path):
+            hint = 'tools/dataset_converters/cityscapes.py writes it' if what == 'ground truth' else \
+                'tools/infer.py writes it for a panoptic config'
+            raise UserError(f'no panoptic {what} {path} ({hint})')
+    predictions = {}
+    for annotation in read_json(pred_json).get('annotations', []):
+        predictions[annotation['image_id']] = annotation
+    tasks = []
+    for annotation in read_json(gt_json)['annotations']:
+        prediction = predictions.get(annotation['image_id'])
+        if prediction is None:
+            raise UserError(f'{pred_json} has no prediction for {annotation["image_id"]}')
+        tasks.append((osp.join(gt_folder, annotation['file_name']), annotation['segments_info'],
+                      osp.join(pred_folder, prediction['file_name']), prediction['segments_info']))
+    return panoptic.evaluate(track_parallel(_panoptic_task, tasks, nproc)), len(tasks)

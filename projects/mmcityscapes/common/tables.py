@@ -47,7 +47,7 @@ def metrics_markdown(metrics: Dict[str, Any], title: Optional[str] = None) -> st
     text += '\n' if len(numeric) < len(metrics) else ''
     text += markdown_table(['metric', '%'], [(name, shown(name, value)) for name, value in summary.items()])
     if per_class:
-        columns = list(next(iter(per_class.values())))
+        columns = list(dict.fromkeys(metric for values in per_class.values() for metric in values))  # all, in order
         text += '\n' + markdown_table(['class', *columns], [
             (cls, *(shown(c, values[c]) if c in values else '' for c in columns)) for cls, values in per_class.items()])
     return text
@@ -67,11 +67,12 @@ def metrics_rows(metrics: Dict[str, Any]) -> List[dict]:
             for key, value in metrics.items()]
 
 
-def test_result_stem(work_dir: str, config: str, checkpoint: str) -> str:
-    """``<work_dir>/test_<config>_<checkpoint>`` (names without folder and extension): where a
-    test's tables go, so that two configs tested on one checkpoint never overwrite each other."""
+def test_result_stem(work_dir: str, config: str, checkpoint: Optional[str] = None) -> str:
+    """``<work_dir>/test_<config>_<checkpoint>`` (names without folder and extension; without a
+    checkpoint ``test_<config>``): where a test's tables go, so that two configs tested on one
+    checkpoint never overwrite each other."""
     name = lambda path: osp.splitext(osp.basename(path))[0]  # noqa: E731
-    return osp.join(work_dir, f'test_{name(config)}_{name(checkpoint)}')
+    return osp.join(work_dir, f'test_{name(config)}' + (f'_{name(checkpoint)}' if checkpoint else ''))
 
 
 def per_class_chart(metrics: Dict[str, Any], path: str, title: Optional[str] = None) -> bool:

@@ -12,7 +12,7 @@ from mmengine.registry import MODELS, DefaultScope
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.deployment.manifest import is_export, read_export
 from mmcityscapes.deployment.onnx_models import exported_model
-from mmcityscapes.utils.checkpoint import Checkpoint
+from mmcityscapes.utils.checkpoint import Checkpoint, resolve_checkpoint
 from mmcityscapes.utils.config import test_metainfo
 
 
@@ -22,25 +22,28 @@ class ModelSource:
     model is not the one its manifest describes, stops with one line before anything is built.
 
     Args:
-        path (str): the checkpoint or the export.
+        path (str, optional): the checkpoint (or a training work dir: its best checkpoint) or the
+            export; None when the config's model loads its own weights (``names_its_weights``).
     """
 
-    def __init__(self, path: str) -> None:
-        self.path = path
+    def __init__(self, path: Optional[str]) -> None:
+        self.path = resolve_checkpoint(path) if path else None  # a training work dir: its best checkpoint
         self.checkpoint: Optional[Checkpoint] = None
-        if is_export(path):
-            self.export_dir, self.manifest = read_export(path)
+        self.export_dir, self.manifest = None, None
+        if self.path is None:  # the config's model names its own weights (a fusion of trained models)
+            return
+        if is_export(self.path):
+            self.export_dir, self.manifest = read_export(self.path)
         else:
-            self.export_dir, self.manifest = None, None
-            self.checkpoint = Checkpoint.read(path)
+            self.checkpoint = Checkpoint.read(self.path)
 
     @property
     def exported(self) -> bool:
-        return self.checkpoint is None
+        return self.manifest is not None
 
     def require_checkpoint(self, tool: str) -> Checkpoint:
         """The checkpoint, or one line saying that ``tool`` needs one rather than an export."""
-        if self.exported:
+        if self.checkpoint is None:
             raise UserError(f'{self.path} is an export, not a checkpoint: {tool} takes the checkpoint it was '
                             f'exported from ({self.manifest["source"]["checkpoint"]})')
         return self.checkpoint

@@ -23,6 +23,8 @@ from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import is_complete_png, read_json
 
 FAMILIES = dict(mmseg='semantic', mmdet='instance')  # default scope -> model family
+PANOPTIC_MODELS = ('PanopticFusion', 'PanopticFPN')  # mmdet models with panoptic results
+SELF_LOADING_MODELS = ('PanopticFusion',)  # models whose config names the weights they load
 
 
 def default_work_dir(config: str, prefix: str = '') -> str:
@@ -197,8 +199,11 @@ def labelled_images(dataset_cfg: dict) -> List[Tuple[str, Union[str, Tuple[int, 
     ann_file = osp.join(root, dataset_cfg['ann_file']) if dataset_cfg.get('ann_file') else None
     if ann_file and ann_file.endswith('.json'):
         img_dir = osp.join(root, prefix.get('img', ''))
-        return [(osp.join(img_dir, image['file_name']), (image['width'], image['height']))
-                for image in read_json(ann_file).get('images', [])]
+        images = read_json(ann_file).get('images', [])
+        if dataset_cfg.get('type') == 'CityscapesPanopticDataset':  # image ids are frames, in city folders
+            return [(osp.join(img_dir, image['id'].split('_')[0], image['id'] + IMAGE_SUFFIX),
+                     (image['width'], image['height'])) for image in images]
+        return [(osp.join(img_dir, image['file_name']), (image['width'], image['height'])) for image in images]
     if 'seg_map_path' not in prefix:
         return []
     img_dir, seg_dir = osp.join(root, prefix.get('img_path', '')), osp.join(root, prefix['seg_map_path'])
@@ -297,9 +302,16 @@ def check_hook_arguments(cfg: Config) -> None:
                     raise UserError(f'{where}: {hook_class.__name__} takes no argument {key!r}{hint}')
 
 
+def names_its_weights(cfg: Config) -> bool:
+    """Whether the config's model loads its own weights (a fusion of trained models), so that
+    testing it takes no checkpoint."""
+    return cfg.model.get('type') in SELF_LOADING_MODELS
+
+
 def model_family(cfg: Config) -> str:
-    """``'semantic'`` (an mmseg config) or ``'instance'`` (an mmdet config), by the default scope."""
+    """``'semantic'`` (an mmseg config), ``'instance'`` or ``'panoptic'`` (an mmdet config whose
+    model predicts panoptic results), by the default scope and the model type."""
     scope = cfg.get('default_scope')
     if scope not in FAMILIES:
         raise UserError(f'default_scope {scope!r}: expected one of {", ".join(FAMILIES)}')
-    return FAMILIES[scope]
+    return 'panoptic' if scope == 'mmdet' and cfg.model.get('type') in PANOPTIC_MODELS else FAMILIES[scope]

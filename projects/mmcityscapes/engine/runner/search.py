@@ -6,9 +6,11 @@ few epochs on the tuning subset, validates after every epoch and maximises val m
 Optuna's median pruner stops trials that fall behind.
 
 The study lives in an RDB storage (SQLite in the work dir by default), with heartbeats: a trial
-whose worker died (kill -9, a lost node) is failed once its heartbeat is stale and retried with
-the same parameters (twice at most). The search runs until the study holds ``trials`` finished
-(complete or pruned) trials, so a re-run continues an interrupted study and a finished study is a no-op;
+whose worker died (kill -9, a lost node) is retried with the same parameters (twice at most) once
+its heartbeat is stale: the launch's rank 0 queues the retry, then fails the dead trial
+(``retry_stale_trials``), so each dead trial is retried exactly once. The search runs until the
+study holds ``trials`` finished (complete or pruned) trials, so a re-run continues an interrupted
+study and a finished study is a no-op;
 several workers can share one study through a common storage URL (workers that ask for the last
 trial at the same moment may each run it, so a shared study can end one trial per extra worker
 above ``trials``). Under a distributed launch each process is such a worker (``parallel``, the
@@ -32,7 +34,8 @@ import optuna  # noqa: E402
 import sqlalchemy  # noqa: E402
 from mmengine.dist import is_main_process  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
-from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials  # noqa: E402
+from optuna.exceptions import UpdateFinishedTrialError  # noqa: E402
+from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback  # noqa: E402
 from optuna.trial import TrialState  # noqa: E402
 
 from mmcityscapes.common.figures import save_figure  # noqa: E402
@@ -76,25 +79,40 @@ def trial_config(base: Config, params: dict, work_dir: str, epochs: int, ann_fil
 
 
 class PassiveRDBStorage(RDBStorage):
-    """An ``RDBStorage`` that runs trials and keeps their heartbeats but never finds a trial
-    stale (the storage hook Optuna's ``fail_stale_trials`` asks). The launch's rank 0 alone fails
-    dead trials, so that each is retried once: SQLite has no row locks, and two workers failing
-    the same trial at the same moment would both queue a retry of it."""
+    """An ``RDBStorage`` that runs trials and keeps their heartbeats but never finds a trial stale
+    (the storage hook Optuna's ``fail_stale_trials`` asks, also inside ``Study.optimize``): dead
+    trials are retried by ``retry_stale_trials`` alone, on the launch's rank 0."""
 
     def _get_stale_trial_ids(self, study_id: int) -> List[int]:
         return []
 
 
-def open_study(url: str, name: str, heartbeat: int, fails_stale: bool = True, attempts: int = 5) -> optuna.Study:
-    """Create or join the study, whose storage fails stale trials only if ``fails_stale``.
-    Workers started together race to create the storage's tables; the losers retry once the
-    winner has created them."""
+def retry_stale_trials(study: optuna.Study, max_retry: int = 2) -> None:
+    """Queue a copy of each trial whose worker died (its heartbeat is stale) with the same
+    parameters, then fail it: the copy is queued before the failed trial stops counting as
+    running, so another worker asking for a trial in between finds the copy rather than making a
+    new trial. Called by the launch's rank 0 alone, so that each dead trial is retried once (SQLite
+    has no row locks: two workers failing one trial at once would both retry it)."""
+    retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
+    for trial_id in RDBStorage._get_stale_trial_ids(study._storage, study._study_id):
+        trial = study._storage.get_trial(trial_id)
+        if trial.state != TrialState.RUNNING:
+            continue
+        retry(study, trial)
+        try:
+            study._storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+        except UpdateFinishedTrialError:
+            pass
+
+
+def open_study(url: str, name: str, heartbeat: int, attempts: int = 5) -> optuna.Study:
+    """Create or join the study. Workers started together race to create the storage's tables;
+    the losers retry once the winner has created them."""
     for attempt in range(attempts):
         try:
-            storage = (RDBStorage if fails_stale else PassiveRDBStorage)(
+            storage = PassiveRDBStorage(
                 url, engine_kwargs={'connect_args': {'timeout': 60}} if url.startswith('sqlite') else {},
-                heartbeat_interval=heartbeat,
-                heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=2))
+                heartbeat_interval=heartbeat)
             return optuna.create_study(
                 study_name=name, direction='maximize', load_if_exists=True, storage=storage,
                 pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1))
@@ -104,9 +122,11 @@ def open_study(url: str, name: str, heartbeat: int, fails_stale: bool = True, at
             time.sleep(1 + random.random())
 
 
-def next_step(study: optuna.Study, trials: int) -> str:
-    """'done' (``trials`` finished), 'wait' (the rest are running elsewhere) or 'trial'."""
-    fail_stale_trials(study)  # a dead worker's trial: failed, and queued again by the callback (rank 0 only)
+def next_step(study: optuna.Study, trials: int, retries_stale: bool) -> str:
+    """'done' (``trials`` finished), 'wait' (the rest are running elsewhere) or 'trial'. The worker
+    that ``retries_stale`` first queues a retry of each dead worker's trial."""
+    if retries_stale:
+        retry_stale_trials(study)
     states = [t.state for t in study.get_trials(deepcopy=False)]
     finished = sum(s in FINISHED for s in states)
     if finished >= trials:
@@ -139,8 +159,8 @@ def search(base: Config, work_dir: str, trials: int, epochs: int = 3,
     url = storage or f'sqlite:///{osp.abspath(osp.join(work_dir, "study.db"))}'
     with standalone_processes() if parallel else nullcontext() as launch:
         rank = launch[0] if parallel else 0  # the process's rank in the launch
-        study = open_study(url, study_name, heartbeat, fails_stale=rank == 0) if is_main_process() else None
-        run_trials(study, base, work_dir, trials, epochs, ann_file, heartbeat)
+        study = open_study(url, study_name, heartbeat) if is_main_process() else None
+        run_trials(study, base, work_dir, trials, epochs, ann_file, heartbeat, retries_stale=rank == 0)
     result = None
     if is_main_process():
         result = best_values(study, ann_file)
@@ -149,8 +169,9 @@ def search(base: Config, work_dir: str, trials: int, epochs: int = 3,
 
 
 def run_trials(study: Optional[optuna.Study], base: Config, work_dir: str, trials: int, epochs: int, ann_file: str,
-               heartbeat: int) -> None:
-    """Train trials until the study holds ``trials`` finished ones (``study`` on rank 0, None elsewhere)."""
+               heartbeat: int, retries_stale: bool = True) -> None:
+    """Train trials until the study holds ``trials`` finished ones (``study`` on rank 0, None
+    elsewhere); the worker that ``retries_stale`` queues the retries of dead workers' trials."""
 
     def objective(trial: Optional[optuna.Trial]) -> float:
         params, number = broadcast((suggest(trial), trial.number) if trial else None)
@@ -166,7 +187,7 @@ def run_trials(study: Optional[optuna.Study], base: Config, work_dir: str, trial
             raise optuna.TrialPruned(str(e)) from None
         return max(hook.values)
 
-    while (step := broadcast(next_step(study, trials) if study else None)) != 'done':
+    while (step := broadcast(next_step(study, trials, retries_stale) if study else None)) != 'done':
         if step == 'wait':
             time.sleep(heartbeat)
         elif study:

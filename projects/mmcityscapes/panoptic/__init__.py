@@ -1,0 +1,4 @@
+"""Panoptic segmentation from the two families' trained models (``PanopticFusion``)."""
+from mmcityscapes.panoptic.fusion import PanopticFusion
+
+__all__ = ['PanopticFusion']
