@@ -1,4 +1,4 @@
-# panoptic-fpn_r50_fpn, 8x1 images, 8 epochs (train split repeated 8x), 800-1024 scale, Cityscapes fine.
+# panoptic-fpn_r50_fpn, 8x1 images, 8 epochs, 800-1024 scale, Cityscapes fine (each epoch 8 passes over train).
 # mmdet's Panoptic FPN R50-FPN (its COCO config) on Cityscapes panoptic: 8 thing and 11 stuff
 # classes, the schedule of mmdet's Cityscapes Mask R-CNN, an ImageNet ResNet-50 (mmdet's init;
 # for the staged recipe's coarse-pretrained one, add its stage 1's CoarsePretrainHook). Trained and
@@ -12,8 +12,8 @@ model = dict(
     semantic_head=dict(num_things_classes=num_things, num_stuff_classes=num_stuff),
     panoptic_fusion_head=dict(num_things_classes=num_things, num_stuff_classes=num_stuff))
 
-train_dataloader = {{_base_.panoptic_train_dataloader}}
-val_dataloader = {{_base_.panoptic_test_dataloader}}
+train_dataloader = dict(batch_size=1, dataset={{_base_.panoptic_train_dataset}})
+val_dataloader = dict(dataset={{_base_.panoptic_val_dataset}})
 test_dataloader = val_dataloader
 val_evaluator = dict(_delete_=True, type='CityscapesPanopticMetric')  # in place of mmdet's COCO PQ (panopticapi)
 test_evaluator = val_evaluator

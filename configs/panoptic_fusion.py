@@ -1,4 +1,4 @@
-# Panoptic segmentation from two trained models, Cityscapes val at 1024x2048.
+# panoptic fusion of two trained models, test only, 1024x2048 scale, Cityscapes val.
 # The staged Mask R-CNN (things) and mmseg's DeepLabV3 R50 (stuff), each a checkpoint, a training
 # work dir (its best checkpoint) or an ONNX export, fused by Panoptic FPN's heuristic; tested with
 # the official PQ and each family's own metric:
@@ -17,7 +17,8 @@ model = dict(
     # smallest stuff region at 1024x2048 (scaled with the image)
     score_thr=0.5, overlap_thr=0.5, stuff_area=4096)
 
-test_dataloader = {{_base_.panoptic_test_dataloader}}
+test_dataloader = dict(batch_size=1, num_workers=2, persistent_workers=True, drop_last=False,
+                       sampler=dict(type='DefaultSampler', shuffle=False), dataset={{_base_.panoptic_val_dataset}})
 test_cfg = dict(type='TestLoop')
 test_evaluator = [
     {{_base_.panoptic_evaluator}},

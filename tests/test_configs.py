@@ -22,13 +22,16 @@ def test_every_config_is_listed_once():
 
 
 def test_first_line_states_the_recipe():
-    """'<architecture>, <GPUs>x<images> images, <schedule>, <crop or scale>, Cityscapes ...'."""
+    """'<architecture>, <GPUs>x<images> images, <schedule>, <crop or scale>, Cityscapes ...', or
+    '<what>, test only, <scale>, Cityscapes ...' for a config with nothing to train."""
     recipe = re.compile(r'^# [\w.-]+.*, \d+x\d+ images, \d+k? (iterations|epochs)( a fold)?, '
                         r'(\d+x\d+ crops|\d+-\d+ scale), Cityscapes')
     for config in CONFIGS:
         first = open(osp.join(REPO, config)).readline()
         if config == 'configs/maskrcnn_staged.py':  # runs the stage configs, each with its own recipe
             assert first.startswith('# mask-rcnn_r50_fpn staged fine-tuning: stages 0-3'), first
+        elif Config.fromfile(osp.join(REPO, config)).train_cfg is None:
+            assert re.match(r'^# [\w ]+, test only, \d+x\d+ scale, Cityscapes', first), f'{config}: {first}'
         else:
             assert recipe.match(first), f'{config}: {first}'
 
@@ -45,11 +48,14 @@ def test_every_path_follows_cityscapes_root(monkeypatch, tmp_path):
     for config in configs:
         cfg = load_config(osp.join(REPO, config))
         for split in ('train', 'val', 'test'):
+            if cfg.get(f'{split}_dataloader') is None:  # a test-only config
+                continue
             paths = [path for _, path, _ in dataset_paths(cfg[f'{split}_dataloader']['dataset'])]
             evaluators = cfg.get(f'{split}_evaluator', [])
             for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:
                 assert evaluator['type'] in ('ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'SegmentationMetric',
-                                             'IoUMetric'), (config, evaluator['type'])
+                                             'IoUMetric', 'SemSegMetric', 'CityscapesPanopticMetric'), \
+                    (config, evaluator['type'])
                 paths += [evaluator['ann_file']] if 'ann_file' in evaluator else []
             assert paths and all(path.startswith(root) for path in paths), (config, split, paths)
 
@@ -65,7 +71,8 @@ def test_unusable_cityscapes_root_is_named(root, monkeypatch):
         load_config(osp.join(REPO, 'configs/unet_r34.py'))
 
 
-@pytest.mark.parametrize('config', [c for c in CONFIGS if 'runner_type' not in Config.fromfile(osp.join(REPO, c))])
+@pytest.mark.parametrize('config', [c for c in CONFIGS if 'runner_type' not in Config.fromfile(osp.join(REPO, c))
+                                    and Config.fromfile(osp.join(REPO, c)).train_cfg is not None])
 def test_every_config_scales_its_lr_by_mmengine_s_linear_rule(config):
     """--auto-scale-lr works for every trainable config: each states the batch its lr is for, and
     mmengine's Runner.scale_lr gives lr x (processes x batch) / base_batch_size."""

@@ -106,6 +106,23 @@ def test_kmeans_tool_fits_a_config_and_writes_an_inheritable_file(mini_env, tmp_
     assert len(anchors.anchor_scales) == 1 and len(anchors.anchor_ratios) == 3
 
 
+def test_a_dead_trial_is_queued_again_once_then_failed(tmp_path):
+    """A running trial whose heartbeat stopped: retry_stale_trials queues a copy with its
+    parameters, then fails it; asked again, it queues nothing more. Optuna's own stale check
+    (inside Study.optimize) never fires on this storage."""
+    from mmcityscapes.engine.runner.search import open_study, retry_stale_trials
+    study = open_study(f'sqlite:///{tmp_path}/study.db', 'stage2', heartbeat=1)
+    trial = study.ask({'iou': optuna.distributions.FloatDistribution(0.3, 0.7)})
+    study._storage.record_heartbeat(trial._trial_id)
+    time.sleep(2.5)  # stale: silent for twice the heartbeat
+    assert optuna.storages.fail_stale_trials(study) is None and study.trials[0].state == optuna.trial.TrialState.RUNNING
+    retry_stale_trials(study)
+    retry_stale_trials(study)
+    states = [t.state for t in study.trials]
+    assert states == [optuna.trial.TrialState.FAIL, optuna.trial.TrialState.WAITING]
+    assert study.trials[1].params == trial.params
+
+
 @pytest.mark.slow
 def test_two_tuning_workers_share_one_study(mini_env, tmp_path):
     storage = f'sqlite:///{tmp_path}/study.db'
@@ -239,11 +256,13 @@ def test_staged_run_under_dist_train_predicting_nothing(mini_env, tmp_path):
     args = ['bash', 'tools/dist_train.sh', STAGED, '2', '--work-dir', str(tmp_path), '--cfg-options',
             PREDICT_NOTHING, 'randomness.seed=0', 'default_hooks.logger.interval=1']
     env = dict(mini_env, PORT=str(port), PYTHON=PY)
-    launch = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    with open(tmp_path / 'first_launch.log', 'w') as output:
+        launch = subprocess.Popen(args, cwd=REPO, env=env, stdout=output, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
     deadline = time.time() + 900
     while time.time() < deadline and not any('Epoch(train) [1][1/' in open(log).read()
                                              for log in glob.glob(f'{tmp_path}/tune/trial_*/*/*.log')):
+        assert launch.poll() is None, open(tmp_path / 'first_launch.log').read()[-5000:]
         time.sleep(0.2)
     workers = [int(stat.split('/')[2]) for stat in glob.glob('/proc/[0-9]*/stat')  # torchrun's children
                if int(open(stat).read().rsplit(')', 1)[1].split()[1]) == launch.pid]

@@ -3,7 +3,7 @@
 # PNGs, which tools/dataset_converters/cityscapes.py writes as cityscapesscripts' createPanopticImgs
 # does; 8 thing then 11 stuff classes; scored by the official PQ, computed in memory. Variables only,
 # so that a config that also inherits an mmdet model config (with its COCO dataloaders) takes them:
-# train_dataloader = {{_base_.panoptic_train_dataloader}}, ...
+# train_dataloader = dict(dataset={{_base_.panoptic_train_dataset}}), ...
 cityscapes_root = r"""{{$CITYSCAPES_ROOT:data/cityscapes}}"""  # any path: quotes, with or without a final /
 panoptic_scale = (2048, 1024)  # (w, h): Cityscapes' full resolution, as mmdet tests its Cityscapes models
 panoptic_train_pipeline = [
@@ -19,20 +19,15 @@ panoptic_test_pipeline = [
     dict(type='LoadCityscapesPanopticAnnotations'),
     dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor'))
 ]
-panoptic_train_dataloader = dict(
-    batch_size=1, num_workers=2, persistent_workers=True, sampler=dict(type='DefaultSampler', shuffle=True),
-    batch_sampler=dict(type='AspectRatioBatchSampler'),
-    dataset=dict(
-        type='RepeatDataset', times=8,  # as mmdet's Cityscapes Mask R-CNN: 8 epochs of 8 passes
-        dataset=dict(type='CityscapesPanopticDataset', data_root=cityscapes_root,
-                     ann_file='gtFine/cityscapes_panoptic_train.json',
-                     data_prefix=dict(img='leftImg8bit/train/', seg='gtFine/cityscapes_panoptic_train/'),
-                     filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=panoptic_train_pipeline)))
-panoptic_test_dataloader = dict(
-    batch_size=1, num_workers=2, persistent_workers=True, drop_last=False,
-    sampler=dict(type='DefaultSampler', shuffle=False),
+panoptic_train_dataset = dict(
+    _delete_=True,  # in place of the inherited dataset (mmdet's COCO one)
+    type='RepeatDataset', times=8,  # as mmdet's Cityscapes Mask R-CNN: 8 epochs of 8 passes
     dataset=dict(type='CityscapesPanopticDataset', data_root=cityscapes_root,
-                 ann_file='gtFine/cityscapes_panoptic_val.json',
-                 data_prefix=dict(img='leftImg8bit/val/', seg='gtFine/cityscapes_panoptic_val/'), test_mode=True,
-                 pipeline=panoptic_test_pipeline))
+                 ann_file='gtFine/cityscapes_panoptic_train.json',
+                 data_prefix=dict(img='leftImg8bit/train/', seg='gtFine/cityscapes_panoptic_train/'),
+                 filter_cfg=dict(filter_empty_gt=True, min_size=32), pipeline=panoptic_train_pipeline))
+panoptic_val_dataset = dict(
+    type='CityscapesPanopticDataset', data_root=cityscapes_root, ann_file='gtFine/cityscapes_panoptic_val.json',
+    data_prefix=dict(img='leftImg8bit/val/', seg='gtFine/cityscapes_panoptic_val/'), test_mode=True,
+    pipeline=panoptic_test_pipeline)
 panoptic_evaluator = dict(type='CityscapesPanopticMetric')

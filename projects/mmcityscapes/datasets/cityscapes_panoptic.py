@@ -2,6 +2,7 @@
 import os.path as osp
 from typing import List
 
+import numpy as np
 from cityscapesscripts.helpers.labels import id2label
 from mmdet.datasets import CocoPanopticDataset
 from mmdet.datasets.transforms import LoadAnnotations, LoadPanopticAnnotations
@@ -61,7 +62,8 @@ class CityscapesPanopticDataset(CocoPanopticDataset):
 class LoadCityscapesPanopticAnnotations(LoadPanopticAnnotations):
     """mmdet's ``LoadPanopticAnnotations`` (boxes, labels, thing masks and the semantic map of
     every segment, 255 for void) with the panoptic PNG decoded here instead of by panopticapi,
-    which is not on the package index."""
+    which is not on the package index, and the semantic map as uint8 (the resize transforms refuse
+    the segment ids' uint32)."""
 
     def __init__(self, with_bbox: bool = True, with_label: bool = True, with_mask: bool = True,
                  with_seg: bool = True, box_type: str = 'hbox', imdecode_backend: str = 'cv2',
@@ -70,3 +72,8 @@ class LoadCityscapesPanopticAnnotations(LoadPanopticAnnotations):
                                  with_seg=with_seg, with_keypoints=False, box_type=box_type,
                                  imdecode_backend=imdecode_backend, backend_args=backend_args)
         self.rgb2id = panoptic.rgb_to_ids
+
+    def _load_masks_and_semantic_segs(self, results: dict) -> None:
+        super()._load_masks_and_semantic_segs(results)
+        if 'gt_seg_map' in results:
+            results['gt_seg_map'] = results['gt_seg_map'].astype(np.uint8)  # classes < 19, 255 void

@@ -94,7 +94,8 @@ def retry_stale_trials(study: optuna.Study, max_retry: int = 2) -> None:
     new trial. Called by the launch's rank 0 alone, so that each dead trial is retried once (SQLite
     has no row locks: two workers failing one trial at once would both retry it)."""
     retry = RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-    for trial_id in RDBStorage._get_stale_trial_ids(study._storage, study._study_id):
+    storage = getattr(study._storage, '_backend', study._storage)  # the RDBStorage inside Optuna's cache
+    for trial_id in RDBStorage._get_stale_trial_ids(storage, study._study_id):
         trial = study._storage.get_trial(trial_id)
         if trial.state != TrialState.RUNNING:
             continue
