@@ -133,6 +133,24 @@ def trained_instance_run(mini_env, tmp_path_factory):
     return work_dir
 
 
+@pytest.fixture(scope='session')
+def semantic_export(semantic_run, mini_env, tmp_path_factory):
+    """(the semantic run's ONNX export, the export tool's output)."""
+    out = tmp_path_factory.mktemp('export') / 'deeplabv3_r18_mini'
+    proc = run_tool('tools/deployment/export.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--out', str(out),
+                    env=mini_env)
+    return out, proc.stdout
+
+
+@pytest.fixture(scope='session')
+def instance_export(trained_instance_run, mini_env, tmp_path_factory):
+    """(the trained instance run's ONNX export, the export tool's output)."""
+    out = tmp_path_factory.mktemp('export') / 'maskrcnn_r18_mini'
+    proc = run_tool('tools/deployment/export.py', INSTANCE, str(trained_instance_run / 'iter_60.pth'), '--out',
+                    str(out), env=mini_env)
+    return out, proc.stdout
+
+
 def csv_values(path):
     with open(path) as f:
         return {(row['metric'], row['class']): row['value'] for row in csv.DictReader(f)}

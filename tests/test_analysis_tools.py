@@ -121,3 +121,13 @@ def test_results_table_gathers_tests_and_logs(semantic_run, semantic_tested, ins
                 if 'lr' not in json.loads(line)][-1]
     assert rows['runs/logs_only'][:2] == ['last val', f'{last_val["mIoU"]:.2f}']
     assert_picture(tmp_path / 'table.png', (200, 500))
+
+
+@pytest.mark.parametrize('task', ['semantic', 'instance', 'panoptic'])
+def test_benchmark_eval_times_every_evaluator_against_the_official_one(task, tmp_path):
+    proc = run_tool('tools/analysis_tools/benchmark_eval.py', '--task', task, '--images', '2', '--height', '128',
+                    '--width', '256', '--masks', '4', '--nproc', '2', '--work-dir', str(tmp_path))
+    rows = table_rows(proc.stdout)
+    official = next(name for name in rows if 'cityscapesscripts' in name or name.startswith('official'))
+    assert rows[f'`eval_cityscapes.py --task {task}`'][0] == '2' and float(rows[official][1]) > 0
+    assert proc.stdout.rstrip().endswith('identical results: True') or 'identical results: True;' in proc.stdout

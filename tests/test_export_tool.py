@@ -14,14 +14,6 @@ from conftest import INSTANCE, REPO, SEMANTIC, run_tool
 pytestmark = pytest.mark.slow  # every test here runs a tool on a model
 
 
-@pytest.fixture(scope='module')
-def semantic_export(semantic_run, mini_env, tmp_path_factory):
-    out = tmp_path_factory.mktemp('export') / 'deeplabv3_r18_mini'
-    proc = run_tool('tools/deployment/export.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--out', str(out),
-                    env=mini_env)
-    return out, proc.stdout
-
-
 def test_exported_semantic_model_gives_the_checkpoint_s_tables_and_files(semantic_run, semantic_tested,
                                                                         semantic_export, mini_env, mini_root,
                                                                         tmp_path):
@@ -53,14 +45,6 @@ def test_exported_semantic_model_gives_the_checkpoint_s_tables_and_files(semanti
     for name in results:
         a, b = (cv2.imread(str(tmp_path / run / 'results' / name), cv2.IMREAD_UNCHANGED) for run in ('torch', 'onnx'))
         assert np.mean(a == b) >= 0.9999
-
-
-@pytest.fixture(scope='module')
-def instance_export(trained_instance_run, mini_env, tmp_path_factory):
-    out = tmp_path_factory.mktemp('export') / 'maskrcnn_r18_mini'
-    proc = run_tool('tools/deployment/export.py', INSTANCE, str(trained_instance_run / 'iter_60.pth'), '--out',
-                    str(out), env=mini_env)
-    return out, proc.stdout
 
 
 def test_exported_maskrcnn_gives_the_checkpoint_s_tables_and_files(trained_instance_run, instance_export, mini_env,

@@ -3,19 +3,22 @@ against tools/analysis_tools/eval_cityscapes.py.
 
     python tools/analysis_tools/benchmark_eval.py --task instance --images 100 --masks 57 --nproc 2
     python tools/analysis_tools/benchmark_eval.py --task semantic --images 100 --nproc 2
+    python tools/analysis_tools/benchmark_eval.py --task panoptic --images 100 --nproc 2
 
 Generates ``--images`` val scenes at 1024x2048 (``mmcityscapes.cityscapes.synthetic``) and seeded
 noisy predictions of them in the official result format (``mmcityscapes.cityscapes.noisy``).
 Each row is one process started from the shell, interpreter start-up and imports included:
 
 * the official script, ``python -m cityscapesscripts.evaluation.eval{Pixel,Instance}Level...``
-  with ``CITYSCAPES_DATASET``/``CITYSCAPES_RESULTS`` set (one process: it has no parallel mode;
-  the pixel-level one without its optional Cython module, which its pip package does not ship).
+  or ``evalPanopticSemanticLabeling``, with ``CITYSCAPES_DATASET``/``CITYSCAPES_RESULTS`` set (the
+  first two one process: they have no parallel mode; the pixel-level one without its optional
+  Cython module, which its pip package does not ship; the panoptic one a process per CPU).
   The instance script's JSON writer fails on numpy integers before it scores anything; it runs
   with that writer made numpy-aware, its ground-truth cache in a fresh folder;
 * ``eval_cityscapes.py --nproc N``, and its ``--help`` (the start-up alone);
 * decoding the PNGs the evaluation reads, in ``--nproc`` processes (in this process): the floor
-  of any file-based evaluator.
+  of any file-based evaluator. The panoptic ground truth is written first, as the dataset
+  converter does.
 
 Instance task only, in this process: mmdet's CityScapesMetric (it writes a PNG per mask) and the
 in-memory CityscapesInstanceMetric of ``tools/test.py``, fed the same predictions as model outputs.
@@ -30,7 +33,7 @@ from mmcityscapes.common.errors import run_tool
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    parser.add_argument('--task', choices=['semantic', 'instance'], default='instance')
+    parser.add_argument('--task', choices=['semantic', 'instance', 'panoptic'], default='instance')
     parser.add_argument('--images', type=int, default=100)
     parser.add_argument('--masks', type=int, default=57, help='predicted masks per image')
     parser.add_argument('--height', type=int, default=1024)

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 from mmengine.evaluator import BaseMetric
 
-from mmcityscapes.cityscapes import files, noisy
+from mmcityscapes.cityscapes import files, noisy, panoptic, reference
 from mmcityscapes.cityscapes.results import MASKS
 from mmcityscapes.cityscapes.synthetic import generate
 from mmcityscapes.common.errors import UserError
@@ -59,6 +59,10 @@ def decode_label(path: str) -> Tuple[int, ...]:
     return read_label_png(path).shape
 
 
+def decode_panoptic(path: str) -> Tuple[int, ...]:
+    return panoptic.read_panoptic_png(path).shape
+
+
 def timed(func: Callable, *args) -> Tuple[Any, float]:
     start = time.perf_counter()
     value = func(*args)
@@ -88,16 +92,16 @@ def benchmark_semantic(root: str, pred_dir: str, scratch: str, nproc: int) -> bo
         f.replace('_labelIds.png', '_instanceIds.png') for f in gt_files]
     _, t_decode = timed(track_parallel, decode_label, decoded, nproc)
     with open(osp.join(scratch, 'resultPixelLevelSemanticLabeling.json')) as f:
-        reference = json.load(f)
+        official = json.load(f)
     with open(ours_json) as f:
-        same = reference.same_scores(json.load(f), reference)
+        same = reference.same_scores(json.load(f), official)
     print_rows([('`python -m cityscapesscripts.evaluation.evalPixelLevelSemanticLabeling`', 1, t_official),
                 ('`eval_cityscapes.py --task semantic`', nproc, t_ours),
                 ('`eval_cityscapes.py --help` (start-up only)', 1, t_help),
                 ('decoding the prediction, labelIds and instanceIds PNGs only', nproc, t_decode)], t_official)
-    print(f'class IoU {reference["averageScoreClasses"]:.4f}, iIoU {reference["averageScoreInstClasses"]:.4f}, '
-          f'category IoU {reference["averageScoreCategories"]:.4f}, '
-          f'iIoU {reference["averageScoreInstCategories"]:.4f}; '
+    print(f'class IoU {official["averageScoreClasses"]:.4f}, iIoU {official["averageScoreInstClasses"]:.4f}, '
+          f'category IoU {official["averageScoreCategories"]:.4f}, '
+          f'iIoU {official["averageScoreInstCategories"]:.4f}; '
           f'identical results: {same}')
     return same
 
@@ -174,9 +178,34 @@ def benchmark_instance(root: str, pred_dir: str, scratch: str, nproc: int, n_mas
     return same
 
 
+def benchmark_panoptic(root: str, pred_dir: str, scratch: str, nproc: int) -> bool:
+    gt_json, gt_folder = panoptic.ground_truth_paths(root, 'val')
+    panoptic.convert_split(root, 'val', nproc)
+    noisy.write_panoptic_predictions(gt_json, gt_folder, osp.join(pred_dir, 'cityscapes_panoptic_val.json'))
+    t_official = run_process([sys.executable, '-m', 'cityscapesscripts.evaluation.evalPanopticSemanticLabeling'],
+                             cwd=scratch, CITYSCAPES_DATASET=root, CITYSCAPES_RESULTS=pred_dir)
+    ours_json = osp.join(scratch, 'ours.json')
+    t_ours = run_process(eval_tool('panoptic', root, pred_dir, ours_json, nproc))
+    t_help = run_process([sys.executable, EVAL_TOOL, '--help'])
+    decoded = [*glob.glob(osp.join(gt_folder, '*.png')),
+               *glob.glob(osp.join(pred_dir, 'cityscapes_panoptic_val', '*.png'))]
+    _, t_decode = timed(track_parallel, decode_panoptic, decoded, nproc)
+    with open(osp.join(scratch, 'resultPanopticSemanticLabeling.json')) as f:
+        official = json.load(f)
+    with open(ours_json) as f:
+        same = reference.same_panoptic_scores(json.load(f), official)
+    print_rows([('`python -m cityscapesscripts.evaluation.evalPanopticSemanticLabeling`', os.cpu_count(), t_official),
+                ('`eval_cityscapes.py --task panoptic`', nproc, t_ours),
+                ('`eval_cityscapes.py --help` (start-up only)', 1, t_help),
+                ('decoding the ground-truth and prediction PNGs only', nproc, t_decode)], t_official)
+    print(f'PQ {official["All"]["pq"]:.4f} (things {official["Things"]["pq"]:.4f}, stuff '
+          f'{official["Stuff"]["pq"]:.4f}); identical results: {same}')
+    return same
+
+
 def benchmark_eval(task: str, images: int, masks: int, height: int, width: int, nproc: int,
                    work_dir: str = None) -> None:
-    """Print the timing table of ``task`` (``semantic``/``instance``) on ``images`` generated scenes;
+    """Print the timing table of ``task`` (``semantic``/``instance``/``panoptic``) on ``images`` generated scenes;
     one line if an evaluator disagrees with the official script."""
     work_dir = work_dir or tempfile.mkdtemp(prefix='benchmark_eval_')
     root, pred_dir, scratch = (osp.join(work_dir, name) for name in ('cityscapes', 'predictions', 'scratch'))
@@ -185,6 +214,8 @@ def benchmark_eval(task: str, images: int, masks: int, height: int, width: int, 
     generate(root, dict(train=0, val=images, test=0, train_extra=0), height, width, 0, nproc)
     if task == 'semantic':
         same = benchmark_semantic(root, pred_dir, scratch, nproc)
+    elif task == 'panoptic':
+        same = benchmark_panoptic(root, pred_dir, scratch, nproc)
     else:
         same = benchmark_instance(root, pred_dir, scratch, nproc, masks)
     if not same:

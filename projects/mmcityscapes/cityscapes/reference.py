@@ -30,3 +30,16 @@ def official_panoptic(gt_json: str, gt_folder: str, pred_json: str, pred_folder:
     writes ``result_file``)."""
     import cityscapesscripts.evaluation.evalPanopticSemanticLabeling as cs
     return cs.evaluatePanoptic(gt_json, gt_folder, pred_json, pred_folder, result_file)
+
+
+def same_panoptic_scores(ours: dict, official: dict) -> bool:
+    """Whether two evalPanopticSemanticLabeling result dictionaries (the official JSON's category
+    keys are strings) hold the same counts and the same PQ, SQ, RQ to 1e-12."""
+    groups = ('All', 'Things', 'Stuff')
+    per_class = lambda r: {str(k): v for k, v in r['per_class'].items()}  # noqa: E731
+    if [ours[g]['n'] for g in groups] != [official[g]['n'] for g in groups] or \
+            set(per_class(ours)) != set(per_class(official)):
+        return False
+    flat = lambda r: [r[g][k] for g in groups for k in ('pq', 'sq', 'rq')] + [  # noqa: E731
+        v[k] for _, v in sorted(per_class(r).items()) for k in ('pq', 'sq', 'rq')]
+    return np.allclose(flat(ours), flat(official), rtol=0, atol=1e-12)

@@ -27,7 +27,8 @@ class ModelSource:
     """
 
     def __init__(self, path: Optional[str]) -> None:
-        self.path = resolve_checkpoint(path) if path else None  # a training work dir: its best checkpoint
+        # a training work dir: its best checkpoint
+        self.path = path if not path or is_export(path) else resolve_checkpoint(path)
         self.checkpoint: Optional[Checkpoint] = None
         self.export_dir, self.manifest = None, None
         if self.path is None:  # the config's model names its own weights (a fusion of trained models)

@@ -67,7 +67,8 @@ class PanopticFusion(BaseDetector):
         classes this model needs (one line otherwise)."""
         cfg = load_config(config)
         if model_family(cfg) != family:
-            raise UserError(f'{config} is a {model_family(cfg)} config; the fusion takes a {family} one here')
+            raise UserError(f'{config} is a {model_family(cfg)} config; the fusion takes '
+                            f'{"an instance" if family == "instance" else "a semantic"} one here')
         missing = [c for c in classes if c not in test_metainfo(cfg)['classes']]
         if family == 'instance' and tuple(test_metainfo(cfg)['classes']) != classes or missing:
             raise UserError(f'{config} does not predict the Cityscapes {family} classes the fusion needs'
