@@ -227,10 +227,15 @@ def test_fusion_refuses_models_that_do_not_fit(semantic_run, trained_instance_ru
 @pytest.mark.slow
 def test_panoptic_fpn_trains_and_scores_pq(mini_env, tmp_path):
     """mmdet's Panoptic FPN on the Cityscapes panoptic dataset, from scratch through tools/train.py:
-    its validation PQ (the official one) above 0 for the stuff classes after 60 iterations."""
+    its validation PQ (the official one) above 0 for the stuff classes after 60 iterations. Its
+    export is refused with the reason."""
     run_tool('tools/train.py', PANOPTIC_FPN, '--work-dir', str(tmp_path), *short_run(60), 'randomness.seed=0',
              env=mini_env)
     log = open(glob.glob(f'{tmp_path}/*/*.log')[0]).read()
     assert 'cityscapes/PQ_st:' in log
     pq_st = float(log.split('cityscapes/PQ_st: ')[1].split()[0])
     assert 0 < pq_st <= 1
+    proc = run_tool('tools/deployment/export.py', PANOPTIC_FPN, str(tmp_path / 'iter_60.pth'), '--out',
+                    str(tmp_path / 'export'), env=mini_env, check=False)
+    assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1
+    assert 'panoptic models are not exported (' in proc.stderr and not osp.exists(tmp_path / 'export')

@@ -59,9 +59,10 @@ def export(cfg: Config, source: ModelSource, out_dir: str, shape: Optional[Seque
     checkpoint = source.require_checkpoint('export').path
     task = model_family(cfg)
     if task == 'panoptic':
-        raise UserError(f'{cfg.filename}: panoptic models are not exported (mmdet\'s panoptic heads fuse their results '
-                        'in Python); export the Mask R-CNN and the semantic model of a fusion config '
-                        '(configs/panoptic_fusion.py), which runs the two exports')
+        raise UserError(f'{cfg.filename}: panoptic models are not exported (mmdet\'s fusion head pastes instances '
+                        'one by one in a Python loop whose branches depend on the masks, which a traced graph would '
+                        'freeze); export the Mask R-CNN and the semantic model of configs/panoptic_fusion.py, '
+                        'which runs the two exports')
     if task == 'instance' and dynamic:
         raise UserError(f'{cfg.filename}: Mask R-CNN is exported for one input size (its anchors are constants '
                         'of the graph): leave out --dynamic-shape')
