@@ -41,24 +41,19 @@ def ids_to_rgb(ids: np.ndarray) -> np.ndarray:
 
 
 def rgb_to_ids(rgb: np.ndarray) -> np.ndarray:
-    """The segment ids of an RGB panoptic image: R + 256 G + 65536 B (the bytes R, G, B, 0 read
-    as one little-endian integer)."""
-    rgba = np.zeros((*rgb.shape[:2], 4), np.uint8)
-    rgba[..., :3] = rgb
-    return rgba.view('<u4')[..., 0]
+    """The segment ids (uint32) of an RGB panoptic image: R + 256 G + 65536 B."""
+    ids = rgb[..., 0].astype(np.uint32)
+    ids |= rgb[..., 1].astype(np.uint32) << 8
+    ids |= rgb[..., 2].astype(np.uint32) << 16
+    return ids
 
 
-def compact(ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """(the distinct values of ``ids``, sorted; each pixel's index into them), by counting rather
-    than sorting when the values are small (segment ids are: label id x 1000 + instance)."""
-    flat = ids.ravel()
-    if flat.size and int(flat.max()) < 1 << 20:
-        values = np.flatnonzero(np.bincount(flat))
-        lut = np.zeros(int(values[-1]) + 1, np.int32)
-        lut[values] = np.arange(len(values))
-        return values, lut[flat]
-    values, index = np.unique(flat, return_inverse=True)
-    return values, index.ravel()
+def overlap_counts(gt_ids: np.ndarray, pred_ids: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ground-truth id, predicted id, pixel count) of every pair of segments that overlap, as the
+    official script counts them (one sort of the pairs' 64-bit keys)."""
+    keys, counts = np.unique((gt_ids.ravel().astype(np.uint64) << np.uint64(32)) | pred_ids.ravel().astype(np.uint64),
+                             return_counts=True)
+    return keys >> np.uint64(32), keys & np.uint64(0xFFFFFFFF), counts
 
 
 def ground_truth_segments(instance_ids: np.ndarray) -> Tuple[np.ndarray, List[dict]]:
@@ -91,12 +86,12 @@ def match_image(gt_ids: np.ndarray, gt_segments: Sequence[dict], pred_ids: np.nd
                         f'{gt_ids.shape[1]}x{gt_ids.shape[0]}')
     gt_segms = {s['id']: s for s in gt_segments}
     pred_segms = {s['id']: dict(s) for s in pred_segments}
-    pred_values, pred_index = compact(pred_ids)
-    gt_values, gt_index = compact(gt_ids)
-    counts = np.bincount(gt_index.astype(np.int64) * len(pred_values) + pred_index,
-                         minlength=len(gt_values) * len(pred_values)).reshape(len(gt_values), len(pred_values))
-    pred_areas = counts.sum(0)
-    for value, area in zip(pred_values.tolist(), pred_areas.tolist()):
+    gts, preds, counts = (a.tolist() for a in overlap_counts(gt_ids, pred_ids))
+    overlaps = dict(zip(zip(gts, preds), counts))
+    pred_areas = defaultdict(int)
+    for pred, count in zip(preds, counts):
+        pred_areas[pred] += count
+    for value, area in pred_areas.items():
         if value not in pred_segms:
             if value == VOID:
                 continue
@@ -104,11 +99,9 @@ def match_image(gt_ids: np.ndarray, gt_segments: Sequence[dict], pred_ids: np.nd
         pred_segms[value]['area'] = area
         if pred_segms[value]['category_id'] not in CATEGORY_IDS:
             raise UserError(f'{where}: segment {value} has the unknown category_id {pred_segms[value]["category_id"]}')
-    missing = sorted(set(pred_segms) - set(pred_values.tolist()))
+    missing = sorted(set(pred_segms) - set(pred_areas))
     if missing:
         raise UserError(f'{where}: segments {missing} are in the JSON and not in the PNG')
-    gts, preds = np.nonzero(counts)
-    overlaps = dict(zip(zip(gt_values[gts].tolist(), pred_values[preds].tolist()), counts[gts, preds].tolist()))
     stats = defaultdict(lambda: [0, 0, 0, 0.0])
     gt_matched, pred_matched = set(), set()
     for (gt, pred), intersection in overlaps.items():
