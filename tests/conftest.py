@@ -151,6 +151,32 @@ def instance_export(trained_instance_run, mini_env, tmp_path_factory):
     return out, proc.stdout
 
 
+def int8_logits_agreement(float_export, int8_export, mini_root):
+    """(share of the val pixels whose float32 argmax the int8 export keeps, among those whose
+    float32 top-2 margin is at least 2 % of the logits' range; the largest int8 logit error as a
+    share of that range) of two semantic exports on the mini val images. Pixels of near-equal
+    class scores are left out: the suite's models, trained a few iterations, have logits within
+    +-0.1 where most margins are below the int8 step."""
+    from mmcityscapes.deployment.manifest import read_export
+    from mmcityscapes.deployment.onnx_models import inference_session
+    _, manifest = read_export(str(float_export))
+    input_, (height, width) = manifest['input'], manifest['input']['shape'][2:]
+    sessions = [inference_session(str(osp.join(export, 'model.onnx'))) for export in (float_export, int8_export)]
+    logits = [[], []]
+    for path in sorted(glob.glob(f'{mini_root}/leftImg8bit/val/*/*.png')):
+        image = cv2.resize(cv2.imread(path), (width, height))[..., ::-1 if input_['channels'] == 'RGB' else 1]
+        image = ((image - np.array(input_['mean'])) / np.array(input_['std'])).astype(np.float32)
+        for i, session in enumerate(sessions):
+            logits[i].append(session.run(None, {'image': image.transpose(2, 0, 1)[None]})[0])
+    float32, int8 = (np.concatenate(x) for x in logits)
+    span = float32.max() - float32.min()
+    top2 = np.sort(float32, 1)[:, -2:]
+    confident = top2[:, 1] - top2[:, 0] >= 0.02 * span
+    assert confident.mean() > 0.2  # enough pixels to judge
+    agreement = np.mean((float32.argmax(1) == int8.argmax(1))[confident])
+    return agreement, float(np.abs(int8 - float32).max() / span)
+
+
 def csv_values(path):
     with open(path) as f:
         return {(row['metric'], row['class']): row['value'] for row in csv.DictReader(f)}

@@ -169,3 +169,14 @@ def test_maskrcnn_export_without_detections_or_with_a_size_it_cannot_take(tmp_pa
     session = inference_session(str(tmp_path / 'export' / 'model.onnx'))
     image = np.random.default_rng(1).standard_normal((1, 3, *SHAPE), dtype=np.float32)
     assert [o.shape for o in session.run(None, {'image': image})] == [(0, 4), (0,), (0,), (0, 28, 28)]
+
+
+@pytest.mark.parametrize('size', [(32, 64), (7, 11)])
+def test_binned_adaptive_pooling_equals_torch_s(size):
+    """The export's stand-in for nn.AdaptiveAvgPool2d gives its bins, also where the output size
+    does not divide the input size (which the ONNX exporter refuses)."""
+    from mmcityscapes.deployment.export import BinnedAdaptiveAvgPool2d
+    x = torch.from_numpy(np.random.default_rng(0).standard_normal((2, 4, *size), dtype=np.float32))
+    for output_size in (1, 2, 3, 6, (3, 5), (None, 2)):
+        expected = torch.nn.AdaptiveAvgPool2d(output_size)(x)
+        assert torch.allclose(BinnedAdaptiveAvgPool2d(output_size)(x), expected, atol=1e-6), output_size

@@ -3,7 +3,7 @@ used (configs/README.md, References).
 
     python tools/analysis_tools/benchmark.py CONFIG [--train | --infer] [--shape 1024 2048] [--batch 2]
         [--iters 10] [--warmup 3] [--vs] [--amp] [--channels-last] [--profile OUT.md [--top 15]]
-    python tools/analysis_tools/benchmark.py CONFIG --infer --backend onnxruntime [--shape 1024 2048] [--batch 1]
+    python tools/analysis_tools/benchmark.py CONFIG --infer --backend onnxruntime [--precision int8] [--batch 1]
     python tools/analysis_tools/benchmark.py CONFIG --data [--samples 50]
 
 Model mode feeds the same seeded random batches (images and, for --train, labels: a random label
@@ -17,7 +17,9 @@ to ``--shape``. Reports images/s, the latency of a batch (median and 95th percen
 memory of the timed iterations beyond what is allocated before them (``PeakMemory``).
 ``--backend onnxruntime`` (``--infer``) also exports the same model to ONNX at ``--shape`` and runs
 the export through the same ``test_step`` with onnxruntime (``ONNXSegmentor``, ``ONNXDetector``:
-for Mask R-CNN the graph's detections, masks pasted by mmdet's mask head).
+for Mask R-CNN the graph's detections, masks pasted by mmdet's mask head). ``--precision int8``
+also quantizes that export as tools/deployment/quantize.py does (calibrated on the benchmark's own
+random batches: calibration sets the scales, not the speed) and times it in a third row.
 ``--profile`` then runs the timed batches once more under the torch profiler, per model, and
 writes host-device synchronisations and kernel launches per step and the top operators by device
 and by host time to a markdown file; on the CPU also the time of each kind of convolution (kernel,
@@ -53,6 +55,8 @@ def parse_args():
     model.add_argument('--vs', action='store_true', help="also run the reproduced projects' model on the same inputs")
     model.add_argument('--backend', choices=['pytorch', 'onnxruntime'], default='pytorch',
                        help='onnxruntime: also the ONNX export of the same model (--infer)')
+    model.add_argument('--precision', choices=['float32', 'int8'], default='float32',
+                       help='with --backend onnxruntime: int8 also times the export quantized to int8')
     model.add_argument('--amp', action='store_true', help='autocast (float16 on CUDA, bfloat16 on CPU)')
     model.add_argument('--channels-last', action='store_true')
     model.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')

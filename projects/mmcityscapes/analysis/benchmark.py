@@ -196,6 +196,28 @@ def build_exported(cfg: Config, model: torch.nn.Module, shape: Sequence[int], de
     return exported, step
 
 
+def build_int8(cfg: Config, exported: torch.nn.Module, batches: list, device: str,
+               work_dir: str) -> Tuple[torch.nn.Module, Step]:
+    """The int8 quantization of the export ``exported`` (``build_exported``'s), calibrated on the
+    benchmark's own random batches (the calibration sets the scales, not the speed), and its step."""
+    from mmcityscapes.deployment.manifest import read_export
+    from mmcityscapes.deployment.model_source import ModelSource
+    from mmcityscapes.deployment.quantize import RecordingSession, write_int8_export
+    task = model_family(cfg)
+    session, exported.session = exported.session, RecordingSession(exported.session)
+    for images, labels in batches[:4]:
+        exported.test_step(mm_inputs(task, images, labels, False))
+    feeds, exported.session = exported.session.feeds, session
+    directory, manifest = read_export(osp.dirname(exported.onnx_file))
+    write_int8_export(directory, manifest, osp.join(work_dir, 'int8'), feeds, 'minmax', task,
+                      calibration='the benchmark\'s random inputs (speed only)')
+    int8 = ModelSource(osp.join(work_dir, 'int8')).build(cfg, device)
+
+    def step(images: torch.Tensor, labels: list, train: bool) -> object:
+        return int8.test_step(mm_inputs(task, images, labels, train))
+    return int8, step
+
+
 def parameters_m(model: torch.nn.Module) -> float:
     """Parameters in millions: the module's, or for an export the ONNX graph's weight initializers
     (float or 8-bit integer tensors)."""
@@ -264,6 +286,11 @@ def benchmark(cfg: Config, args: argparse.Namespace) -> None:
         work_dir = tempfile.TemporaryDirectory()  # removed when the tool ends
         models.append((models[0][0] + ' (onnxruntime)', *build_exported(cfg, models[0][1], args.shape, device,
                                                                         work_dir.name)))
+        if args.precision == 'int8':
+            models.append((models[0][0] + ' (onnxruntime int8)', *build_int8(cfg, models[1][1], batches, device,
+                                                                             work_dir.name)))
+    elif args.precision == 'int8':
+        raise UserError('--precision int8 runs an int8 export: add --backend onnxruntime')
     if args.vs:
         model, step, name = build_reference(cfg, task, num_classes, args.shape, args.batch, train, device, args.amp)
         models.append((name, model, step))
@@ -287,6 +314,9 @@ def benchmark(cfg: Config, args: argparse.Namespace) -> None:
                          rows))
     if args.backend == 'onnxruntime':
         print(f'speed ratio (onnxruntime / PyTorch): {speeds[1] / speeds[0]:.2f}x')
+    if args.precision == 'int8':
+        print(f'speed ratio (int8 / float32 export): {speeds[2] / speeds[1]:.2f}x; '
+              f'(int8 / PyTorch): {speeds[2] / speeds[0]:.2f}x')
     if args.vs:
         print(f'speed ratio (ours / reference model): {speeds[0] / speeds[-1]:.2f}x')
         if args.backend == 'onnxruntime':

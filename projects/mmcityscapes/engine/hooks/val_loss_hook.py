@@ -1,4 +1,5 @@
 """Validation loss for mmseg models, logged and usable by ``save_best``."""
+import inspect
 from typing import Dict, Optional, Sequence
 
 import torch
@@ -8,6 +9,10 @@ from mmengine.registry import HOOKS
 from mmengine.runner import Runner
 
 from mmcityscapes.utils.model import unwrap_model
+
+
+def takes_ignore_index(loss: torch.nn.Module) -> bool:
+    return 'ignore_index' in inspect.signature(loss.forward).parameters
 
 
 @HOOKS.register_module()
@@ -33,7 +38,8 @@ class ValLossHook(Hook):
         for sample in outputs:
             logits = sample.seg_logits.data[None].float()
             label = sample.gt_sem_seg.data.long()
-            loss = sum(fn(logits, label, ignore_index=head.ignore_index) for fn in losses)
+            loss = sum(fn(logits, label, ignore_index=head.ignore_index) if takes_ignore_index(fn) else
+                       fn(logits, label) for fn in losses)  # OhemCrossEntropy has its own ignore label
             self._total += float(loss)
             self._count += 1
 

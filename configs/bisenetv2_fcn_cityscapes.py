@@ -1,0 +1,12 @@
+# bisenetv2_fcn, 4x4 images, 160k iterations, 1024x1024 crops, Cityscapes fine.
+# mmseg's real-time BiSeNetV2 (73.21 mIoU in mmseg's model zoo, trained from scratch) on this
+# project's dataset root and metrics, with the validation loss.
+_base_ = ['mmseg::bisenetv2/bisenetv2_fcn_4xb4-160k_cityscapes-1024x1024.py', '_base_/realtime_cityscapes.py']
+
+train_dataloader = dict(dataset=dict(data_root={{_base_.cityscapes_root}}))
+val_dataloader = dict(dataset=dict(data_root={{_base_.cityscapes_root}}))
+test_dataloader = val_dataloader
+val_evaluator = {{_base_.realtime_val_evaluator}}
+test_evaluator = {{_base_.realtime_test_evaluator}}
+auto_scale_lr = dict(enable=False, base_batch_size=16)  # mmseg's lr is for 4 GPUs x 4 images (--auto-scale-lr)
+default_hooks = dict(checkpoint=dict(save_best='mIoU', rule='greater', max_keep_ckpts=1))
