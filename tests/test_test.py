@@ -92,8 +92,10 @@ def test_test_out_dumps_raw_predictions(instance_run, mini_env, mini_root, tmp_p
 
 
 def test_tta_of_one_view_equals_the_plain_test(semantic_run, semantic_tested, mini_env, tmp_path):
-    """--tta runs the config's SegTTAModel: on a tta_pipeline of the test view alone it scores exactly
-    the plain test, into its own table; a config without TTA (Mask R-CNN) is refused in one line."""
+    """--tta runs the config's SegTTAModel: on a tta_pipeline of the test view alone it scores the
+    plain test, into its own table; a config without TTA (Mask R-CNN) is refused in one line. Not
+    to the last digit: SegTTAModel takes the argmax of the softmax, which float32 rounding ties on
+    a few pixels where this 4-iteration model's logits nearly are."""
     config = tmp_path / 'one_view_tta.py'
     config.write_text(f"_base_ = {osp.join(REPO, SEMANTIC)!r}\n"
                       "tta_pipeline = [dict(type='LoadImageFromFile'), dict(type='TestTimeAug', transforms=[\n"
@@ -104,7 +106,7 @@ def test_tta_of_one_view_equals_the_plain_test(semantic_run, semantic_tested, mi
     tta = json.load(open(tmp_path / 'test_one_view_tta_iter_4_tta.json'))
     plain = json.load(open(semantic_run / 'test_deeplabv3_r18_mini_iter_4.json'))
     without_source = lambda metrics: {k: v for k, v in metrics.items() if k != 'evaluated_on'}
-    assert without_source(tta) == without_source(plain)
+    assert without_source(tta) == pytest.approx(without_source(plain), abs=0.1)
     proc = run_tool('tools/test.py', INSTANCE, str(semantic_run / 'iter_4.pth'), '--tta', env=mini_env, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith(f'error: --tta: {INSTANCE} defines no tta_model')

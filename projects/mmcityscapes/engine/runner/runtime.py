@@ -11,6 +11,7 @@ from mmcityscapes.engine.dist import init_distributed
 from mmcityscapes.engine.hooks.finite_training_hook import FiniteTrainingHook
 from mmcityscapes.engine.hooks.load_report_hook import LoadReportHook
 from mmcityscapes.engine.hooks.preemption_hook import PreemptionHook
+from mmcityscapes.engine.hooks.release_workers_hook import ReleaseWorkersHook
 from mmcityscapes.engine.hooks.resume_validation_hook import ResumeValidationHook
 from mmcityscapes.engine.runner.loops import ResumableEpochBasedTrainLoop
 from mmcityscapes.engine.storage import AtomicLocalBackend  # noqa: F401 (registers it for local paths)
@@ -36,7 +37,7 @@ def _replace_sync_bn(node: Any) -> None:
 
 
 # Added to every run (imported here, so registered whether or not the config imports the plugin).
-RUNTIME_HOOKS = (FiniteTrainingHook, ResumeValidationHook, PreemptionHook, LoadReportHook)
+RUNTIME_HOOKS = (FiniteTrainingHook, ResumeValidationHook, PreemptionHook, LoadReportHook, ReleaseWorkersHook)
 
 
 def prepare_runtime(cfg: Config, splits: Sequence[str] = ('train', 'val'),
@@ -58,6 +59,7 @@ def prepare_runtime(cfg: Config, splits: Sequence[str] = ('train', 'val'),
       (``PreemptionHook``), and an epoch-based loop resumes within an epoch
       (``ResumableEpochBasedTrainLoop``);
     * a ``load_from`` that leaves tensors at their initialisation says which (``LoadReportHook``);
+    * the dataloader workers stop when the run ends, not when the Runner is collected (``ReleaseWorkersHook``);
     * checkpoints are written to a temporary name and renamed when complete (``AtomicLocalBackend``);
     * training stops at the first non-finite loss, and no checkpoint of non-finite weights is
       written (``FiniteTrainingHook``);
