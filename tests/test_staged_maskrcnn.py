@@ -126,7 +126,7 @@ def test_a_dead_trial_is_queued_again_once_then_failed(tmp_path):
 @pytest.mark.slow
 def test_two_tuning_workers_share_one_study(mini_env, tmp_path):
     storage = f'sqlite:///{tmp_path}/study.db'
-    cmd = [PY, 'tools/tune.py', MINI_STAGES[2], '--trials', '3', '--epochs', '1', '--heartbeat', '2',
+    cmd = [PY, 'tools/tune.py', MINI_STAGES[2], '--trials', '2', '--epochs', '1', '--heartbeat', '2',
            '--storage', storage, '--study-name', 'shared', '--work-dir', str(tmp_path),
            '--cfg-options', 'load_from=None', 'custom_hooks=[]']  # no stage-0/1 weights in this test
     logs = [(open(tmp_path / f'worker{i}.out', 'w+'), open(tmp_path / f'worker{i}.err', 'w+')) for i in range(2)]
@@ -138,7 +138,7 @@ def test_two_tuning_workers_share_one_study(mini_env, tmp_path):
     study = optuna.load_study(study_name='shared', storage=storage)
     numbers = sorted(t.number for t in study.trials)
     # none lost; two workers asking at the same moment may each start the last trial
-    assert numbers == list(range(len(numbers))) and 3 <= len(numbers) <= 4
+    assert numbers == list(range(len(numbers))) and 2 <= len(numbers) <= 3
     assert all(t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED) for t in study.trials)
     assert sum(stdout.count('wrote ') for stdout, _ in outputs) == 1  # the same result, written once
     tuned = read_tuned(str(tmp_path / 'hyperparams.py'))
@@ -305,7 +305,8 @@ def test_staged_run_under_dist_train_predicting_nothing(mini_env, tmp_path):
 def test_stages_by_hand_with_default_work_dirs(mini_env, tmp_path):
     """tools/train.py on stage k finds stage k-1's best checkpoint in its default work dir; before
     that stage is trained it says which command to run. The model predicts nothing, and
-    tools/test.py still writes a table of zeros."""
+    tools/test.py still writes a table of zeros. (Stage 3 finds stage 2's checkpoint as stage 2
+    finds stage 1's: it is left out.)"""
     def train(k, *options):
         return subprocess.run([PY, osp.join(REPO, 'tools/train.py'), osp.join(REPO, MINI_STAGES[k]), *options],
                               cwd=tmp_path, env=mini_env, capture_output=True, text=True, timeout=900)
@@ -315,16 +316,15 @@ def test_stages_by_hand_with_default_work_dirs(mini_env, tmp_path):
     assert early.stderr.strip().splitlines()[-1] == (
         'error: work_dirs/maskrcnn_stage1_mini/ holds no trained checkpoint: run '
         f'`python tools/train.py {REPO}/configs/mini/maskrcnn_stage1_mini.py` first')  # the config beside stage 2's
-    for k in range(4):
+    for k in range(3):
         proc = train(k, *(['--cfg-options', PREDICT_NOTHING] if k else []))
         assert proc.returncode == 0, proc.stderr[-3000:]
-    for k in (2, 3):
-        previous = osp.basename(best_checkpoint(str(tmp_path / f'work_dirs/maskrcnn_stage{k - 1}_mini')))
-        assert previous.startswith('best_coco_segm_mAP_epoch_1')
-        log = open(sorted(glob.glob(f'{tmp_path}/work_dirs/maskrcnn_stage{k}_mini/*/*.log'))[0]).read()
-        assert f'Load checkpoint from work_dirs/maskrcnn_stage{k - 1}_mini/{previous}' in log
-    checkpoint = best_checkpoint(str(tmp_path / 'work_dirs/maskrcnn_stage3_mini'))
-    proc = subprocess.run([PY, osp.join(REPO, 'tools/test.py'), osp.join(REPO, MINI_STAGES[3]), checkpoint,
+    previous = osp.basename(best_checkpoint(str(tmp_path / 'work_dirs/maskrcnn_stage1_mini')))
+    assert previous.startswith('best_coco_segm_mAP_epoch_1')
+    log = open(sorted(glob.glob(f'{tmp_path}/work_dirs/maskrcnn_stage2_mini/*/*.log'))[0]).read()
+    assert f'Load checkpoint from work_dirs/maskrcnn_stage1_mini/{previous}' in log
+    checkpoint = best_checkpoint(str(tmp_path / 'work_dirs/maskrcnn_stage2_mini'))
+    proc = subprocess.run([PY, osp.join(REPO, 'tools/test.py'), osp.join(REPO, MINI_STAGES[2]), checkpoint,
                            '--cfg-options', PREDICT_NOTHING], cwd=tmp_path, env=mini_env, capture_output=True,
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]

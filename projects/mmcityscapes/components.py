@@ -15,6 +15,7 @@ from mmcityscapes.engine.hooks import (
     OverlayHook,
     PreemptionHook,
     ProgressHook,
+    ReleaseWorkersHook,
     ResumeValidationHook,
     TrainStatsHook,
     ValLossHook,
@@ -42,5 +43,6 @@ __all__ = ['ApplyConfigChangesHook', 'CityscapesInstanceMetric', 'CityscapesPano
            'DeviceMaxIoUAssigner', 'DeviceRandomSampler', 'DeviceTargetFCNMaskHead', 'FiniteTrainingHook',
            'Float32RoIExtractor', 'Float32RPNHead', 'LoadCityscapesPanopticAnnotations', 'LoadReportHook',
            'ONNXDetector', 'ONNXSegmentor', 'OverlayHook', 'PanopticFusion', 'PortableAmpOptimWrapper',
-           'PreemptionHook', 'ProgressHook', 'ResumableEpochBasedTrainLoop', 'ResumeValidationHook',
-           'SegmentationMetric', 'StagedRunner', 'TorchvisionASPPHead', 'TrainStatsHook', 'UNetHead', 'ValLossHook']
+           'PreemptionHook', 'ProgressHook', 'ReleaseWorkersHook', 'ResumableEpochBasedTrainLoop',
+           'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner', 'TorchvisionASPPHead', 'TrainStatsHook',
+           'UNetHead', 'ValLossHook']
