@@ -12,5 +12,5 @@ from mmcityscapes.engine.hooks.train_stats_hook import TrainStatsHook
 from mmcityscapes.engine.hooks.val_loss_hook import ValLossHook
 
 __all__ = ['ApplyConfigChangesHook', 'CoarsePretrainHook', 'FiniteTrainingHook', 'LoadReportHook', 'OverlayHook',
-           'PreemptionHook', 'ProgressHook', 'ReleaseWorkersHook',
-           'ResumeValidationHook', 'TrainStatsHook', 'ValLossHook']
+           'PreemptionHook', 'ProgressHook', 'ReleaseWorkersHook', 'ResumeValidationHook', 'TrainStatsHook',
+           'ValLossHook']

@@ -12,9 +12,8 @@ class ReleaseWorkersHook(Hook):
     A Runner is a reference cycle, so the garbage collector frees it, in no set order: a
     worker's index queue can be closed before the iterator's shutdown puts the stop signal in
     it, and PyTorch then waits 5 s for each worker before killing it (20 s for the four
-    persistent workers of a mini config). The staged, cross-validation and search runners, the
-    quantization's scoring and the tests train or test several Runners in one process. A loop
-    run again starts new workers.
+    persistent workers of a mini config). The staged, cross-validation and search runners and the
+    tests train or test several Runners in one process. A loop run again starts new workers.
     """
 
     priority = 'LOWEST'
