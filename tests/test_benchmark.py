@@ -36,21 +36,26 @@ def test_model_vs_reference_model(config, mode, reference_model, parameters):
     assert (o - half) / (s + half) - half <= ratio <= (o + half) / (s - half) + half
 
 
-@pytest.mark.parametrize('config, vs', [('configs/mini/deeplabv3_r18_mini.py', ()),
-                                        ('configs/mini/maskrcnn_r18_mini.py', ('--vs',))])
-def test_onnxruntime_backend_times_the_export_of_the_same_model(config, vs):
+@pytest.mark.parametrize('config, options', [('configs/mini/deeplabv3_r18_mini.py', ('--precision', 'int8')),
+                                             ('configs/mini/maskrcnn_r18_mini.py', ('--vs',))])
+def test_onnxruntime_backend_times_the_export_of_the_same_model(config, options):
+    """The export's row beside the model's, and with --precision int8 its quantization's."""
     proc = run_tool(TOOL, config, '--infer', '--backend', 'onnxruntime', '--shape', '128', '256', '--batch', '1',
-                    '--iters', '3', '--warmup', '1', *vs)
+                    '--iters', '3', '--warmup', '1', *options)
     rows, _ = table(proc.stdout)
     name = f'mmcityscapes {config.split("/")[-1]}'
     ours, exported = rows[name], rows[f'{name} (onnxruntime)']
     assert ours[1] > 0 and exported[1] > 0 and ours[2] <= ours[3] and exported[2] <= exported[3]
     half = 0.005  # the table rounds to 2 decimals
     ratios = [('onnxruntime / PyTorch', exported, ours)]
-    if vs:
+    if '--vs' in options:
         ratios.append(('ours in onnxruntime / reference model', exported, rows['torchvision maskrcnn_resnet50_fpn']))
+    if 'int8' in options:
+        int8 = rows[f'{name} (onnxruntime int8)']
+        assert int8[1] > 0 and int8[2] <= int8[3]
+        ratios += [('int8 / float32 export', int8, exported), ('int8 / PyTorch', int8, ours)]
     for label, (a, b) in ((label, (a[1], b[1])) for label, a, b in ratios):
-        ratio = float(re.search(rf'speed ratio \({label}\): ([\d.]+)x', proc.stdout).group(1))
+        ratio = float(re.search(rf'\({re.escape(label)}\): ([\d.]+)x', proc.stdout).group(1))
         assert (a - half) / (b + half) - half <= ratio <= (a + half) / (b - half) + half
 
 

@@ -202,12 +202,11 @@ def build_int8(cfg: Config, exported: torch.nn.Module, batches: list, device: st
     benchmark's own random batches (the calibration sets the scales, not the speed), and its step."""
     from mmcityscapes.deployment.manifest import read_export
     from mmcityscapes.deployment.model_source import ModelSource
-    from mmcityscapes.deployment.quantize import RecordingSession, write_int8_export
+    from mmcityscapes.deployment.quantize import recorded_inputs, write_int8_export
     task = model_family(cfg)
-    session, exported.session = exported.session, RecordingSession(exported.session)
-    for images, labels in batches[:4]:
-        exported.test_step(mm_inputs(task, images, labels, False))
-    feeds, exported.session = exported.session.feeds, session
+    with recorded_inputs(exported) as feeds:
+        for images, labels in batches[:4]:
+            exported.test_step(mm_inputs(task, images, labels, False))
     directory, manifest = read_export(osp.dirname(exported.onnx_file))
     write_int8_export(directory, manifest, osp.join(work_dir, 'int8'), feeds, 'minmax', task,
                       calibration='the benchmark\'s random inputs (speed only)')

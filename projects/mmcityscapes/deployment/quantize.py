@@ -6,6 +6,7 @@ import os
 import os.path as osp
 import shutil
 import tempfile
+from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional
 
 import numpy as np
@@ -43,6 +44,18 @@ class RecordingSession:
         return getattr(self.session, name)
 
 
+@contextmanager
+def recorded_inputs(model: object) -> Iterator[List[Dict[str, np.ndarray]]]:
+    """While open, the onnxruntime session of ``model`` (an export's model) keeps a copy of every
+    input it runs on, in the list yielded."""
+    session = model.session
+    model.session = RecordingSession(session)
+    try:
+        yield model.session.feeds
+    finally:
+        model.session = session
+
+
 def calibration_inputs(cfg: Config, source: ModelSource, images: int, seed: int = 0) -> List[Dict[str, np.ndarray]]:
     """The inputs the export receives for ``images`` training images (a seeded sample of the
     config's training set) read by the config's test pipeline and data preprocessor; windows of
@@ -59,21 +72,21 @@ def calibration_inputs(cfg: Config, source: ModelSource, images: int, seed: int 
                         f'({dataset_cfg.get("data_root")})')
     order = np.random.default_rng(seed).permutation(len(dataset))
     model = source.build(cfg)
-    model.session = recorder = RecordingSession(model.session)
     used = 0
-    for index in order.tolist():
-        if used == images:
-            break
-        try:
-            sample = dataset[index]
-        except Exception as e:  # an unreadable image: calibrate on the others
-            print(f'skipped training image {index} for calibration: {str(e).strip().splitlines()[0]}')
-            continue
-        model.test_step(pseudo_collate([sample]))
-        used += 1
-    if not recorder.feeds:
+    with recorded_inputs(model) as feeds:
+        for index in order.tolist():
+            if used == images:
+                break
+            try:
+                sample = dataset[index]
+            except Exception as e:  # an unreadable image: calibrate on the others
+                print(f'skipped training image {index} for calibration: {str(e).strip().splitlines()[0]}')
+                continue
+            model.test_step(pseudo_collate([sample]))
+            used += 1
+    if not feeds:
         raise UserError(f'none of the training images of {cfg.filename} could be read for calibration')
-    return recorder.feeds
+    return feeds
 
 
 class FeedReader:

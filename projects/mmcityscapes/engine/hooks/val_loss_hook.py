@@ -34,12 +34,13 @@ class ValLossHook(Hook):
                        outputs: Optional[Sequence] = None) -> None:
         model = unwrap_model(runner.model)
         head = model.decode_head
-        losses = head.loss_decode if isinstance(head.loss_decode, torch.nn.ModuleList) else [head.loss_decode]
+        modules = head.loss_decode if isinstance(head.loss_decode, torch.nn.ModuleList) else [head.loss_decode]
+        # OhemCrossEntropy takes no ignore_index: it has its own ignore label
+        losses = [(fn, dict(ignore_index=head.ignore_index) if takes_ignore_index(fn) else {}) for fn in modules]
         for sample in outputs:
             logits = sample.seg_logits.data[None].float()
             label = sample.gt_sem_seg.data.long()
-            loss = sum(fn(logits, label, ignore_index=head.ignore_index) if takes_ignore_index(fn) else
-                       fn(logits, label) for fn in losses)  # OhemCrossEntropy has its own ignore label
+            loss = sum(fn(logits, label, **kwargs) for fn, kwargs in losses)
             self._total += float(loss)
             self._count += 1
 
