@@ -194,10 +194,13 @@ def test_fusion_of_exports_gives_the_checkpoints_pq(fusion_tested, instance_expo
 @pytest.mark.slow
 def test_infer_writes_the_official_format_test_scores(fusion_tested, trained_instance_run, semantic_run, mini_env,
                                                       mini_root, tmp_path):
-    """tools/infer.py's panoptic files: eval_cityscapes and the official script give test.py's PQ."""
+    """tools/infer.py's panoptic files: eval_cityscapes and the official script give test.py's PQ;
+    the two models' own results beside them."""
     run_tool('tools/infer.py', FUSION, '-', str(mini_root / 'leftImg8bit' / 'val'), '--out', str(tmp_path / 'out'),
              *fusion_options(trained_instance_run / 'iter_60.pth', semantic_run / 'iter_4.pth'), env=mini_env)
-    pred_dir = tmp_path / 'out' / 'results'
+    pred_dir = tmp_path / 'out' / 'results' / 'panoptic'
+    assert len(glob.glob(f'{tmp_path}/out/results/semantic/*.png')) == 4
+    assert len(glob.glob(f'{tmp_path}/out/results/instance/*_pred.txt')) == 4
     assert len(glob.glob(f'{pred_dir}/cityscapes_panoptic_val/*_panoptic.png')) == 4
     segments = [s for a in json.load(open(pred_dir / 'cityscapes_panoptic_val.json'))['annotations']
                 for s in a['segments_info']]

@@ -12,7 +12,9 @@ names must differ (Cityscapes names do). Writes
   evaluates: per image a label-id PNG (semantic models), ``<name>_pred.txt`` listing
   ``masks/<name>_<i>.png <label id> <score>`` per instance (instance models), or
   ``cityscapes_panoptic_<split>/<name>_panoptic.png`` with ``cityscapes_panoptic_<split>.json``
-  (panoptic models: configs/panoptic_fusion.py, whose CHECKPOINT is ``-``, or Panoptic FPN).
+  (panoptic models: Panoptic FPN). A model that gives several kinds of result writes each in
+  ``OUT/results/{panoptic,instance,semantic}/``: Mask2Former (all three from one pass) and
+  configs/panoptic_fusion.py (whose CHECKPOINT is ``-``: the fusion and its two models' own results).
 
 Predictions come from mmdet's ``DetInferencer`` / mmseg's ``MMSegInferencer`` (the config's test
 pipeline, ``--batch-size`` images per forward pass); this tool adds the ground-truth panel and the

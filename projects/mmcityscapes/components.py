@@ -32,6 +32,7 @@ from mmcityscapes.models import (
     DeviceTargetFCNMaskHead,
     Float32RoIExtractor,
     Float32RPNHead,
+    MaskFormerSemanticFusionHead,
     TorchvisionASPPHead,
     UNetHead,
 )
@@ -41,8 +42,8 @@ from mmcityscapes.utils.checkpoint import allow_mmengine_checkpoints  # noqa: F4
 __all__ = ['ApplyConfigChangesHook', 'CityscapesInstanceMetric', 'CityscapesPanopticDataset',
            'CityscapesPanopticMetric', 'ClasswiseCocoMetric', 'CoarsePretrainHook', 'CrossValidationRunner',
            'DeviceMaxIoUAssigner', 'DeviceRandomSampler', 'DeviceTargetFCNMaskHead', 'FiniteTrainingHook',
-           'Float32RoIExtractor', 'Float32RPNHead', 'LoadCityscapesPanopticAnnotations', 'LoadReportHook',
-           'ONNXDetector', 'ONNXSegmentor', 'OverlayHook', 'PanopticFusion', 'PortableAmpOptimWrapper',
-           'PreemptionHook', 'ProgressHook', 'ReleaseWorkersHook', 'ResumableEpochBasedTrainLoop',
-           'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner', 'TorchvisionASPPHead', 'TrainStatsHook',
-           'UNetHead', 'ValLossHook']
+           'Float32RPNHead', 'Float32RoIExtractor', 'LoadCityscapesPanopticAnnotations', 'LoadReportHook',
+           'MaskFormerSemanticFusionHead', 'ONNXDetector', 'ONNXSegmentor', 'OverlayHook', 'PanopticFusion',
+           'PortableAmpOptimWrapper', 'PreemptionHook', 'ProgressHook', 'ReleaseWorkersHook',
+           'ResumableEpochBasedTrainLoop', 'ResumeValidationHook', 'SegmentationMetric', 'StagedRunner',
+           'TorchvisionASPPHead', 'TrainStatsHook', 'UNetHead', 'ValLossHook']

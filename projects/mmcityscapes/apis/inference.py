@@ -28,7 +28,7 @@ from mmcityscapes.cityscapes.results import (
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import read_label_png, remove_stale_temporaries
 from mmcityscapes.deployment.model_source import ModelSource
-from mmcityscapes.utils.config import model_family
+from mmcityscapes.utils.config import model_family, predicted_tasks
 from mmcityscapes.visualization import quiet_visualizer, write_overlay
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')
@@ -137,7 +137,9 @@ def write_result(sample: BaseDataElement, name: str, results_dir: str, task: str
     """The official result format of one image (``label_ids``: class index -> Cityscapes label id);
     for a panoptic result its PNG, and the annotation the split's JSON lists (``write_panoptic_json``)."""
     if task == 'semantic':
-        write_semantic_result(results_dir, name, label_ids[sample.pred_sem_seg.data[0].cpu().numpy()])
+        pred = sample.pred_sem_seg
+        classes = pred.data if 'data' in pred else pred.sem_seg  # mmseg's PixelData holds ``data``, mmdet's ``sem_seg``
+        write_semantic_result(results_dir, name, label_ids[classes[0].cpu().numpy()])
         return None
     if task == 'panoptic':
         segment_ids, segments = panoptic.from_class_map(sample.pred_panoptic_seg.sem_seg[0].cpu().numpy())
@@ -159,8 +161,12 @@ def panoptic_split(image_path: str) -> str:
 def infer(cfg: Config, source: ModelSource, images: Sequence[str], out: str, batch_size: int = 4,
           device: str = 'cpu') -> List[str]:
     """Write ``<out>/results/`` (the test server's format) and ``<out>/overlays/`` for ``images``;
-    returns the images that could not be predicted (each said on stderr as it is skipped)."""
+    returns the images that could not be predicted (each said on stderr as it is skipped). A model
+    that gives several kinds of result (``predicted_tasks``: panoptic, instance, semantic) writes
+    each in the format of its own table, ``<out>/results/<kind>/``."""
     inferencer, task, visualizer_type = build_inferencer(cfg, source, device)
+    tasks = predicted_tasks(cfg)
+    results_dirs = {kind: osp.join(out, 'results', *([kind] if len(tasks) > 1 else [])) for kind in tasks}
     visualizer = quiet_visualizer(visualizer_type, inferencer.model.dataset_meta, 'infer')
     classes = list(inferencer.model.dataset_meta['classes'])
     class_of_label, label_ids = class_indices(classes), np.array(label_ids_of(classes), np.uint8)
@@ -171,12 +177,13 @@ def infer(cfg: Config, source: ModelSource, images: Sequence[str], out: str, bat
         for path, sample in zip(paths, samples):
             attach_ground_truth(sample, path, task, class_of_label)
             name = osp.splitext(osp.basename(path))[0]
-            annotation = write_result(sample, name, osp.join(out, 'results'), task, label_ids)
-            if annotation:
-                panoptic_annotations.setdefault(panoptic_split(path), []).append(annotation)
+            for kind, results_dir in results_dirs.items():
+                annotation = write_result(sample, name, results_dir, kind, label_ids)
+                if annotation:
+                    panoptic_annotations.setdefault(panoptic_split(path), []).append(annotation)
             write_overlay(visualizer, sample, osp.join(out, 'overlays', f'{name}.png'),
                           mmcv.imread(path, channel_order='rgb'))
             bar.update()
     for split, annotations in panoptic_annotations.items():  # last: its presence means the PNGs are written
-        write_panoptic_json(osp.join(out, 'results'), split, annotations)
+        write_panoptic_json(results_dirs['panoptic'], split, annotations)
     return failed

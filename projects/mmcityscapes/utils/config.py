@@ -23,7 +23,11 @@ from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import is_complete_png, read_json
 
 FAMILIES = dict(mmseg='semantic', mmdet='instance')  # default scope -> model family
-PANOPTIC_MODELS = ('PanopticFusion', 'PanopticFPN')  # mmdet models with panoptic results
+PANOPTIC_MODELS = ('PanopticFusion', 'PanopticFPN', 'Mask2Former', 'MaskFormer')  # mmdet models with panoptic results
+# the results each evaluator scores
+EVALUATED_TASK = dict(CityscapesPanopticMetric='panoptic', CityscapesInstanceMetric='instance',
+                      ClasswiseCocoMetric='instance', SemSegMetric='semantic', IoUMetric='semantic',
+                      SegmentationMetric='semantic')
 SELF_LOADING_MODELS = ('PanopticFusion',)  # models whose config names the weights they load
 
 
@@ -315,3 +319,40 @@ def model_family(cfg: Config) -> str:
     if scope not in FAMILIES:
         raise UserError(f'default_scope {scope!r}: expected one of {", ".join(FAMILIES)}')
     return 'panoptic' if scope == 'mmdet' and cfg.model.get('type') in PANOPTIC_MODELS else FAMILIES[scope]
+
+
+def predicted_tasks(cfg: Config) -> Tuple[str, ...]:
+    """The results a config's model gives at test time: its family's (``model_family``); a fusion
+    of trained models also gives its parts' instance and semantic results, and a MaskFormer-style
+    model those its ``test_cfg`` turns on (``panoptic_on``, ``instance_on``, ``semantic_on``; mmdet's
+    own fusion head has no semantic inference: one line)."""
+    family = model_family(cfg)
+    model_type = cfg.model.get('type')
+    if model_type == 'PanopticFusion':
+        return 'panoptic', 'instance', 'semantic'
+    if model_type not in ('Mask2Former', 'MaskFormer'):
+        return (family,)
+    test_cfg = cfg.model.get('test_cfg') or {}
+    head = (cfg.model.get('panoptic_fusion_head') or {}).get('type')
+    if test_cfg.get('semantic_on') and head == 'MaskFormerFusionHead':
+        raise UserError("model.test_cfg.semantic_on: mmdet's MaskFormerFusionHead has no semantic inference; set "
+                        "model.panoptic_fusion_head.type='MaskFormerSemanticFusionHead' (configs/"
+                        'mask2former_r50_cityscapes_panoptic.py does)')
+    return tuple(task for task, key, default in (('panoptic', 'panoptic_on', True), ('instance', 'instance_on', False),
+                                                 ('semantic', 'semantic_on', False)) if test_cfg.get(key, default))
+
+
+def check_evaluated_tasks(cfg: Config, splits: Sequence[str]) -> None:
+    """Stop with one line when an evaluator of ``splits`` scores a result the model does not give
+    (``predicted_tasks``): the evaluator would fail on the first batch, in a traceback."""
+    predicted = None
+    for split in splits:
+        evaluators = cfg.get(f'{split}_evaluator') or []
+        for evaluator in evaluators if isinstance(evaluators, (list, tuple)) else [evaluators]:
+            task = EVALUATED_TASK.get(str(evaluator.get('type')).split('.')[-1])
+            predicted = predicted or predicted_tasks(cfg)
+            if task and task not in predicted:
+                hint = (f'set model.test_cfg.{task}_on=True' if cfg.model.get('type') in ('Mask2Former', 'MaskFormer')
+                        else f'remove it from {split}_evaluator')
+                raise UserError(f'{split}_evaluator: {evaluator["type"]} scores {task} results, which the model '
+                                f'({cfg.model.get("type")}) does not give ({", ".join(predicted)} only): {hint}')

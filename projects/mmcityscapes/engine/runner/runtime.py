@@ -22,7 +22,13 @@ from mmcityscapes.utils.checkpoint import (
     resolve_checkpoint,
     saved_config,
 )
-from mmcityscapes.utils.config import check_buildable, check_dataset_files, check_hook_arguments, config_changes
+from mmcityscapes.utils.config import (
+    check_buildable,
+    check_dataset_files,
+    check_evaluated_tasks,
+    check_hook_arguments,
+    config_changes,
+)
 
 
 def _replace_sync_bn(node: Any) -> None:
@@ -44,8 +50,9 @@ def prepare_runtime(cfg: Config, splits: Sequence[str] = ('train', 'val'),
                     allow_changes: bool = False) -> List[Tuple[str, object, object]]:
     """Adapt ``cfg`` to this machine before the Runner is built.
 
-    * the annotation files and folders of ``splits`` exist, and every hook argument is one the hook
-      takes (``check_dataset_files``, ``check_hook_arguments``), and for training the dataloaders'
+    * the annotation files and folders of ``splits`` exist, their evaluators score results the
+      model gives, and every hook argument is one the hook takes (``check_dataset_files``,
+      ``check_evaluated_tasks``, ``check_hook_arguments``), and for training the dataloaders'
       sizes and the model's constructors take the config (``check_buildable``); otherwise one line;
     * mmengine checkpoints (resume, ``load_from``) load with torch's ``weights_only`` loader;
     * forked workers die with this process (``die_with_parent``);
@@ -68,6 +75,7 @@ def prepare_runtime(cfg: Config, splits: Sequence[str] = ('train', 'val'),
       SyncBN (CUDA-only) becomes BN.
     """
     check_dataset_files(cfg, splits)
+    check_evaluated_tasks(cfg, [split for split in splits if split != 'train'])
     check_hook_arguments(cfg)
     if 'train' in splits:
         check_buildable(cfg)
