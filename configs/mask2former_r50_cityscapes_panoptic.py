@@ -49,7 +49,7 @@ val_dataloader = dict(dataset={{_base_.panoptic_val_dataset}})  # tested at 1024
 test_dataloader = val_dataloader
 # the project's exact metrics, in place of mmdet's COCO ones: official PQ, official instance AP, mIoU
 val_evaluator = [{{_base_.panoptic_evaluator}}, dict(type='CityscapesInstanceMetric'),
-                 dict(type='SemSegMetric', iou_metrics=['mIoU'])]
+                 dict(type='mmseg.SegmentationMetric')]
 test_evaluator = val_evaluator
 
 # Mask2Former: AdamW, BASE_LR 1e-4, WEIGHT_DECAY 0.05, BACKBONE_MULTIPLIER 0.1, full-model gradient

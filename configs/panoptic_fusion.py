@@ -23,7 +23,7 @@ test_cfg = dict(type='TestLoop')
 test_evaluator = [
     {{_base_.panoptic_evaluator}},
     dict(type='CityscapesInstanceMetric'),  # the Mask R-CNN's own AP, on all its detections
-    dict(type='SemSegMetric', iou_metrics=['mIoU']),  # the semantic model's own mIoU
+    dict(type='mmseg.SegmentationMetric'),  # the semantic model's own mIoU
 ]
 # nothing to train or validate: the two models are trained apart
 train_dataloader = train_cfg = optim_wrapper = val_dataloader = val_cfg = val_evaluator = None

@@ -53,9 +53,9 @@ def test_every_path_follows_cityscapes_root(monkeypatch, tmp_path):
             paths = [path for _, path, _ in dataset_paths(cfg[f'{split}_dataloader']['dataset'])]
             evaluators = cfg.get(f'{split}_evaluator', [])
             for evaluator in evaluators if isinstance(evaluators, list) else [evaluators]:
-                assert evaluator['type'] in ('ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'SegmentationMetric',
-                                             'IoUMetric', 'SemSegMetric', 'CityscapesPanopticMetric'), \
-                    (config, evaluator['type'])
+                assert evaluator['type'].split('.')[-1] in (  # mmseg.SegmentationMetric in an mmdet config
+                    'ClasswiseCocoMetric', 'CityscapesInstanceMetric', 'SegmentationMetric', 'IoUMetric',
+                    'CityscapesPanopticMetric'), (config, evaluator['type'])
                 paths += [evaluator['ann_file']] if 'ann_file' in evaluator else []
             assert paths and all(path.startswith(root) for path in paths), (config, split, paths)
 

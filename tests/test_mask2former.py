@@ -93,7 +93,7 @@ def test_recipe_is_mask2former_s_cityscapes_schedule():
     assert [t for t in cfg.train_pipeline if t.type == 'RandomCrop'][0].crop_size == (512, 1024)
     assert [t for t in cfg.test_dataloader.dataset.pipeline if t.type == 'Resize'][0].scale == (2048, 1024)
     assert [e.type for e in cfg.test_evaluator] == ['CityscapesPanopticMetric', 'CityscapesInstanceMetric',
-                                                   'SemSegMetric']
+                                                   'mmseg.SegmentationMetric']
 
 
 def test_results_a_model_gives_and_evaluators_that_need_others():
@@ -102,8 +102,8 @@ def test_results_a_model_gives_and_evaluators_that_need_others():
     assert predicted_tasks(recipe) == ('panoptic', 'instance', 'semantic')
     check_evaluated_tasks(recipe, ['val', 'test'])
     no_semantic = load_config(osp.join(REPO, RECIPE), {'model.test_cfg.semantic_on': False})
-    with pytest.raises(UserError, match=r'^test_evaluator: SemSegMetric scores semantic results, which the model '
-                                        r'\(Mask2Former\) does not give \(panoptic, instance only\): set '
+    with pytest.raises(UserError, match=r'^test_evaluator: mmseg.SegmentationMetric scores semantic results, which '
+                                        r'the model \(Mask2Former\) does not give \(panoptic, instance only\): set '
                                         r'model.test_cfg.semantic_on=True$'):
         check_evaluated_tasks(no_semantic, ['test'])
     mmdet_head = load_config(osp.join(REPO, RECIPE), {'model.panoptic_fusion_head.type': 'MaskFormerFusionHead'})

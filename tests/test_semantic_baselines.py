@@ -135,6 +135,23 @@ def test_dice_is_defined_wherever_its_denominator_is_not_zero():
     assert mine['mF1'] == pytest.approx(reference.compute_metrics(reference.results)['mDice'], abs=0.01)
 
 
+def test_metric_scores_mmdet_s_semantic_results_alike():
+    """A panoptic model's semantic result in mmdet's samples (``sem_seg``, not ``data``) gives the
+    same metrics as in mmseg's; aAcc is the pixel accuracy (mmdet's SemSegMetric reports mAcc as it)."""
+    samples = _samples(np.random.default_rng(1), 3)
+    mmdet_samples = [{key: dict(sem_seg=sample[key]['data']) for key in sample} for sample in samples]
+    metrics = []
+    for batch in (samples, mmdet_samples):
+        metric = SegmentationMetric()
+        metric.dataset_meta = dict(classes=('a', 'b', 'c', 'd', 'e'))
+        metric.process([], batch)
+        metrics.append(metric.compute_metrics(metric.results))
+    assert metrics[0] == metrics[1]
+    pred = np.concatenate([s['pred_sem_seg']['data'].numpy().ravel() for s in samples])
+    gt = np.concatenate([s['gt_sem_seg']['data'].numpy().ravel() for s in samples])
+    assert metrics[1]['aAcc'] == pytest.approx(100 * np.mean(pred[gt != 255] == gt[gt != 255]), abs=0.01)
+
+
 @pytest.mark.slow
 def test_unet_trains_with_val_loss_and_keeps_best_by_loss(mini_env, tmp_path):
     run_tool('tools/train.py', 'configs/unet_r34.py', '--work-dir', str(tmp_path), '--cfg-options', *SMALL_UNET,

@@ -2,7 +2,7 @@
 comparison (athar-usama/semantic, configs/README.md)."""
 import warnings
 from collections import OrderedDict
-from typing import Dict, Tuple
+from typing import Dict, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -29,11 +29,26 @@ class SegmentationMetric(IoUMetric):
 
     Returns ``aAcc, mIoU, mAcc, mF1, mPrecision, mRecall, mSpecificity`` and, with
     ``per_class=True``, ``<metric>.<class>`` for each metric in ``PER_CLASS``.
+
+    It also scores the semantic results of mmdet's panoptic models (``pred_sem_seg`` and
+    ``gt_sem_seg`` holding ``sem_seg``, where mmseg's hold ``data``; from mmdet's scope
+    ``type='mmseg.SegmentationMetric'``): mmdet's own ``SemSegMetric`` reports as aAcc the mean of
+    the per-class accuracies (mAcc), not the pixel accuracy.
+
+    Args:
+        per_class (bool): also return each class's metrics. Defaults to True.
+        **kwargs: mmseg's ``IoUMetric`` arguments (``ignore_index``, ``output_dir``, ...).
     """
 
     def __init__(self, per_class: bool = True, **kwargs) -> None:
         super().__init__(iou_metrics=['mIoU'], **kwargs)
         self.per_class = per_class
+
+    def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
+        """mmseg's ``process`` on mmseg's data samples or on mmdet's."""
+        super().process(data_batch, [{**sample, **{key: {'data': sample[key]['sem_seg']} for key in
+                                                   ('pred_sem_seg', 'gt_sem_seg') if 'sem_seg' in sample.get(key, {})}}
+                                     for sample in data_samples])
 
     @staticmethod
     def confusion_metrics(tp: ArrayLike, union: ArrayLike, predicted: ArrayLike, labelled: ArrayLike) -> Tuple[Dict[str,
