@@ -23,7 +23,8 @@ from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import is_complete_png, read_json
 
 FAMILIES = dict(mmseg='semantic', mmdet='instance')  # default scope -> model family
-PANOPTIC_MODELS = ('PanopticFusion', 'PanopticFPN', 'Mask2Former', 'MaskFormer')  # mmdet models with panoptic results
+MASKFORMER_MODELS = ('Mask2Former', 'MaskFormer')  # their test_cfg turns each kind of result on
+PANOPTIC_MODELS = ('PanopticFusion', 'PanopticFPN', *MASKFORMER_MODELS)  # mmdet models with panoptic results
 # the results each evaluator scores
 EVALUATED_TASK = dict(CityscapesPanopticMetric='panoptic', CityscapesInstanceMetric='instance',
                       ClasswiseCocoMetric='instance', SemSegMetric='semantic', IoUMetric='semantic',
@@ -330,7 +331,7 @@ def predicted_tasks(cfg: Config) -> Tuple[str, ...]:
     model_type = cfg.model.get('type')
     if model_type == 'PanopticFusion':
         return 'panoptic', 'instance', 'semantic'
-    if model_type not in ('Mask2Former', 'MaskFormer'):
+    if model_type not in MASKFORMER_MODELS:
         return (family,)
     test_cfg = cfg.model.get('test_cfg') or {}
     head = (cfg.model.get('panoptic_fusion_head') or {}).get('type')
@@ -345,6 +346,8 @@ def predicted_tasks(cfg: Config) -> Tuple[str, ...]:
 def check_evaluated_tasks(cfg: Config, splits: Sequence[str]) -> None:
     """Stop with one line when an evaluator of ``splits`` scores a result the model does not give
     (``predicted_tasks``): the evaluator would fail on the first batch, in a traceback."""
+    if not cfg.get('model'):
+        return
     predicted = None
     for split in splits:
         evaluators = cfg.get(f'{split}_evaluator') or []
@@ -352,7 +355,7 @@ def check_evaluated_tasks(cfg: Config, splits: Sequence[str]) -> None:
             task = EVALUATED_TASK.get(str(evaluator.get('type')).split('.')[-1])
             predicted = predicted or predicted_tasks(cfg)
             if task and task not in predicted:
-                hint = (f'set model.test_cfg.{task}_on=True' if cfg.model.get('type') in ('Mask2Former', 'MaskFormer')
+                hint = (f'set model.test_cfg.{task}_on=True' if cfg.model.get('type') in MASKFORMER_MODELS
                         else f'remove it from {split}_evaluator')
                 raise UserError(f'{split}_evaluator: {evaluator["type"]} scores {task} results, which the model '
                                 f'({cfg.model.get("type")}) does not give ({", ".join(predicted)} only): {hint}')
