@@ -15,6 +15,16 @@ from prettytable import PrettyTable
 PER_CLASS = ('IoU', 'F1', 'Precision', 'Recall', 'Specificity')
 
 
+def as_mmseg_sample(sample: dict) -> dict:
+    """A data sample with its semantic maps under mmseg's key (``data``); mmdet's panoptic models
+    hold them under ``sem_seg``."""
+    sample = dict(sample)
+    for key in ('pred_sem_seg', 'gt_sem_seg'):
+        if 'sem_seg' in sample.get(key, {}):
+            sample[key] = dict(data=sample[key]['sem_seg'])
+    return sample
+
+
 @METRICS.register_module()
 class SegmentationMetric(IoUMetric):
     """mIoU, aAcc, mAcc and per-class/mean F1 (= Dice), precision, recall (= sensitivity) and
@@ -46,9 +56,7 @@ class SegmentationMetric(IoUMetric):
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         """mmseg's ``process`` on mmseg's data samples or on mmdet's."""
-        super().process(data_batch, [{**sample, **{key: {'data': sample[key]['sem_seg']} for key in
-                                                   ('pred_sem_seg', 'gt_sem_seg') if 'sem_seg' in sample.get(key, {})}}
-                                     for sample in data_samples])
+        super().process(data_batch, [as_mmseg_sample(sample) for sample in data_samples])
 
     @staticmethod
     def confusion_metrics(tp: ArrayLike, union: ArrayLike, predicted: ArrayLike, labelled: ArrayLike) -> Tuple[Dict[str,
