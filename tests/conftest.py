@@ -1,6 +1,7 @@
 """Shared fixtures and helpers: one generated and prepared mini-Cityscapes, and the mini models
 the tool tests run on, each trained once per session."""
 import csv
+import functools
 import glob
 import os
 import os.path as osp
@@ -12,6 +13,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from forked_tools import ToolServer
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PY = sys.executable
@@ -37,10 +39,25 @@ def scoped_registries():
     DefaultScope._instance_dict.update(scopes)
 
 
-def run_tool(*args, env=None, check=True, timeout=900):
-    """Run a repo tool as a user would; return the CompletedProcess (text output)."""
-    proc = subprocess.run([PY, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                               timeout=timeout)
+def pytest_sessionfinish(session):
+    if tool_server.cache_info().currsize:
+        tool_server().close()
+
+
+@functools.cache
+def tool_server():
+    return ToolServer(PY)
+
+
+def run_tool(*args, env=None, check=True, timeout=900, cwd=REPO):
+    """Run a repo tool as a user would (``python TOOL ARGS``, a process of its own, forked from one
+    that has imported the libraries where the environment allows); return the CompletedProcess
+    (text output)."""
+    env = dict(os.environ) if env is None else env
+    if args[0].endswith('.py') and tool_server().serves(env):
+        proc = tool_server().run(args[0], args[1:], cwd, env, timeout)
+    else:
+        proc = subprocess.run([PY, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f'{args} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}')
     return proc
@@ -135,7 +152,7 @@ def trained_instance_run(mini_env, tmp_path_factory):
 
 @pytest.fixture(scope='session')
 def semantic_export(semantic_run, mini_env, tmp_path_factory):
-    """(the semantic run's ONNX export, the export tool's output)."""
+    """(the semantic run's ONNX export of logits, the export tool's output)."""
     out = tmp_path_factory.mktemp('export') / 'deeplabv3_r18_mini'
     proc = run_tool('tools/deployment/export.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--out', str(out),
                     env=mini_env)

@@ -308,8 +308,8 @@ def test_stages_by_hand_with_default_work_dirs(mini_env, tmp_path):
     tools/test.py still writes a table of zeros. (Stage 3 finds stage 2's checkpoint as stage 2
     finds stage 1's: it is left out.)"""
     def train(k, *options):
-        return subprocess.run([PY, osp.join(REPO, 'tools/train.py'), osp.join(REPO, MINI_STAGES[k]), *options],
-                              cwd=tmp_path, env=mini_env, capture_output=True, text=True, timeout=900)
+        return run_tool(osp.join(REPO, 'tools/train.py'), osp.join(REPO, MINI_STAGES[k]), *options, cwd=tmp_path,
+                        env=mini_env, check=False)
 
     early = train(2)
     assert early.returncode == 2 and 'Traceback' not in early.stderr
@@ -324,10 +324,8 @@ def test_stages_by_hand_with_default_work_dirs(mini_env, tmp_path):
     log = open(sorted(glob.glob(f'{tmp_path}/work_dirs/maskrcnn_stage2_mini/*/*.log'))[0]).read()
     assert f'Load checkpoint from work_dirs/maskrcnn_stage1_mini/{previous}' in log
     checkpoint = best_checkpoint(str(tmp_path / 'work_dirs/maskrcnn_stage2_mini'))
-    proc = subprocess.run([PY, osp.join(REPO, 'tools/test.py'), osp.join(REPO, MINI_STAGES[2]), checkpoint,
-                           '--cfg-options', PREDICT_NOTHING], cwd=tmp_path, env=mini_env, capture_output=True,
-                          text=True, timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = run_tool(osp.join(REPO, 'tools/test.py'), osp.join(REPO, MINI_STAGES[2]), checkpoint, '--cfg-options',
+                    PREDICT_NOTHING, cwd=tmp_path, env=mini_env)
     rows = table_rows(proc.stdout)
     assert rows['coco/segm_mAP'] == ['0.00'] and rows['cityscapes/mAP'] == ['0.00']
 

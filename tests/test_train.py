@@ -92,8 +92,7 @@ def test_resume_skips_a_truncated_latest_checkpoint(mini_env, tmp_path):
 
 
 def test_default_work_dir_is_named_after_the_config(mini_env, tmp_path):
-    subprocess.run([PY, osp.join(REPO, 'tools/train.py'), osp.join(REPO, SEMANTIC), *short_run(1)],
-                   cwd=tmp_path, env=mini_env, check=True, capture_output=True)
+    run_tool(osp.join(REPO, 'tools/train.py'), osp.join(REPO, SEMANTIC), *short_run(1), cwd=tmp_path, env=mini_env)
     assert osp.isfile(tmp_path / 'work_dirs' / 'deeplabv3_r18_mini' / 'iter_1.pth')
 
 
