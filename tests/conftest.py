@@ -155,7 +155,7 @@ def semantic_export(semantic_run, mini_env, tmp_path_factory):
     """(the semantic run's ONNX export of logits, the export tool's output)."""
     out = tmp_path_factory.mktemp('export') / 'deeplabv3_r18_mini'
     proc = run_tool('tools/deployment/export.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--out', str(out),
-                    env=mini_env)
+                    '--output', 'logits', env=mini_env)
     return out, proc.stdout
 
 

@@ -49,7 +49,8 @@ def random_checkpoint(config, path):
 ])  # unet_resnext50.py: the U-Net path of unet_r34.py with a larger encoder
 def test_onnxruntime_gives_pytorch_s_logits(config, tmp_path):
     cfg, model = random_checkpoint(config, tmp_path / 'weights.pth')
-    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE)
+    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE,
+                      output='logits')
     assert manifest['input']['shape'] == ['batch', 3, *SHAPE] and len(manifest['classes']) == 19
     assert manifest['label_ids'][:3] == [7, 8, 11]  # road, sidewalk, building
     image = torch.from_numpy(np.random.default_rng(1).standard_normal((1, 3, *SHAPE), dtype=np.float32))
@@ -63,7 +64,7 @@ def test_onnxruntime_gives_pytorch_s_logits(config, tmp_path):
 def test_dynamic_shape_export_takes_other_sizes(tmp_path):
     cfg, model = random_checkpoint('configs/unet_r34.py', tmp_path / 'weights.pth')
     manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE,
-                      dynamic=True)
+                      dynamic=True, output='logits')
     assert manifest['input']['shape'] == ['batch', 3, 'height', 'width']
     session = inference_session(str(tmp_path / 'export' / 'model.onnx'))
     image = torch.randn(2, 3, 64, 192)
@@ -99,6 +100,73 @@ def test_rerun_is_a_no_op_and_a_foreign_or_broken_export_is_refused(tmp_path):
         read_export(out)
     with pytest.raises(UserError, match='holds no deploy.json'):
         read_export(str(tmp_path))
+
+
+def test_labels_and_uint8_exports_give_mmseg_s_labels_of_the_logits_export(tmp_path):
+    """The default export's labels are mmseg's resize + argmax of the logits export's logits, and the
+    uint8-in export's labels of the decoded image are the float32-in export's of the normalised one
+    (pixels of near-equal class scores aside)."""
+    from mmseg.models.utils import resize
+    cfg, _ = random_checkpoint('configs/mini/fast_scnn_mini.py', tmp_path / 'weights.pth')
+    source = ModelSource(str(tmp_path / 'weights.pth'))
+    exports = dict(logits=dict(output='logits'), labels={}, uint8=dict(input='uint8'))
+    manifests = {name: export(cfg, source, str(tmp_path / name), shape=SHAPE, **options)
+                 for name, options in exports.items()}
+    assert manifests['labels']['output']['name'] == 'labels' and manifests['labels']['input']['dtype'] == 'float32'
+    assert manifests['uint8']['input']['shape'] == ['batch', *SHAPE, 3]
+    assert manifests['uint8']['check']['labels_agreement'] >= 0.999
+    sessions = {name: inference_session(str(tmp_path / name / 'model.onnx')) for name in exports}
+    preprocessor = cfg.model.data_preprocessor
+    image = np.random.default_rng(1).integers(0, 256, (2, *SHAPE, 3), dtype=np.uint8)  # BGR, as decoded
+    normalised = ((image[..., ::-1] - np.array(preprocessor.mean)) / np.array(preprocessor.std)).astype(np.float32)
+    normalised = np.ascontiguousarray(normalised.transpose(0, 3, 1, 2))
+    logits = torch.from_numpy(sessions['logits'].run(None, {'image': normalised})[0])
+    resized = resize(logits, size=SHAPE, mode='bilinear', align_corners=False)
+    top2 = resized.topk(2, 1).values
+    decided = (top2[:, 0] - top2[:, 1] > 1e-4).numpy()  # not a near-tie
+    labels = sessions['labels'].run(None, {'image': normalised})[0]
+    assert labels.dtype == np.uint8 and labels.shape == (2, *SHAPE)
+    assert np.array_equal(labels[decided], resized.argmax(1).numpy()[decided]) and decided.mean() > 0.9
+    assert np.array_equal(sessions['uint8'].run(None, {'image': image})[0][decided], labels[decided])
+
+
+def test_uint8_labels_export_of_any_size(tmp_path):
+    """--dynamic-shape with the decoded image in and labels out: a label map of each input's size.
+    Fast-SCNN's pyramid pooling has no ONNX form for inputs of any size: one line."""
+    cfg, _ = random_checkpoint('configs/mini/fast_scnn_mini.py', tmp_path / 'fast_scnn.pth')
+    with pytest.raises(UserError, match=r'adaptive average pooling to 2x2 bins has no ONNX form .* --dynamic-shape'):
+        export(cfg, ModelSource(str(tmp_path / 'fast_scnn.pth')), str(tmp_path / 'fast_scnn'), dynamic=True)
+    assert not osp.exists(tmp_path / 'fast_scnn')
+    cfg, _ = random_checkpoint('configs/unet_r34.py', tmp_path / 'weights.pth')
+    export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE, dynamic=True,
+           input='uint8')
+    session = inference_session(str(tmp_path / 'export' / 'model.onnx'))
+    for shape in ((1, 64, 192, 3), (2, 96, 64, 3)):
+        image = np.random.default_rng(1).integers(0, 256, shape, dtype=np.uint8)
+        assert session.run(None, {'image': image})[0].shape == shape[:3]
+
+
+def test_what_an_export_cannot_take_or_give_is_refused(tmp_path):
+    """Labels from a config that slides windows, --input/--output for a Mask R-CNN, class scores
+    from a labels export (TTA, the panoptic fusion): one line each."""
+    from mmcityscapes.panoptic.fusion import PanopticFusion
+    cfg, _ = random_checkpoint('configs/mini/fast_scnn_mini.py', tmp_path / 'weights.pth')
+    source = ModelSource(str(tmp_path / 'weights.pth'))
+    sliding = copy.deepcopy(cfg)
+    sliding.model.test_cfg = dict(mode='slide', crop_size=(64, 64), stride=(48, 48))
+    with pytest.raises(UserError, match='tests by sliding windows.*--output logits'):
+        export(sliding, source, str(tmp_path / 'slide'), shape=SHAPE, output='labels')
+    assert export(sliding, source, str(tmp_path / 'slide'), shape=SHAPE)['output']['name'] == 'logits'
+    instance, _ = random_checkpoint('configs/mini/maskrcnn_r18_mini.py', tmp_path / 'maskrcnn.pth')
+    with pytest.raises(UserError, match='a Mask R-CNN export takes the normalised image'):
+        export(instance, ModelSource(str(tmp_path / 'maskrcnn.pth')), str(tmp_path / 'mask'), shape=SHAPE,
+               input='uint8')
+    export(cfg, source, str(tmp_path / 'labels'), shape=SHAPE)
+    with pytest.raises(UserError, match='--tta takes class scores, and .*labels gives labels: export it with --output'):
+        ModelSource(str(tmp_path / 'labels')).require_logits('--tta')
+    with pytest.raises(UserError, match='the panoptic fusion takes class scores'):
+        PanopticFusion.build_part(osp.join(REPO, 'configs/mini/fast_scnn_mini.py'), str(tmp_path / 'labels'),
+                                  'semantic', ('road',))
 
 
 def same_detections(ours, theirs):

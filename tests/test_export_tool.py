@@ -6,12 +6,68 @@ import os.path as osp
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 import torch
 
-from conftest import INSTANCE, REPO, SEMANTIC, run_tool
+from conftest import INSTANCE, REPO, SEMANTIC, run_tool, short_run
 
 pytestmark = pytest.mark.slow  # every test here runs a tool on a model
+REALTIME = 'configs/mini/fast_scnn_mini.py'
+
+
+@pytest.fixture(scope='module')
+def realtime_run(mini_env, tmp_path_factory):
+    work_dir = tmp_path_factory.mktemp('fast_scnn')
+    run_tool('tools/train.py', REALTIME, '--work-dir', str(work_dir), *short_run(4), env=mini_env)
+    return work_dir
+
+
+def test_labels_export_of_the_decoded_image_gives_the_checkpoint_s_tables_and_files(realtime_run, mini_env,
+                                                                                   mini_root, tmp_path):
+    """A real-time model exported to take the decoded image and give labels (the graph resizes and
+    takes the argmax): tools/test.py gives the checkpoint's metrics within 0.01, tools/infer.py the
+    same result files; --tta, which merges class scores, says it needs a logits export; quantize.py
+    quantizes it."""
+    checkpoint, out = str(realtime_run / 'iter_4.pth'), str(tmp_path / 'export')
+    proc = run_tool('tools/deployment/export.py', REALTIME, checkpoint, '--out', out, '--input', 'uint8',
+                    env=mini_env)
+    assert "uint8 ['batch', 256, 512, 3] -> labels uint8 ['batch', 256, 512]" in proc.stdout
+    assert 'labels_agreement' in proc.stdout
+    metrics = {}
+    for name, model in (('torch', checkpoint), ('onnx', out)):
+        run_tool('tools/test.py', REALTIME, model, '--work-dir', str(tmp_path / name), env=mini_env)
+        metrics[name] = json.load(open(glob.glob(f'{tmp_path / name}/test_*.json')[0]))
+    numbers = [k for k, v in metrics['torch'].items() if isinstance(v, (int, float))]
+    got, expected = ([metrics[name][k] for k in numbers] for name in ('onnx', 'torch'))
+    assert numbers and np.allclose(got, expected, rtol=0, atol=0.01, equal_nan=True), metrics  # nan: a class absent
+    tta = run_tool('tools/test.py', REALTIME, out, '--tta', '--work-dir', str(tmp_path / 'tta'), env=mini_env,
+                   check=False)
+    assert tta.returncode == 2 and tta.stderr.strip().splitlines()[-1] == (
+        f'error: --tta takes class scores, and {out} gives labels: export it with --output logits')
+
+    int8 = str(tmp_path / 'int8')  # quantized as it runs: the resize and argmax after the logits stay float
+    run_tool('tools/deployment/quantize.py', REALTIME, out, '--out', int8, '--calib-images', '2', '--max-drop', '100',
+             env=mini_env)
+    manifest = json.load(open(f'{int8}/deploy.json'))
+    assert (manifest['precision'], manifest['input']['dtype'], manifest['output']['name']) == ('int8', 'uint8',
+                                                                                                'labels')
+    graph = onnx.load(f'{int8}/model.onnx').graph
+    producer = {name: node for node in graph.node for name in node.output}
+    argmax = next(node for node in graph.node if node.op_type == 'ArgMax')
+    resize = producer[argmax.input[0]]
+    assert resize.op_type == 'Resize' and producer[resize.input[0]].op_type == 'Conv'  # float logits, resized
+    assert any(node.op_type == 'DequantizeLinear' for node in graph.node)
+
+    val = str(mini_root / 'leftImg8bit' / 'val')
+    for name, model in (('torch', checkpoint), ('onnx', out)):
+        run_tool('tools/infer.py', REALTIME, model, val, '--out', str(tmp_path / f'{name}_infer'), env=mini_env)
+    results = sorted(p.name for p in (tmp_path / 'torch_infer' / 'results').glob('*.png'))
+    assert results and results == sorted(p.name for p in (tmp_path / 'onnx_infer' / 'results').glob('*.png'))
+    for name in results:
+        a, b = (cv2.imread(str(tmp_path / f'{run}_infer' / 'results' / name), cv2.IMREAD_UNCHANGED)
+                for run in ('torch', 'onnx'))
+        assert np.mean(a == b) >= 0.9999
 
 
 def test_exported_semantic_model_gives_the_checkpoint_s_tables_and_files(semantic_run, semantic_tested,
@@ -27,7 +83,7 @@ def test_exported_semantic_model_gives_the_checkpoint_s_tables_and_files(semanti
     assert 'against PyTorch: max_abs_logits_difference' in stdout
     mtime = os.stat(out / 'model.onnx').st_mtime_ns
     again = run_tool('tools/deployment/export.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--out', str(out),
-                     env=mini_env)
+                     '--output', 'logits', env=mini_env)
     assert 'is up to date' in again.stdout and os.stat(out / 'model.onnx').st_mtime_ns == mtime
 
     run_tool('tools/test.py', SEMANTIC, str(out), '--work-dir', str(tmp_path), env=mini_env)

@@ -227,6 +227,20 @@ def test_fusion_refuses_models_that_do_not_fit(semantic_run, trained_instance_ru
         MODELS.build(dict(fusion, thing_checkpoint=str(semantic_run / 'iter_4.pth')))
 
 
+def test_fusion_without_trained_models_names_the_command_that_trains_them(tmp_path, monkeypatch):
+    """configs/panoptic_fusion.py's Mask R-CNN is the last stage of configs/maskrcnn_staged.py."""
+    from mmdet.registry import MODELS
+    from mmengine.config import Config
+
+    import mmcityscapes.components  # noqa: F401
+    monkeypatch.chdir(tmp_path)  # no work_dirs/ here
+    cfg = Config.fromfile(osp.join(REPO, 'configs/panoptic_fusion.py'))
+    with pytest.raises(UserError) as error:
+        MODELS.build(cfg.model)
+    assert str(error.value) == ('work_dirs/maskrcnn_staged/maskrcnn_stage3/ holds no trained checkpoint: run '
+                                f'`python tools/train.py {REPO}/configs/maskrcnn_staged.py` first')
+
+
 @pytest.mark.slow
 def test_panoptic_fpn_trains_and_scores_pq(mini_env, tmp_path):
     """mmdet's Panoptic FPN on the Cityscapes panoptic dataset, from scratch through tools/train.py:

@@ -82,6 +82,7 @@ def evaluate(args):
     cfg.work_dir = work_dir_of(cfg, args.config, args.work_dir)
     cfg.model, cfg.load_from = source.model_config(cfg), None  # the runner loads nothing: the source does
     if args.tta:
+        source.require_logits('--tta')
         use_tta(cfg, args.config)
     if args.show_dir:
         cfg.custom_hooks = cfg.get('custom_hooks', []) + [dict(type=OverlayHook.__name__, out_dir=args.show_dir)]

@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmcityscapes.cityscapes.labels import label_ids_of
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import atomic_output, read_json, remove_stale_temporaries, write_json
-from mmcityscapes.deployment.manifest import FORMAT, MANIFEST, MODEL, sha256
+from mmcityscapes.deployment.manifest import FORMAT, MANIFEST, MODEL, SEMANTIC_INPUTS, SEMANTIC_OUTPUTS, sha256
 from mmcityscapes.deployment.maskrcnn_network import OUTPUTS, MaskRCNNNetwork
 from mmcityscapes.deployment.model_source import ModelSource
 from mmcityscapes.deployment.onnx_models import inference_session
@@ -23,18 +23,45 @@ from mmcityscapes.utils.config import model_family, test_metainfo
 # steps from scratch may give logits of 1e4, whose float32 rounding alone is 1e-3).
 TOLERANCE = dict(logits=1e-3, boxes=1e-2, scores=1e-4, mask_logits=1e-3)
 RELATIVE = ('logits', 'mask_logits')
+# The share of pixels whose label an export must keep: a label differs only where two classes'
+# logits are within those float32 differences of each other.
+LABELS_AGREEMENT = 0.999
 
 
 class SemanticNetwork(torch.nn.Module):
-    """A segmentor's network on a normalised image: backbone, neck and decode head (mmseg's
-    ``_forward``), the logits at the decode head's resolution."""
+    """A segmentor's network (mmseg's ``_forward``: backbone, neck, decode head) with the host's
+    pre- and post-processing it is asked to take in.
 
-    def __init__(self, segmentor: torch.nn.Module) -> None:
+    Args:
+        segmentor (torch.nn.Module): the mmseg segmentor.
+        input (str): ``'float32'``: the normalised NCHW image; ``'uint8'``: the decoded NHWC BGR
+            image as ``cv2.imread`` gives it, ordered and normalised as the data preprocessor does.
+            Defaults to ``'float32'``.
+        output (str): ``'logits'``: the decode head's logits at its resolution; ``'labels'``: the
+            logits resized to the input size as mmseg does (bilinear, the decode head's
+            ``align_corners``) and their argmax, as uint8. Defaults to ``'logits'``.
+    """
+
+    def __init__(self, segmentor: torch.nn.Module, input: str = 'float32', output: str = 'logits') -> None:
         super().__init__()
-        self.segmentor = segmentor
+        self.segmentor, self.input, self.output = segmentor, input, output
+        preprocessor = segmentor.data_preprocessor
+        self.channels = [2, 1, 0] if preprocessor.channel_conversion else [0, 1, 2]
+        normalised = preprocessor._enable_normalize
+        self.register_buffer('mean', preprocessor.mean.view(1, 3, 1, 1).clone() if normalised else torch.zeros(
+            1, 3, 1, 1), persistent=False)
+        self.register_buffer('std', preprocessor.std.view(1, 3, 1, 1).clone() if normalised else torch.ones(
+            1, 3, 1, 1), persistent=False)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.segmentor._forward(image)
+        if self.input == 'uint8':
+            image = (image.permute(0, 3, 1, 2)[:, self.channels].float() - self.mean) / self.std
+        logits = self.segmentor._forward(image)
+        if self.output == 'logits':
+            return logits
+        logits = torch.nn.functional.interpolate(logits, size=image.shape[2:], mode='bilinear',
+                                                 align_corners=self.segmentor.align_corners)
+        return logits.argmax(1).to(torch.uint8)
 
 
 class BinnedAdaptiveAvgPool2d(torch.nn.Module):
@@ -69,6 +96,17 @@ def with_binned_pooling(network: torch.nn.Module) -> int:
     return replaced
 
 
+def check_pooling_of_any_size(cfg: Config, model: torch.nn.Module) -> None:
+    """Stop unless every adaptive average pooling of ``model`` has an ONNX form for inputs of any
+    size: global pooling does; bins need the input size (``BinnedAdaptiveAvgPool2d`` is for one size)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.AdaptiveAvgPool2d):
+            size = module.output_size if isinstance(module.output_size, (tuple, list)) else (module.output_size,) * 2
+            if tuple(size) != (1, 1):
+                raise UserError(f'{cfg.filename}: adaptive average pooling to {size[0]}x{size[1]} bins has no ONNX '
+                                'form for inputs of any size: export for one size (leave out --dynamic-shape)')
+
+
 def test_image_shape(cfg: Config) -> Tuple[int, int]:
     """(height, width) of the config's test images: its test pipeline's ``Resize`` scale, (w, h)."""
     for transform in cfg.test_dataloader.dataset.pipeline:
@@ -78,20 +116,41 @@ def test_image_shape(cfg: Config) -> Tuple[int, int]:
     raise UserError('the test pipeline has no Resize with a scale to take the input size from: pass --shape H W')
 
 
-def export_settings(cfg: Config, checkpoint: str, shape: Sequence[int], dynamic: bool, opset: int) -> dict:
+def export_settings(cfg: Config, checkpoint: str, shape: Sequence[int], dynamic: bool, opset: int, input: str,
+                    output: str) -> dict:
     """What an export is made from: the same settings give the same export."""
     return dict(source=dict(config=osp.abspath(cfg.filename), config_sha256=sha256(cfg.filename),
                             checkpoint=osp.abspath(checkpoint), checkpoint_sha256=sha256(checkpoint)),
-                exporter=dict(torch=torch.__version__, opset=opset, dynamic_shape=dynamic, shape=list(shape)))
+                exporter=dict(torch=torch.__version__, opset=opset, dynamic_shape=dynamic, shape=list(shape),
+                              input=input, output=output))
+
+
+def semantic_kinds(cfg: Config, input: Optional[str], output: Optional[str]) -> Tuple[str, str]:
+    """(input, output) of a semantic export: the ones asked for, checked, or the defaults."""
+    slides = cfg.model.test_cfg.get('mode', 'whole') != 'whole'
+    input, output = input or SEMANTIC_INPUTS[0], output or ('logits' if slides else 'labels')
+    if input not in SEMANTIC_INPUTS or output not in SEMANTIC_OUTPUTS:
+        raise UserError(f'a semantic export takes {" or ".join(SEMANTIC_INPUTS)} and gives '
+                        f'{" or ".join(SEMANTIC_OUTPUTS)}, not {input} -> {output}')
+    if output == 'labels' and slides:
+        raise UserError(f'{cfg.filename} tests by sliding windows, whose logits are merged on the host: '
+                        'export it with --output logits')
+    return input, output
 
 
 def export(cfg: Config, source: ModelSource, out_dir: str, shape: Optional[Sequence[int]] = None,
-           dynamic: bool = False, opset: int = 17) -> Optional[dict]:
+           dynamic: bool = False, opset: int = 17, input: Optional[str] = None,
+           output: Optional[str] = None) -> Optional[dict]:
     """Write ``out_dir/model.onnx`` and ``out_dir/deploy.json`` of the checkpoint ``source``;
     return the manifest, or None when ``out_dir`` already holds this export. Nothing is replaced
-    until the new model has matched PyTorch; an ``out_dir`` holding another export is refused."""
+    until the new model has matched PyTorch; an ``out_dir`` holding another export is refused.
+    ``input`` and ``output`` (``SEMANTIC_INPUTS``, ``SEMANTIC_OUTPUTS``) choose what a semantic
+    export takes and gives; a Mask R-CNN takes the normalised image and gives its detections."""
     checkpoint = source.require_checkpoint('export').path
     task = model_family(cfg)
+    if task == 'instance' and (input or output):
+        raise UserError(f'{cfg.filename}: --input and --output choose what a semantic export takes and gives; a '
+                        'Mask R-CNN export takes the normalised image and gives its detections')
     if task == 'panoptic':
         raise UserError(f'{cfg.filename}: panoptic models are not exported (mmdet\'s fusion head pastes instances '
                         'one by one in a Python loop whose branches depend on the masks, which a traced graph would '
@@ -105,7 +164,8 @@ def export(cfg: Config, source: ModelSource, out_dir: str, shape: Optional[Seque
     if any(side % divisor for side in shape):
         raise UserError(f'{cfg.filename}: a Mask R-CNN export takes images as they enter the network, padded to '
                         f'multiples of {divisor} (pad_size_divisor): {shape[0]}x{shape[1]} is not one')
-    settings = export_settings(cfg, checkpoint, shape, dynamic, opset)
+    kinds = semantic_kinds(cfg, input, output) if task == 'semantic' else ('float32', 'detections')
+    settings = export_settings(cfg, checkpoint, shape, dynamic, opset, *kinds)
     manifest_file, model_file = osp.join(out_dir, MANIFEST), osp.join(out_dir, MODEL)
     if osp.isdir(out_dir):
         remove_stale_temporaries(out_dir)  # the partial model of an export that was killed
@@ -118,14 +178,24 @@ def export(cfg: Config, source: ModelSource, out_dir: str, shape: Optional[Seque
             raise UserError(f'{out_dir} holds the export of another checkpoint '
                             f'({old.get("source", {}).get("checkpoint")}): pass another --out or remove it')
     model = source.build(cfg)
+    if dynamic:
+        check_pooling_of_any_size(cfg, model)
+    rng = np.random.default_rng(0)
     if task == 'semantic':
-        network, outputs = SemanticNetwork(model).eval(), ['logits']
-        axes = {'image': {0: 'batch', 2: 'height', 3: 'width'},
-                'logits': {0: 'batch', 2: 'logits_height', 3: 'logits_width'}} if dynamic else \
-            {'image': {0: 'batch'}, 'logits': {0: 'batch'}}  # any batch size
+        network, outputs = SemanticNetwork(model, *kinds).eval(), [kinds[1]]
+        height, width = (2, 3) if kinds[0] == 'float32' else (1, 2)
+        axes = {'image': {0: 'batch', height: 'height', width: 'width'},
+                kinds[1]: {0: 'batch', 2: 'logits_height', 3: 'logits_width'} if kinds[1] == 'logits' else
+                {0: 'batch', 1: 'height', 2: 'width'}} if dynamic else \
+            {'image': {0: 'batch'}, kinds[1]: {0: 'batch'}}  # any batch size
     else:
         network, outputs, axes = MaskRCNNNetwork(model, shape).eval(), list(OUTPUTS), None  # one image
-    image = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, *shape), dtype=np.float32))
+    if kinds[0] == 'uint8':
+        image = torch.from_numpy(rng.integers(0, 256, (1, *shape, 3), dtype=np.uint8))
+        check_input = f'seeded uniform uint8 1x{shape[0]}x{shape[1]}x3'
+    else:
+        image = torch.from_numpy(rng.standard_normal((1, 3, *shape), dtype=np.float32))
+        check_input = f'seeded standard normal 1x3x{shape[0]}x{shape[1]}'
     os.makedirs(out_dir, exist_ok=True)
     with atomic_output(model_file) as partial:
         with torch.no_grad():
@@ -135,8 +205,8 @@ def export(cfg: Config, source: ModelSource, out_dir: str, shape: Optional[Seque
             torch.onnx.export(network, (image,), partial, input_names=['image'], output_names=outputs,
                               opset_version=opset, dynamo=False, dynamic_axes=axes)
         got = inference_session(partial).run(None, {'image': image.numpy()})
-        check = dict(input=f'seeded standard normal 1x3x{shape[0]}x{shape[1]}', **compare(outputs, got, expected))
-        contract = semantic_contract(cfg, model, shape, dynamic, expected[0].shape) if task == 'semantic' else \
+        check = dict(input=check_input, **compare(outputs, got, expected))
+        contract = semantic_contract(cfg, model, shape, dynamic, expected[0].shape, *kinds) if task == 'semantic' else \
             instance_contract(cfg, shape)
         manifest = dict(format=FORMAT, task=task, model=MODEL, model_sha256=sha256(partial), **settings, **contract,
                         check=check)
@@ -151,8 +221,9 @@ def as_tuple(outputs: Any) -> tuple:
 
 
 def compare(names: Sequence[str], got: Sequence[np.ndarray], expected: Sequence[np.ndarray]) -> dict:
-    """The largest difference of each onnxruntime output from PyTorch's; stops when a difference is
-    over its ``TOLERANCE`` or the detections are not the same."""
+    """The largest difference of each onnxruntime output from PyTorch's (for labels: the share that
+    agree); stops when a difference is over its ``TOLERANCE``, fewer labels than
+    ``LABELS_AGREEMENT`` agree or the detections are not the same."""
     got, expected = dict(zip(names, got)), dict(zip(names, expected))
     if 'boxes' in names:
         expected = {name: value[same_order(got, expected)] for name, value in expected.items()}
@@ -165,6 +236,12 @@ def compare(names: Sequence[str], got: Sequence[np.ndarray], expected: Sequence[
                 raise UserError(f'the exported model\'s {name} differ from PyTorch by {difference:.2e} (more than '
                                 f'{TOLERANCE[name] * scale:.2e}) on a seeded input; nothing was written')
             differences[f'max_abs_{name}_difference'] = difference
+        elif name == 'labels':
+            agreement = float(np.mean(got[name] == expected[name]))
+            if agreement < LABELS_AGREEMENT:
+                raise UserError(f'the exported model\'s labels agree with PyTorch\'s on {agreement:.2%} of the pixels '
+                                f'(less than {LABELS_AGREEMENT:.1%}) of a seeded input; nothing was written')
+            differences['labels_agreement'] = agreement
     if 'boxes' in names:
         differences['detections'] = len(got['boxes'])
     return differences
@@ -185,21 +262,33 @@ def same_order(got: Dict[str, np.ndarray], expected: Dict[str, np.ndarray]) -> n
 
 
 def semantic_contract(cfg: Config, model: torch.nn.Module, shape: Sequence[int], dynamic: bool,
-                      logits_shape: Sequence[int]) -> dict:
-    """The input and output a runtime must give and expect, and what the classes are."""
+                      logits_shape: Sequence[int], input: str, output: str) -> dict:
+    """The input and output a runtime must give and expect, and what the classes are. ``channels``,
+    ``mean`` and ``std`` are the model's normalisation: the host's for a float32 input, the graph's
+    own for a uint8 one."""
     preprocessor = cfg.model.data_preprocessor
     metainfo = test_metainfo(cfg)
-    return dict(
-        input=dict(name='image', shape=['batch', 3, 'height', 'width'] if dynamic else ['batch', 3, *shape],
-                   layout='NCHW', dtype='float32', channels='RGB' if preprocessor.get('bgr_to_rgb') else 'BGR',
-                   mean=list(preprocessor.mean), std=list(preprocessor.std),
-                   meaning='(image - mean) / std per channel, from 0-255 pixel values'),
-        output=dict(name='logits', shape=['batch', len(metainfo['classes']), 'logits_height', 'logits_width']
-                    if dynamic else ['batch', *logits_shape[1:]],
-                    meaning='class scores before softmax; resize bilinearly to the input size (align_corners='
-                            f'{model.align_corners}); argmax over classes gives the class index'),
-        classes=list(metainfo['classes']), label_ids=label_ids_of(metainfo['classes']),
-        palette=[list(c) for c in metainfo.get('palette', [])])
+    size = ['height', 'width'] if dynamic else list(shape)
+    normalisation = dict(channels='RGB' if preprocessor.get('bgr_to_rgb') else 'BGR', mean=list(preprocessor.mean),
+                         std=list(preprocessor.std))
+    if input == 'uint8':
+        input = dict(name='image', shape=['batch', *size, 3], layout='NHWC', dtype='uint8', **normalisation,
+                     meaning='the decoded image (0-255, BGR as cv2.imread gives it); the graph orders the channels '
+                             f'as {normalisation["channels"]} and takes (image - mean) / std per channel')
+    else:
+        input = dict(name='image', shape=['batch', 3, *size], layout='NCHW', dtype='float32', **normalisation,
+                     meaning='(image - mean) / std per channel, from 0-255 pixel values')
+    if output == 'labels':
+        output = dict(name='labels', shape=['batch', *size], dtype='uint8',
+                      meaning='class index of each input pixel: the logits resized bilinearly to the input size '
+                              f'(align_corners={model.align_corners}) and their argmax')
+    else:
+        output = dict(name='logits', shape=['batch', len(metainfo['classes']), 'logits_height', 'logits_width']
+                      if dynamic else ['batch', *logits_shape[1:]], dtype='float32',
+                      meaning='class scores before softmax; resize bilinearly to the input size (align_corners='
+                              f'{model.align_corners}); argmax over classes gives the class index')
+    return dict(input=input, output=output, classes=list(metainfo['classes']),
+                label_ids=label_ids_of(metainfo['classes']), palette=[list(c) for c in metainfo.get('palette', [])])
 
 
 def instance_contract(cfg: Config, shape: Sequence[int]) -> dict:

@@ -9,6 +9,11 @@ from mmcityscapes.common.io import read_json
 
 MANIFEST, MODEL = 'deploy.json', 'model.onnx'
 FORMAT = 'mmcityscapes-deploy/1'
+# What a semantic export takes: the normalised image (the default, as mmdeploy's) or the decoded one;
+# and gives: the label map at the input size (the default where the config tests whole images, as
+# mmdeploy's with_argmax) or the decode head's logits (which slide inference and TTA merge).
+SEMANTIC_INPUTS = ('float32', 'uint8')
+SEMANTIC_OUTPUTS = ('labels', 'logits')
 
 
 def sha256(path: str) -> str:
@@ -46,7 +51,8 @@ def read_export(path: str) -> Tuple[str, dict]:
 def check_matches(manifest: dict, manifest_file: str, task: str, classes: Sequence[str], mean: Sequence[float],
                   std: Sequence[float], rgb: bool) -> None:
     """Stop unless the export was made for a model of this ``task``, ``classes`` and input
-    normalisation (an ONNX model given with another config would score nonsense)."""
+    normalisation (an ONNX model given with another config would score nonsense), with an input
+    and an output the runtime models take."""
     input_ = manifest['input']
     found = [what for what, ok in (
         (f'task {manifest["task"]} (the config: {task})', manifest['task'] == task),
@@ -56,3 +62,7 @@ def check_matches(manifest: dict, manifest_file: str, task: str, classes: Sequen
     if found:
         raise UserError(f'{manifest_file} was exported from another model than this config\'s: {found[0]}; '
                         f'its source config was {manifest["source"]["config"]}')
+    kinds = input_.get('dtype'), manifest['output'].get('name')
+    if task == 'semantic' and (kinds[0] not in SEMANTIC_INPUTS or kinds[1] not in SEMANTIC_OUTPUTS):
+        raise UserError(f'{manifest_file} describes a {kinds[0]} input and a {kinds[1]} output; a semantic export '
+                        f'takes {" or ".join(SEMANTIC_INPUTS)} and gives {" or ".join(SEMANTIC_OUTPUTS)}')

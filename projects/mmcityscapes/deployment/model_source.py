@@ -24,11 +24,13 @@ class ModelSource:
     Args:
         path (str, optional): the checkpoint (or a training work dir: its best checkpoint) or the
             export; None when the config's model loads its own weights (``names_its_weights``).
+        config_file (str, optional): the config of the model, beside which the config that trains
+            an empty work dir is looked for. Defaults to None.
     """
 
-    def __init__(self, path: Optional[str]) -> None:
+    def __init__(self, path: Optional[str], config_file: Optional[str] = None) -> None:
         # a training work dir: its best checkpoint
-        self.path = path if not path or is_export(path) else resolve_checkpoint(path)
+        self.path = path if not path or is_export(path) else resolve_checkpoint(path, config_file)
         self.checkpoint: Optional[Checkpoint] = None
         self.export_dir, self.manifest = None, None
         if self.path is None:  # the config's model names its own weights (a fusion of trained models)
@@ -48,6 +50,11 @@ class ModelSource:
             raise UserError(f'{self.path} is an export, not a checkpoint: {tool} takes the checkpoint it was '
                             f'exported from ({self.manifest["source"]["checkpoint"]})')
         return self.checkpoint
+
+    def require_logits(self, what: str) -> None:
+        """One line when ``what`` takes class scores and this is an export that gives labels."""
+        if self.exported and self.manifest['output'].get('name') == 'labels':
+            raise UserError(f'{what} takes class scores, and {self.path} gives labels: export it with --output logits')
 
     def model_config(self, cfg: Config, device: str = 'cpu') -> ConfigDict:
         """The model config that runs this source: ``cfg.model`` for a checkpoint; for an export,

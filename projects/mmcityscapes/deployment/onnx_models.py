@@ -8,11 +8,12 @@ import torch
 from mmdet.models.detectors import BaseDetector
 from mmdet.registry import MODELS as DET_MODELS
 from mmengine.config import Config
-from mmengine.structures import InstanceData
+from mmengine.structures import InstanceData, PixelData
 from mmseg.models import EncoderDecoder
 from mmseg.models.segmentors import BaseSegmentor
 from mmseg.models.utils import resize
 from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from mmcityscapes.common.errors import UserError
@@ -48,33 +49,60 @@ class ONNXSegmentor(EncoderDecoder):
     resizing to the original image) around the exported network, run by onnxruntime.
 
     Args:
-        onnx_file (str): the export's ``model.onnx``: normalised image -> decode head logits.
-        data_preprocessor (dict): the config's, which normalises the image as at export.
+        onnx_file (str): the export's ``model.onnx``.
+        data_preprocessor (dict): the config's, which normalises the image as at export; for a
+            uint8 export, one that only stacks the images (the graph normalises them).
         test_cfg (dict): the config's (``mode='whole'`` or ``'slide'``).
         align_corners (bool): the decode head's, for resizing the logits.
         num_classes (int): classes of the logits.
         device (str): onnxruntime runs on the CPU, or the CUDA EP for a cuda device.
+        input (str): what the graph takes: ``'float32'`` (the normalised NCHW image) or ``'uint8'``
+            (the decoded NHWC BGR image). Defaults to ``'float32'``.
+        output (str): what it gives: ``'logits'`` (the decode head's) or ``'labels'`` (the label
+            map at the input size, which becomes ``pred_sem_seg`` with no ``seg_logits``).
+            Defaults to ``'logits'``.
     """
 
     def __init__(self, onnx_file: str, data_preprocessor: dict, test_cfg: dict, align_corners: bool, num_classes: int,
-                 device: str = 'cpu',
+                 device: str = 'cpu', input: str = 'float32', output: str = 'logits',
                  init_cfg: Optional[dict] = None) -> None:
         BaseSegmentor.__init__(self, data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.session = inference_session(onnx_file, device)
         image = self.session.get_inputs()[0]
-        self.input_name, self.input_shape, self.onnx_file = image.name, image.shape, onnx_file
+        self.input_name, self.onnx_file, self.input, self.output = image.name, onnx_file, input, output
+        self.input_size = image.shape[1:3] if input == 'uint8' else image.shape[2:]
         self.test_cfg, self.align_corners = test_cfg, align_corners
         self.num_classes = self.out_channels = num_classes
         self.train_cfg = None
+        if output == 'labels' and test_cfg.get('mode', 'whole') != 'whole':
+            raise UserError(f'{onnx_file} gives labels, and the config tests by sliding windows, whose logits are '
+                            'merged: export it with --output logits')
 
-    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
-        """The exported network's logits, resized as mmseg's ``BaseDecodeHead.predict_by_feat`` does."""
-        fixed = [s for s in self.input_shape[2:] if isinstance(s, int)]
+    def feed(self, inputs: Tensor) -> dict:
+        """The session's input for a batch from the data preprocessor."""
+        fixed = [s for s in self.input_size if isinstance(s, int)]
         if len(fixed) == 2 and tuple(fixed) != tuple(inputs.shape[2:]):
             raise UserError(f'{self.onnx_file} was exported for {fixed[0]}x{fixed[1]} inputs, not '
                             f'{inputs.shape[2]}x{inputs.shape[3]}: export it with --shape '
                             f'{inputs.shape[2]} {inputs.shape[3]} or --dynamic-shape')
-        logits = self.session.run(None, {self.input_name: inputs.detach().float().cpu().numpy()})[0]
+        inputs = inputs.detach()
+        if self.input == 'uint8':  # the decoded pixels, as the preprocessor stacked them
+            inputs = inputs.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous()
+        return {self.input_name: inputs.cpu().numpy() if self.input == 'uint8' else inputs.float().cpu().numpy()}
+
+    def predict(self, inputs: Tensor, data_samples: Optional[list] = None) -> list:
+        if self.output == 'logits':
+            return super().predict(inputs, data_samples)
+        labels = torch.from_numpy(self.session.run(None, self.feed(inputs))[0]).to(inputs.device)
+        if data_samples is None:  # as mmseg: the network's prediction as it is
+            return [SegDataSample(pred_sem_seg=PixelData(data=label[None].long())) for label in labels]
+        for label, sample in zip(labels, data_samples):
+            sample.pred_sem_seg = PixelData(data=label_map_of_original(label, sample.metainfo))
+        return data_samples
+
+    def encode_decode(self, inputs: Tensor, batch_img_metas: List[dict]) -> Tensor:
+        """The exported network's logits, resized as mmseg's ``BaseDecodeHead.predict_by_feat`` does."""
+        logits = self.session.run(None, self.feed(inputs))[0]
         meta = batch_img_metas[0]
         if isinstance(meta['img_shape'], torch.Size):  # a window of slide inference
             size = meta['img_shape']
@@ -82,6 +110,20 @@ class ONNXSegmentor(EncoderDecoder):
             size = meta['pad_shape'][:2] if 'pad_shape' in meta else meta['img_shape']
         return resize(torch.from_numpy(logits).to(inputs.device), size=size, mode='bilinear',
                       align_corners=self.align_corners)
+
+
+def label_map_of_original(labels: Tensor, meta: dict) -> Tensor:
+    """A label map of the network's input (H x W) as a 1 x H x W map of the original image, as
+    mmseg's ``postprocess_result`` treats logits: padding removed, a flip undone, resized to
+    ``ori_shape`` (nearest: labels are not interpolated)."""
+    left, right, top, bottom = meta.get('img_padding_size', meta.get('padding_size', (0, 0, 0, 0)))
+    labels = labels[top:labels.shape[0] - bottom, left:labels.shape[1] - right]
+    if meta.get('flip'):
+        labels = labels.flip(1 if meta['flip_direction'] == 'horizontal' else 0)
+    labels = labels[None, None].float()
+    if tuple(labels.shape[2:]) != tuple(meta['ori_shape'][:2]):
+        labels = torch.nn.functional.interpolate(labels, size=tuple(meta['ori_shape'][:2]), mode='nearest')
+    return labels[0].long()
 
 
 @DET_MODELS.register_module()
@@ -141,6 +183,9 @@ def exported_model(cfg: Config, directory: str, manifest: dict, device: str = 'c
     if task == 'instance':
         return dict(type='ONNXDetector', onnx_file=onnx_file, data_preprocessor=preprocessor,
                     mask_head=cfg.model.roi_head.mask_head, test_cfg=cfg.model.test_cfg, device=device)
+    input, output = manifest['input']['dtype'], manifest['output']['name']
+    if input == 'uint8':  # the graph orders the channels and normalises
+        preprocessor = dict(preprocessor, mean=None, std=None, bgr_to_rgb=False, rgb_to_bgr=False)
     return dict(type='ONNXSegmentor', onnx_file=onnx_file, data_preprocessor=preprocessor,
                 test_cfg=cfg.model.test_cfg, align_corners=cfg.model.decode_head.align_corners,
-                num_classes=cfg.model.decode_head.num_classes, device=device)
+                num_classes=cfg.model.decode_head.num_classes, device=device, input=input, output=output)

@@ -108,12 +108,20 @@ class FeedReader:
 
 
 def output_nodes(onnx_file: str) -> List[str]:
-    """The nodes that compute the graph's outputs (the logits, the detections): they stay float, so
-    that the outputs are not rounded to 256 levels (near-equal class scores would swap)."""
+    """The nodes that compute the graph's outputs (the logits, the detections) and, before a label
+    map, its cast, argmax and resize and the node of the logits they take: they stay float, so that
+    the logits are not rounded to 256 levels (near-equal class scores would swap)."""
     import onnx
     graph = onnx.load(onnx_file, load_external_data=False).graph
-    outputs = {output.name for output in graph.output}
-    return [node.name for node in graph.node if outputs & set(node.output)]
+    producer = {name: node for node in graph.node for name in node.output}
+    kept, tensors = [], [output.name for output in graph.output]
+    while tensors:
+        node = producer.get(tensors.pop())
+        if node is not None and node.name not in kept:
+            kept.append(node.name)
+            if node.op_type in ('Cast', 'ArgMax', 'Resize'):
+                tensors.append(node.input[0])
+    return kept
 
 
 def quantize_model(float_model: str, int8_model: str, feeds: List[Dict[str, np.ndarray]], method: str,

@@ -73,7 +73,9 @@ class PanopticFusion(BaseDetector):
         if family == 'instance' and tuple(test_metainfo(cfg)['classes']) != classes or missing:
             raise UserError(f'{config} does not predict the Cityscapes {family} classes the fusion needs'
                             f'{" (e.g. " + missing[0] + ")" if missing else ""}')
-        return ModelSource(checkpoint).build(cfg)
+        source = ModelSource(checkpoint, config)
+        source.require_logits('the panoptic fusion')
+        return source.build(cfg)
 
     def predict(self, batch_inputs: List[Tensor], batch_data_samples: List[DetDataSample],
                 rescale: bool = True) -> List[DetDataSample]:

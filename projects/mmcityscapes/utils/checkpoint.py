@@ -80,13 +80,15 @@ def best_checkpoint(work_dir: str) -> Optional[str]:
 
 def resolve_checkpoint(path: Optional[str], config_file: Optional[str] = None) -> Optional[str]:
     """``path`` itself, or for a training work dir (``work_dirs/maskrcnn_stage1/``) its
-    ``best_checkpoint``; a work dir that holds none stops with one line saying what to train (the
-    config named after the work dir beside ``config_file``, the config that asks for it)."""
+    ``best_checkpoint``; a work dir that holds none stops with one line saying what to train: the
+    config beside ``config_file`` (the config that asks for it) whose default work dir holds
+    ``path`` (``work_dirs/maskrcnn_staged/maskrcnn_stage3/``: ``maskrcnn_staged.py``)."""
     if not path or not osp.isdir(path) and not path.endswith('/'):
         return path
     found = best_checkpoint(path) if osp.isdir(path) else None
     if found is None:
-        name = osp.basename(osp.normpath(path))
+        parts = osp.normpath(path).split(osp.sep)
+        name = parts[parts.index('work_dirs') + 1] if 'work_dirs' in parts[:-1] else parts[-1]
         sibling = osp.join(osp.dirname(config_file), f'{name}.py') if config_file else None
         if sibling and osp.isfile(sibling):
             relative = osp.relpath(sibling)
