@@ -59,6 +59,25 @@ def test_onnxruntime_backend_times_the_export_of_the_same_model(config, options)
         assert (a - half) / (b + half) - half <= ratio <= (a + half) / (b - half) + half
 
 
+def test_split_of_the_whole_step_of_a_model_and_its_exports():
+    """--split: per model, decode / preprocess / network / postprocess medians and the images/s of
+    the step from the decoded image to the labels; a labels export's postprocessing is a fraction
+    of PyTorch's (the resize and argmax run in the graph). Instance configs are refused in one line."""
+    proc = run_tool(TOOL, 'configs/mini/fast_scnn_mini.py', '--infer', '--backend', 'onnxruntime', '--shape', '128',
+                    '256', '--batch', '1', '--iters', '3', '--warmup', '1', '--split')
+    split = table_rows(proc.stdout[proc.stdout.index('| whole step of'):])
+    assert split.pop('whole step of') == ['decode (ms)', 'preprocess (ms)', 'network (ms)', 'postprocess (ms)',
+                                          'images/s (image in memory -> labels)']
+    name = 'mmcityscapes fast_scnn_mini.py'
+    assert sorted(split) == [name, f'{name} (onnxruntime)']
+    (*torch_ms, torch_speed), (*onnx_ms, onnx_speed) = ([float(c) for c in split[row]] for row in sorted(split))
+    assert all(ms >= 0 for ms in torch_ms + onnx_ms) and torch_ms[2] > 0 and torch_speed > 0 and onnx_speed > 0
+    assert onnx_ms[3] < torch_ms[3]
+    refused = run_tool(TOOL, 'configs/mini/maskrcnn_r18_mini.py', '--infer', '--split', check=False)
+    assert refused.returncode == 2 and refused.stderr.strip().splitlines()[-1] == (
+        'error: --split times the whole inference step of a semantic model on the CPU (--infer, --device cpu)')
+
+
 def test_profile_tables(tmp_path):
     """--profile writes, per model, synchronisations and launches per step and the top operators."""
     out = tmp_path / 'profile.md'

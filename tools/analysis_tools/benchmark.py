@@ -4,6 +4,7 @@ used (configs/README.md, References).
     python tools/analysis_tools/benchmark.py CONFIG [--train | --infer] [--shape 1024 2048] [--batch 2]
         [--iters 10] [--warmup 3] [--vs] [--amp] [--channels-last] [--profile OUT.md [--top 15]]
     python tools/analysis_tools/benchmark.py CONFIG --infer --backend onnxruntime [--precision int8] [--batch 1]
+        [--split]
     python tools/analysis_tools/benchmark.py CONFIG --data [--samples 50]
 
 Model mode feeds the same seeded random batches (images and, for --train, labels: a random label
@@ -20,6 +21,11 @@ the export through the same ``test_step`` with onnxruntime (``ONNXSegmentor``, `
 for Mask R-CNN the graph's detections, masks pasted by mmdet's mask head). ``--precision int8``
 also quantizes that export as tools/deployment/quantize.py does (calibrated on the benchmark's own
 random batches: calibration sets the scales, not the speed) and times it in a third row.
+``--split`` (semantic, ``--infer``, CPU) times each model's whole step once more, split as
+``test_step`` does it: decoding a PNG of the batch in memory (OpenCV), the data preprocessor (and
+an export's input conversion), the network (``_forward`` or the onnxruntime session) and the
+postprocessing (logits resized to the image and their argmax, or a labels export's map taken as
+the image's): the median ms of each and the images/s from the decoded image to the labels.
 ``--profile`` then runs the timed batches once more under the torch profiler, per model, and
 writes host-device synchronisations and kernel launches per step and the top operators by device
 and by host time to a markdown file; on the CPU also the time of each kind of convolution (kernel,
@@ -60,6 +66,9 @@ def parse_args():
     model.add_argument('--amp', action='store_true', help='autocast (float16 on CUDA, bfloat16 on CPU)')
     model.add_argument('--channels-last', action='store_true')
     model.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    model.add_argument('--split', action='store_true',
+                       help='--infer, semantic: also each model\'s whole step split into decode, preprocess, network '
+                       'and postprocess')
     model.add_argument('--profile', metavar='OUT.md', help='also profile the timed batches into this file')
     model.add_argument('--top', type=int, default=15, help='operators per profile table')
     data = parser.add_argument_group('data mode')

@@ -217,6 +217,64 @@ def build_int8(cfg: Config, exported: torch.nn.Module, batches: list, device: st
     return int8, step
 
 
+STEP_PARTS = ('decode', 'preprocess', 'network', 'postprocess')
+
+
+def step_parts(model: torch.nn.Module, images: torch.Tensor) -> dict:
+    """Seconds of each part of a semantic model's whole inference step on ``images`` (a uint8 batch),
+    from the PNG in memory to the label map of each image, as ``test_step`` does it: decode (OpenCV),
+    preprocess (the data preprocessor, and an export's input conversion), network (the model's
+    ``_forward`` or the export's session) and postprocess (the logits resized to the image and
+    their argmax, or an export's label map taken as the image's)."""
+    import cv2
+    from mmengine.structures import PixelData
+    from mmseg.models.utils import resize
+
+    from mmcityscapes.deployment.onnx_models import label_map_of_original
+    encoded = [cv2.imencode('.png', image.permute(1, 2, 0).numpy())[1] for image in images]
+    seconds, start = {}, time.perf_counter()
+
+    def lap(part: str) -> None:
+        nonlocal start
+        seconds[part], start = time.perf_counter() - start, time.perf_counter()
+
+    decoded = [torch.from_numpy(cv2.imdecode(png, cv2.IMREAD_COLOR)).permute(2, 0, 1) for png in encoded]
+    lap('decode')
+    with torch.no_grad():
+        data = model.data_preprocessor(mm_inputs('semantic', torch.stack(decoded), [None] * len(decoded), False))
+        inputs, samples = data['inputs'], data['data_samples']
+        feed = model.feed(inputs) if hasattr(model, 'session') else None
+        lap('preprocess')
+        outputs = model.session.run(None, feed)[0] if feed else model._forward(inputs)
+        lap('network')
+        if getattr(model, 'output', 'logits') == 'labels':
+            for labels, sample in zip(torch.from_numpy(outputs), samples):
+                sample.pred_sem_seg = PixelData(data=label_map_of_original(labels, sample.metainfo))
+        else:
+            logits = torch.from_numpy(outputs) if feed else outputs
+            model.postprocess_result(resize(logits, size=inputs.shape[2:], mode='bilinear',
+                                            align_corners=model.align_corners), samples)
+        lap('postprocess')
+    return seconds
+
+
+def split_table(models: list, batches: list, warmup: int) -> str:
+    """Markdown: the median ms of each of ``STEP_PARTS`` per batch, and images/s of the whole step
+    from the decoded image in memory to the labels (decoding a PNG of random pixels, the slowest
+    kind to decode, is shown apart)."""
+    rows = []
+    for name, model, _ in models:
+        for images, _ in batches[:warmup]:
+            step_parts(model, images)
+        timed = [step_parts(model, images) for images, _ in batches[warmup:]]
+        medians = [1000 * float(np.median([t[part] for t in timed])) for part in STEP_PARTS]
+        images = sum(len(images) for images, _ in batches[warmup:])
+        in_memory = sum(t['preprocess'] + t['network'] + t['postprocess'] for t in timed)
+        rows.append((name, *(f'{ms:.1f}' for ms in medians), f'{images / in_memory:.2f}'))
+    return markdown_table(['whole step of', *(f'{part} (ms)' for part in STEP_PARTS),
+                           'images/s (image in memory -> labels)'], rows)
+
+
 def parameters_m(model: torch.nn.Module) -> float:
     """Parameters in millions: the module's, or for an export the ONNX graph's weight initializers
     (float or 8-bit integer tensors)."""
@@ -275,6 +333,9 @@ def benchmark(cfg: Config, args: argparse.Namespace) -> None:
     num_classes = (cfg.model.decode_head.num_classes if task == 'semantic'
                    else cfg.model.roi_head.bbox_head.num_classes)
     train, device = not args.infer, args.device
+    if args.split and (train or task != 'semantic' or device != 'cpu'):
+        raise UserError('--split times the whole inference step of a semantic model on the CPU (--infer, '
+                        '--device cpu)')
     batches = [random_batch(task, num_classes, args.shape, args.batch, seed=i) for i in range(args.warmup + args.iters)]
     models = [('mmcityscapes ' + osp.basename(args.config), *build_ours(cfg, task, device, args.amp))]
     if args.backend == 'onnxruntime':
@@ -311,6 +372,8 @@ def benchmark(cfg: Config, args: argparse.Namespace) -> None:
             profiles += profile_model(model, lambda: run_steps(batches[args.warmup:]), args, f'{name}, {mode}')
     print(markdown_table(['model', 'parameters (M)', 'images/s', 'latency p50 (ms)', 'p95 (ms)', 'peak memory (MiB)'],
                          rows))
+    if args.split:
+        print(split_table([m for m in models if m[0].startswith('mmcityscapes')], batches, args.warmup))
     if args.backend == 'onnxruntime':
         print(f'speed ratio (onnxruntime / PyTorch): {speeds[1] / speeds[0]:.2f}x')
     if args.precision == 'int8':
