@@ -61,10 +61,11 @@ def test_onnxruntime_backend_times_the_export_of_the_same_model(config, options)
 
 def test_split_of_the_whole_step_of_a_model_and_its_exports():
     """--split: per model, decode / preprocess / network / postprocess medians and the images/s of
-    the step from the decoded image to the labels; a labels export's postprocessing is a fraction
-    of PyTorch's (the resize and argmax run in the graph). Instance configs are refused in one line."""
+    the step from the decoded image to the labels, here with an export taking the decoded image; a
+    labels export's postprocessing is a fraction of PyTorch's (the resize and argmax run in the
+    graph). Instance configs are refused in one line."""
     proc = run_tool(TOOL, 'configs/mini/fast_scnn_mini.py', '--infer', '--backend', 'onnxruntime', '--shape', '128',
-                    '256', '--batch', '1', '--iters', '3', '--warmup', '1', '--split')
+                    '256', '--batch', '1', '--iters', '3', '--warmup', '1', '--split', '--export-input', 'uint8')
     split = table_rows(proc.stdout[proc.stdout.index('| whole step of'):])
     assert split.pop('whole step of') == ['decode (ms)', 'preprocess (ms)', 'network (ms)', 'postprocess (ms)',
                                           'images/s (image in memory -> labels)']

@@ -4,7 +4,7 @@ used (configs/README.md, References).
     python tools/analysis_tools/benchmark.py CONFIG [--train | --infer] [--shape 1024 2048] [--batch 2]
         [--iters 10] [--warmup 3] [--vs] [--amp] [--channels-last] [--profile OUT.md [--top 15]]
     python tools/analysis_tools/benchmark.py CONFIG --infer --backend onnxruntime [--precision int8] [--batch 1]
-        [--split]
+        [--export-input uint8] [--split]
     python tools/analysis_tools/benchmark.py CONFIG --data [--samples 50]
 
 Model mode feeds the same seeded random batches (images and, for --train, labels: a random label
@@ -66,6 +66,9 @@ def parse_args():
     model.add_argument('--amp', action='store_true', help='autocast (float16 on CUDA, bfloat16 on CPU)')
     model.add_argument('--channels-last', action='store_true')
     model.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    model.add_argument('--export-input', choices=['float32', 'uint8'],
+                       help='with --backend onnxruntime, semantic: the export takes the normalised image (float32, '
+                       'the default) or the decoded one (uint8)')
     model.add_argument('--split', action='store_true',
                        help='--infer, semantic: also each model\'s whole step split into decode, preprocess, network '
                        'and postprocess')

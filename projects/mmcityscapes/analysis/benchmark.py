@@ -6,7 +6,7 @@ import copy
 import os.path as osp
 import tempfile
 import time
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -180,15 +180,15 @@ def run(run_steps: Callable[[list], None], batches: list, warmup: int, device: s
     return sum(len(images) for images, _ in batches[warmup:]) / sum(latencies), latencies, memory.growth()
 
 
-def build_exported(cfg: Config, model: torch.nn.Module, shape: Sequence[int], device: str,
-                   work_dir: str) -> Tuple[torch.nn.Module, Step]:
+def build_exported(cfg: Config, model: torch.nn.Module, shape: Sequence[int], device: str, work_dir: str,
+                   input: Optional[str] = None) -> Tuple[torch.nn.Module, Step]:
     """The ONNX export of ``model`` (its current weights) at ``shape``, run by onnxruntime in
     ``ONNXSegmentor`` or ``ONNXDetector``, and its step."""
     from mmcityscapes.deployment.export import export
     from mmcityscapes.deployment.model_source import ModelSource
     checkpoint = osp.join(work_dir, 'weights.pth')
     torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
-    export(cfg, ModelSource(checkpoint), osp.join(work_dir, 'export'), shape=shape)
+    export(cfg, ModelSource(checkpoint), osp.join(work_dir, 'export'), shape=shape, input=input)
     exported = ModelSource(osp.join(work_dir, 'export')).build(cfg, device)
 
     def step(images: torch.Tensor, labels: list, train: bool) -> object:
@@ -345,7 +345,7 @@ def benchmark(cfg: Config, args: argparse.Namespace) -> None:
             raise UserError('--backend onnxruntime runs Mask R-CNN exports on one image at a time: use --batch 1')
         work_dir = tempfile.TemporaryDirectory()  # removed when the tool ends
         models.append((models[0][0] + ' (onnxruntime)', *build_exported(cfg, models[0][1], args.shape, device,
-                                                                        work_dir.name)))
+                                                                        work_dir.name, args.export_input)))
         if args.precision == 'int8':
             models.append((models[0][0] + ' (onnxruntime int8)', *build_int8(cfg, models[1][1], batches, device,
                                                                              work_dir.name)))
