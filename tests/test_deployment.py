@@ -15,7 +15,7 @@ from mmengine.runner import Runner
 import mmcityscapes.components  # noqa: F401  (registers the plugin's models)
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.deployment.export import export
-from mmcityscapes.deployment.manifest import read_export
+from mmcityscapes.deployment.manifest import check_matches, read_export
 from mmcityscapes.deployment.model_source import ModelSource
 from mmcityscapes.deployment.onnx_models import inference_session
 
@@ -147,8 +147,9 @@ def test_uint8_labels_export_of_any_size(tmp_path):
 
 
 def test_what_an_export_cannot_take_or_give_is_refused(tmp_path):
-    """Labels from a config that slides windows, --input/--output for a Mask R-CNN, class scores
-    from a labels export (TTA, the panoptic fusion): one line each."""
+    """Labels from a config that slides windows, --input/--output for a Mask R-CNN, a manifest of
+    an input kind no runtime takes, class scores from a labels export (TTA, the panoptic fusion):
+    one line each."""
     from mmcityscapes.panoptic.fusion import PanopticFusion
     cfg, _ = random_checkpoint('configs/mini/fast_scnn_mini.py', tmp_path / 'weights.pth')
     source = ModelSource(str(tmp_path / 'weights.pth'))
@@ -164,6 +165,13 @@ def test_what_an_export_cannot_take_or_give_is_refused(tmp_path):
     export(cfg, source, str(tmp_path / 'labels'), shape=SHAPE)
     with pytest.raises(UserError, match='--tta takes class scores, and .*labels gives labels: export it with --output'):
         ModelSource(str(tmp_path / 'labels')).require_logits('--tta')
+    manifest_file = tmp_path / 'labels' / 'deploy.json'
+    manifest = json.load(open(manifest_file))
+    manifest['input']['dtype'] = 'float16'  # a kind no runtime model here takes
+    with pytest.raises(UserError, match=r'deploy.json describes a float16 input and a labels output; a semantic '
+                                        r'export takes float32 or uint8 and gives labels or logits'):
+        check_matches(manifest, str(manifest_file), 'semantic', manifest['classes'], manifest['input']['mean'],
+                      manifest['input']['std'], manifest['input']['channels'] == 'RGB')
     with pytest.raises(UserError, match='the panoptic fusion takes class scores'):
         PanopticFusion.build_part(osp.join(REPO, 'configs/mini/fast_scnn_mini.py'), str(tmp_path / 'labels'),
                                   'semantic', ('road',))
