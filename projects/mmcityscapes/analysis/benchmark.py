@@ -227,10 +227,7 @@ def step_parts(model: torch.nn.Module, images: torch.Tensor) -> dict:
     ``_forward`` or the export's session) and postprocess (the logits resized to the image and
     their argmax, or an export's label map taken as the image's)."""
     import cv2
-    from mmengine.structures import PixelData
     from mmseg.models.utils import resize
-
-    from mmcityscapes.deployment.onnx_models import label_map_of_original
     encoded = [cv2.imencode('.png', image.permute(1, 2, 0).numpy())[1] for image in images]
     seconds, start = {}, time.perf_counter()
 
@@ -248,8 +245,7 @@ def step_parts(model: torch.nn.Module, images: torch.Tensor) -> dict:
         outputs = model.session.run(None, feed)[0] if feed else model._forward(inputs)
         lap('network')
         if getattr(model, 'output', 'logits') == 'labels':
-            for labels, sample in zip(torch.from_numpy(outputs), samples):
-                sample.pred_sem_seg = PixelData(data=label_map_of_original(labels, sample.metainfo))
+            model.add_labels(torch.from_numpy(outputs), samples)
         else:
             logits = torch.from_numpy(outputs) if feed else outputs
             model.postprocess_result(resize(logits, size=inputs.shape[2:], mode='bilinear',

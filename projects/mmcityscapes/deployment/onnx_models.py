@@ -96,6 +96,11 @@ class ONNXSegmentor(EncoderDecoder):
         labels = torch.from_numpy(self.session.run(None, self.feed(inputs))[0]).to(inputs.device)
         if data_samples is None:  # as mmseg: the network's prediction as it is
             return [SegDataSample(pred_sem_seg=PixelData(data=label[None].long())) for label in labels]
+        return self.add_labels(labels, data_samples)
+
+    @staticmethod
+    def add_labels(labels: Tensor, data_samples: list) -> list:
+        """``data_samples`` with the export's label maps (N x H x W) as ``pred_sem_seg`` of their images."""
         for label, sample in zip(labels, data_samples):
             sample.pred_sem_seg = PixelData(data=label_map_of_original(label, sample.metainfo))
         return data_samples
