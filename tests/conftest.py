@@ -174,8 +174,8 @@ def int8_logits_agreement(float_export, int8_export, mini_root):
     share of that range) of two semantic exports on the mini val images. Pixels of near-equal
     class scores are left out: the suite's models, trained a few iterations, have logits within
     +-0.1 where most margins are below the int8 step."""
-    from mmcityscapes.deployment.manifest import read_export
     from mmcityscapes.deployment.onnx_models import inference_session
+    from mmcityscapes.utils.manifest import read_export
     _, manifest = read_export(str(float_export))
     input_, (height, width) = manifest['input'], manifest['input']['shape'][2:]
     sessions = [inference_session(str(osp.join(export, 'model.onnx'))) for export in (float_export, int8_export)]

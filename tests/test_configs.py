@@ -40,7 +40,8 @@ def test_every_path_follows_cityscapes_root(monkeypatch, tmp_path):
     """With $CITYSCAPES_ROOT set, every annotation file and folder that a config's dataloaders and
     evaluators read lies under it (none falls back to mmdet's/mmseg's data/cityscapes/), and the
     evaluators are the plugin's."""
-    from mmcityscapes.utils.config import dataset_paths, load_config
+    from mmcityscapes.datasets.layout import dataset_paths
+    from mmcityscapes.utils.config import load_config
     root = str(tmp_path / 'my root')
     monkeypatch.setenv('CITYSCAPES_ROOT', root)
     configs = [c for c in CONFIGS + sorted(osp.relpath(p, REPO) for p in glob.glob(f'{REPO}/configs/mini/*.py'))

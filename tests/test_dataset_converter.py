@@ -204,7 +204,8 @@ def test_missing_or_truncated_labelled_image_stops_before_training(mini_root, tm
     worker, and both at the first batch that reads a truncated one: the pre-flight check names
     it, with the count, for both families."""
     from mmcityscapes.common.errors import UserError
-    from mmcityscapes.utils.config import check_dataset_files, load_config
+    from mmcityscapes.datasets.preflight import check_dataset_files
+    from mmcityscapes.utils.config import load_config
     root = tmp_path / 'cityscapes'
     shutil.copytree(mini_root, root, symlinks=True)
     monkeypatch.setenv('CITYSCAPES_ROOT', f'{root}/')
@@ -236,7 +237,8 @@ def test_an_empty_split_is_named_and_stale_outputs_are_not_used(mini_root, tmp_p
     """val images and annotations gone: the converter removes what it wrote for val earlier (a
     config would read it as current) and says so; the pre-flight check names the empty split."""
     from mmcityscapes.common.errors import UserError
-    from mmcityscapes.utils.config import check_dataset_files, load_config
+    from mmcityscapes.datasets.preflight import check_dataset_files
+    from mmcityscapes.utils.config import load_config
     root = tmp_path / 'cityscapes'
     shutil.copytree(mini_root, root, symlinks=True)
     for folder in glob.glob(f'{root}/leftImg8bit/val/*') + glob.glob(f'{root}/gtFine/val/*'):

@@ -13,11 +13,12 @@ from mmengine.registry import MODELS, DefaultScope
 from mmengine.runner import Runner
 
 import mmcityscapes.components  # noqa: F401  (registers the plugin's models)
+from mmcityscapes.apis.model_source import ModelSource
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.deployment.export import export
-from mmcityscapes.deployment.manifest import check_matches, read_export
-from mmcityscapes.deployment.model_source import ModelSource
 from mmcityscapes.deployment.onnx_models import inference_session
+from mmcityscapes.utils.checkpoint import Checkpoint
+from mmcityscapes.utils.manifest import check_matches, read_export
 
 from conftest import REPO
 
@@ -49,7 +50,7 @@ def random_checkpoint(config, path):
 ])  # unet_resnext50.py: the U-Net path of unet_r34.py with a larger encoder
 def test_onnxruntime_gives_pytorch_s_logits(config, tmp_path):
     cfg, model = random_checkpoint(config, tmp_path / 'weights.pth')
-    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE,
+    manifest = export(cfg, Checkpoint.read(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE,
                       output='logits')
     assert manifest['input']['shape'] == ['batch', 3, *SHAPE] and len(manifest['classes']) == 19
     assert manifest['label_ids'][:3] == [7, 8, 11]  # road, sidewalk, building
@@ -63,7 +64,7 @@ def test_onnxruntime_gives_pytorch_s_logits(config, tmp_path):
 
 def test_dynamic_shape_export_takes_other_sizes(tmp_path):
     cfg, model = random_checkpoint('configs/unet_r34.py', tmp_path / 'weights.pth')
-    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE,
+    manifest = export(cfg, Checkpoint.read(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE,
                       dynamic=True, output='logits')
     assert manifest['input']['shape'] == ['batch', 3, 'height', 'width']
     session = inference_session(str(tmp_path / 'export' / 'model.onnx'))
@@ -76,14 +77,15 @@ def test_dynamic_shape_export_takes_other_sizes(tmp_path):
 def test_rerun_is_a_no_op_and_a_foreign_or_broken_export_is_refused(tmp_path):
     cfg, _ = random_checkpoint('configs/mini/deeplabv3_r18_mini.py', tmp_path / 'weights.pth')
     out = str(tmp_path / 'export')
-    first = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), out, shape=SHAPE)
+    first = export(cfg, Checkpoint.read(str(tmp_path / 'weights.pth')), out, shape=SHAPE)
     # the same inputs: up to date
-    assert export(cfg, ModelSource(str(tmp_path / 'weights.pth')), out, shape=SHAPE) is None
+    assert export(cfg, Checkpoint.read(str(tmp_path / 'weights.pth')), out, shape=SHAPE) is None
     assert read_export(out)[1] == first == json.load(open(osp.join(out, 'deploy.json')))
 
     dead = 2 ** 22 + 12345  # above the largest pid Linux allows: no such process
     (tmp_path / 'export' / f'.tmp{dead}_model.onnx').write_bytes(b'half an export killed with -9')
-    assert export(cfg, ModelSource(str(tmp_path / 'weights.pth')), out, shape=SHAPE) is None  # its leftover is removed
+    # its leftover is removed
+    assert export(cfg, Checkpoint.read(str(tmp_path / 'weights.pth')), out, shape=SHAPE) is None
     assert sorted(p.name for p in (tmp_path / 'export').iterdir()) == ['deploy.json', 'model.onnx']
 
     random_checkpoint('configs/mini/deeplabv3_r18_mini.py', tmp_path / 'other.pth')
@@ -91,7 +93,7 @@ def test_rerun_is_a_no_op_and_a_foreign_or_broken_export_is_refused(tmp_path):
     other['state_dict'] = {k: v + 1 if v.is_floating_point() else v for k, v in other['state_dict'].items()}
     torch.save(other, tmp_path / 'other.pth')
     with pytest.raises(UserError, match='holds the export of another checkpoint'):
-        export(cfg, ModelSource(str(tmp_path / 'other.pth')), out, shape=SHAPE)
+        export(cfg, Checkpoint.read(str(tmp_path / 'other.pth')), out, shape=SHAPE)
 
     model = osp.join(out, 'model.onnx')
     data = open(model, 'rb').read()
@@ -108,9 +110,9 @@ def test_labels_and_uint8_exports_give_mmseg_s_labels_of_the_logits_export(tmp_p
     (pixels of near-equal class scores aside)."""
     from mmseg.models.utils import resize
     cfg, _ = random_checkpoint('configs/mini/fast_scnn_mini.py', tmp_path / 'weights.pth')
-    source = ModelSource(str(tmp_path / 'weights.pth'))
+    checkpoint = Checkpoint.read(str(tmp_path / 'weights.pth'))
     exports = dict(logits=dict(output='logits'), labels={}, uint8=dict(input='uint8'))
-    manifests = {name: export(cfg, source, str(tmp_path / name), shape=SHAPE, **options)
+    manifests = {name: export(cfg, checkpoint, str(tmp_path / name), shape=SHAPE, **options)
                  for name, options in exports.items()}
     assert manifests['labels']['output']['name'] == 'labels' and manifests['labels']['input']['dtype'] == 'float32'
     assert manifests['uint8']['input']['shape'] == ['batch', *SHAPE, 3]
@@ -135,10 +137,10 @@ def test_uint8_labels_export_of_any_size(tmp_path):
     Fast-SCNN's pyramid pooling has no ONNX form for inputs of any size: one line."""
     cfg, _ = random_checkpoint('configs/mini/fast_scnn_mini.py', tmp_path / 'fast_scnn.pth')
     with pytest.raises(UserError, match=r'adaptive average pooling to 2x2 bins has no ONNX form .* --dynamic-shape'):
-        export(cfg, ModelSource(str(tmp_path / 'fast_scnn.pth')), str(tmp_path / 'fast_scnn'), dynamic=True)
+        export(cfg, Checkpoint.read(str(tmp_path / 'fast_scnn.pth')), str(tmp_path / 'fast_scnn'), dynamic=True)
     assert not osp.exists(tmp_path / 'fast_scnn')
     cfg, _ = random_checkpoint('configs/unet_r34.py', tmp_path / 'weights.pth')
-    export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE, dynamic=True,
+    export(cfg, Checkpoint.read(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE, dynamic=True,
            input='uint8')
     session = inference_session(str(tmp_path / 'export' / 'model.onnx'))
     for shape in ((1, 64, 192, 3), (2, 96, 64, 3)):
@@ -152,17 +154,17 @@ def test_what_an_export_cannot_take_or_give_is_refused(tmp_path):
     one line each."""
     from mmcityscapes.panoptic.fusion import PanopticFusion
     cfg, _ = random_checkpoint('configs/mini/fast_scnn_mini.py', tmp_path / 'weights.pth')
-    source = ModelSource(str(tmp_path / 'weights.pth'))
+    checkpoint = Checkpoint.read(str(tmp_path / 'weights.pth'))
     sliding = copy.deepcopy(cfg)
     sliding.model.test_cfg = dict(mode='slide', crop_size=(64, 64), stride=(48, 48))
     with pytest.raises(UserError, match='tests by sliding windows.*--output logits'):
-        export(sliding, source, str(tmp_path / 'slide'), shape=SHAPE, output='labels')
-    assert export(sliding, source, str(tmp_path / 'slide'), shape=SHAPE)['output']['name'] == 'logits'
+        export(sliding, checkpoint, str(tmp_path / 'slide'), shape=SHAPE, output='labels')
+    assert export(sliding, checkpoint, str(tmp_path / 'slide'), shape=SHAPE)['output']['name'] == 'logits'
     instance, _ = random_checkpoint('configs/mini/maskrcnn_r18_mini.py', tmp_path / 'maskrcnn.pth')
     with pytest.raises(UserError, match='a Mask R-CNN export takes the normalised image'):
-        export(instance, ModelSource(str(tmp_path / 'maskrcnn.pth')), str(tmp_path / 'mask'), shape=SHAPE,
+        export(instance, Checkpoint.read(str(tmp_path / 'maskrcnn.pth')), str(tmp_path / 'mask'), shape=SHAPE,
                input='uint8')
-    export(cfg, source, str(tmp_path / 'labels'), shape=SHAPE)
+    export(cfg, checkpoint, str(tmp_path / 'labels'), shape=SHAPE)
     with pytest.raises(UserError, match='--tta takes class scores, and .*labels gives labels: export it with --output'):
         ModelSource(str(tmp_path / 'labels')).require_logits('--tta')
     manifest_file = tmp_path / 'labels' / 'deploy.json'
@@ -201,7 +203,7 @@ def test_exported_maskrcnn_gives_mmdet_s_detections(config, scale, mini_root, mo
     monkeypatch.setenv('CITYSCAPES_ROOT', f'{mini_root}/')
     cfg, model = random_checkpoint(config, tmp_path / 'weights.pth')
     cfg.test_dataloader.dataset.pipeline[1].scale = scale
-    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'))
+    manifest = export(cfg, Checkpoint.read(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'))
     assert manifest['input']['shape'] == [1, 3, scale[1], scale[0]] and len(manifest['classes']) == 8
     assert list(manifest['output']) == ['boxes', 'scores', 'labels', 'mask_logits']
     assert manifest['label_ids'][:2] == [24, 25]  # person, rider
@@ -224,7 +226,7 @@ def test_the_r50_recipe_exports(tmp_path):
     """The staged recipe's Mask R-CNN (R50-FPN, 256-channel heads, mmdet's test settings) passes the
     export's own check: onnxruntime's detections are PyTorch's on the seeded input."""
     cfg, _ = random_checkpoint('configs/maskrcnn_stage3.py', tmp_path / 'weights.pth')
-    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE)
+    manifest = export(cfg, Checkpoint.read(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE)
     check = manifest['check']
     assert check['detections'] == 100 and check['max_abs_boxes_difference'] <= 0.01
     assert check['max_abs_scores_difference'] <= 1e-4 and manifest['test_cfg']['rpn']['nms_pre'] == 1000
@@ -235,12 +237,12 @@ def test_maskrcnn_export_without_detections_or_with_a_size_it_cannot_take(tmp_pa
     Mask R-CNN has no dynamic-shape export, and no input size the data preprocessor would pad."""
     cfg, _ = random_checkpoint('configs/mini/maskrcnn_r18_mini.py', tmp_path / 'weights.pth')
     with pytest.raises(UserError, match='Mask R-CNN is exported for one input size'):
-        export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), dynamic=True)
+        export(cfg, Checkpoint.read(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), dynamic=True)
     with pytest.raises(UserError, match='padded to multiples of 32 .* 250x500 is not one'):
-        export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=(250, 500))
+        export(cfg, Checkpoint.read(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=(250, 500))
     assert not osp.exists(tmp_path / 'export')
     cfg.model.test_cfg.rcnn.score_thr = 0.99  # above every random-weight score (about 1 / 9)
-    manifest = export(cfg, ModelSource(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE)
+    manifest = export(cfg, Checkpoint.read(str(tmp_path / 'weights.pth')), str(tmp_path / 'export'), shape=SHAPE)
     assert manifest['check']['detections'] == 0 and manifest['test_cfg']['rcnn']['score_thr'] == 0.99
     session = inference_session(str(tmp_path / 'export' / 'model.onnx'))
     image = np.random.default_rng(1).standard_normal((1, 3, *SHAPE), dtype=np.float32)

@@ -97,7 +97,8 @@ def test_recipe_is_mask2former_s_cityscapes_schedule():
 
 
 def test_results_a_model_gives_and_evaluators_that_need_others():
-    from mmcityscapes.utils.config import check_evaluated_tasks, load_config, predicted_tasks
+    from mmcityscapes.utils.config import load_config
+    from mmcityscapes.utils.tasks import check_evaluated_tasks, predicted_tasks
     recipe = load_config(osp.join(REPO, RECIPE))
     assert predicted_tasks(recipe) == ('panoptic', 'instance', 'semantic')
     check_evaluated_tasks(recipe, ['val', 'test'])

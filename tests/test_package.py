@@ -161,3 +161,25 @@ def test_components_imports_every_registered_class():
             'register_module' in ast.unparse(decorator) for decorator in node.decorator_list)}
     import mmcityscapes.components as components
     assert len(registered) > 20 and registered <= set(components.__all__), registered - set(components.__all__)
+
+
+def test_loading_a_checkpoint_imports_no_deployment_module_nor_onnxruntime(tmp_path):
+    """``ModelSource`` gives the model of a plain checkpoint, its tensors loaded, without importing
+    ``mmcityscapes.deployment`` or an ONNX runtime (the config is read without its custom_imports,
+    which register the onnxruntime models among the others)."""
+    code = ('import sys, torch\n'
+            'from mmengine.config import Config\n'
+            'from mmcityscapes.apis.model_source import ModelSource\n'
+            'from mmcityscapes.utils.model import build_model\n'
+            f'cfg = Config.fromfile({osp.join(REPO, "configs/mini/fast_scnn_mini.py")!r}, import_custom_modules=False)\n'
+            'torch.manual_seed(0)\n'
+            'saved = build_model(cfg).state_dict()\n'
+            f'torch.save(dict(state_dict=saved, meta={{}}), {str(tmp_path / "weights.pth")!r})\n'
+            'torch.manual_seed(1)\n'
+            f'loaded = ModelSource({str(tmp_path / "weights.pth")!r}).build(cfg).state_dict()\n'
+            'print(all(torch.equal(saved[k], loaded[k]) for k in saved), len(saved))\n'
+            'print(sorted(m for m in sys.modules if m.startswith(("mmcityscapes.deployment", "onnx"))))')
+    proc = python(code, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    equal, count, modules = proc.stdout.replace('\n', ' ', 1).split(' ', 2)
+    assert (equal, int(count) > 100, modules.strip()) == ('True', True, '[]')

@@ -95,5 +95,5 @@ def test_killed_quantization_leaves_no_export_and_reruns(semantic_export, semant
     time.sleep(0.5)
     assert proc.returncode == -signal.SIGKILL and not (out / 'deploy.json').exists()
     run_tool(*args[1:], env=mini_env)
-    from mmcityscapes.deployment.manifest import read_export
+    from mmcityscapes.utils.manifest import read_export
     assert read_export(str(out))[1]['precision'] == 'int8'  # complete: its model is the one it describes

@@ -28,11 +28,11 @@ def test_recipe_trains_exports_and_quantizes(name, mini_env, mini_root, tmp_path
     from mmengine.runner import Runner
 
     from mmcityscapes.deployment.export import export
-    from mmcityscapes.deployment.manifest import read_export
-    from mmcityscapes.deployment.model_source import ModelSource
     from mmcityscapes.deployment.quantize import quantize
     from mmcityscapes.engine.runner.runtime import prepare_runtime
+    from mmcityscapes.utils.checkpoint import Checkpoint
     from mmcityscapes.utils.config import load_config
+    from mmcityscapes.utils.manifest import read_export
     monkeypatch.setenv('CITYSCAPES_ROOT', mini_env['CITYSCAPES_ROOT'])
     config, options = RECIPES[name]
     cfg = load_config(osp.join(REPO, config), options)
@@ -41,7 +41,7 @@ def test_recipe_trains_exports_and_quantizes(name, mini_env, mini_root, tmp_path
     Runner.from_cfg(cfg).train()
     checkpoint = sorted(glob.glob(f'{tmp_path}/train/*.pth'))[-1]
     cfg = load_config(osp.join(REPO, config), options)
-    export(cfg, ModelSource(checkpoint), str(tmp_path / 'float32'), output='logits')  # int8 logits compared below
+    export(cfg, Checkpoint.read(checkpoint), str(tmp_path / 'float32'), output='logits')  # int8 logits compared below
     manifest = quantize(cfg, str(tmp_path / 'float32'), str(tmp_path / 'int8'), calib_images=4)
     assert manifest['precision'] == 'int8' and manifest['check']['accuracy']['mIoU']['drop'] <= 1.0
     assert read_export(str(tmp_path / 'int8'))[1] == manifest

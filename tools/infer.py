@@ -28,9 +28,9 @@ import torch
 from mmengine.config import DictAction
 
 from mmcityscapes.apis.inference import infer, list_images
+from mmcityscapes.apis.model_source import ModelSource
 from mmcityscapes.common.errors import UserError, run_tool
 from mmcityscapes.common.io import check_writable
-from mmcityscapes.deployment.model_source import ModelSource
 from mmcityscapes.utils.config import load_config
 
 

@@ -21,14 +21,15 @@ from mmengine.config import DictAction
 from mmengine.dist import is_main_process
 from mmengine.runner import Runner
 
+from mmcityscapes.apis.model_source import ModelSource
 from mmcityscapes.common.errors import UserError, run_tool
 from mmcityscapes.common.io import atomic_output, check_writable
 from mmcityscapes.common.tables import describe_dataset, test_result_stem, write_metrics
-from mmcityscapes.deployment.model_source import ModelSource
 from mmcityscapes.engine.hooks.overlay_hook import OverlayHook
 from mmcityscapes.engine.runner.runtime import prepare_runtime
-from mmcityscapes.utils.config import load_config, model_family, names_its_weights, work_dir_of
+from mmcityscapes.utils.config import load_config, work_dir_of
 from mmcityscapes.utils.model import unwrap_model
+from mmcityscapes.utils.tasks import model_family, names_its_weights
 
 
 def parse_args():

@@ -5,7 +5,7 @@ allow_failed_imports=False)``: importing it registers the metrics, hooks, models
 into the mmengine/mmdet/mmseg registries, and lets mmengine checkpoints load with torch's safe
 ``weights_only`` unpickler.
 """
-from mmcityscapes.datasets import CityscapesPanopticDataset, LoadCityscapesPanopticAnnotations
+from mmcityscapes.datasets.cityscapes_panoptic import CityscapesPanopticDataset, LoadCityscapesPanopticAnnotations
 from mmcityscapes.deployment.onnx_models import ONNXDetector, ONNXSegmentor
 from mmcityscapes.engine.hooks import (
     ApplyConfigChangesHook,

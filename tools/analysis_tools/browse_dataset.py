@@ -14,7 +14,9 @@ from mmengine.registry import DATASETS, VISUALIZERS, init_default_scope
 
 from mmcityscapes.common.errors import run_tool
 from mmcityscapes.common.io import check_writable
-from mmcityscapes.utils.config import check_dataset_files, default_work_dir, load_config, model_family
+from mmcityscapes.datasets.preflight import check_dataset_files
+from mmcityscapes.utils.config import default_work_dir, load_config
+from mmcityscapes.utils.tasks import model_family
 from mmcityscapes.visualization.overlay import quiet_visualizer, write_overlay
 
 

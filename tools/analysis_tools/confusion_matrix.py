@@ -22,7 +22,9 @@ from mmengine.registry import DATASETS, init_default_scope
 from mmcityscapes.cityscapes.confusion import confusion_figure, detection_confusion, semantic_confusion
 from mmcityscapes.common.errors import UserError, run_tool
 from mmcityscapes.common.io import check_writable, write_json
-from mmcityscapes.utils.config import check_dataset_files, load_config, model_family
+from mmcityscapes.datasets.preflight import check_dataset_files
+from mmcityscapes.utils.config import load_config
+from mmcityscapes.utils.tasks import model_family
 
 
 def parse_args():

@@ -26,10 +26,10 @@ standard ONNX operators only (NonMaxSuppression, RoiAlign, TopK); masks are past
 """
 import argparse
 
+from mmcityscapes.apis.model_source import ModelSource
 from mmcityscapes.common.errors import run_tool
 from mmcityscapes.common.io import check_writable
 from mmcityscapes.deployment.export import export
-from mmcityscapes.deployment.model_source import ModelSource
 from mmcityscapes.engine.runner.runtime import prepare_runtime
 from mmcityscapes.utils.config import load_config
 
@@ -52,10 +52,11 @@ def parse_args():
 def main():
     args = parse_args()
     check_writable(args.out, '--out')
-    source = ModelSource(args.checkpoint)  # read once; missing, truncated or corrupt: one line
+    # read once; a work dir: its best checkpoint; missing, truncated or corrupt: one line
+    checkpoint = ModelSource(args.checkpoint).require_checkpoint('export')
     cfg = load_config(args.config)
     prepare_runtime(cfg, splits=())
-    manifest = export(cfg, source, args.out, args.shape, args.dynamic_shape, args.opset, args.input, args.output)
+    manifest = export(cfg, checkpoint, args.out, args.shape, args.dynamic_shape, args.opset, args.input, args.output)
     if manifest is None:
         print(f'{args.out} is up to date: exported from this config and checkpoint with these settings')
     else:

@@ -16,12 +16,16 @@ from mmengine.model import revert_sync_batchnorm
 from mmengine.optim import AmpOptimWrapper, OptimWrapper
 from mmengine.registry import init_default_scope
 
+from mmcityscapes.apis.model_source import ModelSource
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import write_text
 from mmcityscapes.common.tables import markdown_table
-from mmcityscapes.utils.config import innermost_dataset, model_family
+from mmcityscapes.datasets.layout import innermost_dataset
+from mmcityscapes.utils.checkpoint import Checkpoint
+from mmcityscapes.utils.manifest import read_export
 from mmcityscapes.utils.memory import PeakMemory
 from mmcityscapes.utils.profiling import convolution_table, onnxruntime_profile_table, profile_steps
+from mmcityscapes.utils.tasks import model_family
 
 SMP_ENCODERS = {('ResNet', 34): 'resnet34', ('ResNeXt', 50): 'resnext50_32x4d', ('MobileNetV2', None): 'mobilenet_v2'}
 
@@ -185,10 +189,9 @@ def build_exported(cfg: Config, model: torch.nn.Module, shape: Sequence[int], de
     """The ONNX export of ``model`` (its current weights) at ``shape``, run by onnxruntime in
     ``ONNXSegmentor`` or ``ONNXDetector``, and its step."""
     from mmcityscapes.deployment.export import export
-    from mmcityscapes.deployment.model_source import ModelSource
     checkpoint = osp.join(work_dir, 'weights.pth')
     torch.save(dict(state_dict=model.state_dict(), meta={}), checkpoint)
-    export(cfg, ModelSource(checkpoint), osp.join(work_dir, 'export'), shape=shape, input=input)
+    export(cfg, Checkpoint.read(checkpoint), osp.join(work_dir, 'export'), shape=shape, input=input)
     exported = ModelSource(osp.join(work_dir, 'export')).build(cfg, device)
 
     def step(images: torch.Tensor, labels: list, train: bool) -> object:
@@ -200,8 +203,6 @@ def build_int8(cfg: Config, exported: torch.nn.Module, batches: list, device: st
                work_dir: str) -> Tuple[torch.nn.Module, Step]:
     """The int8 quantization of the export ``exported`` (``build_exported``'s), calibrated on the
     benchmark's own random batches (the calibration sets the scales, not the speed), and its step."""
-    from mmcityscapes.deployment.manifest import read_export
-    from mmcityscapes.deployment.model_source import ModelSource
     from mmcityscapes.deployment.quantize import recorded_inputs, write_int8_export
     task = model_family(cfg)
     with recorded_inputs(exported) as feeds:

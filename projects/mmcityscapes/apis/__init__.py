@@ -1,1 +1,2 @@
-"""Running trained models on images: ``inference`` (``tools/infer.py``)."""
+"""Trained models ready to run: ``model_source`` (a checkpoint, a training work dir or an export
+loaded as a model) and ``inference`` (``tools/infer.py``)."""

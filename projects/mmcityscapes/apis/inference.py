@@ -16,6 +16,7 @@ from mmengine.infer import BaseInferencer
 from mmengine.structures import BaseDataElement, InstanceData, PixelData
 from mmengine.utils import ProgressBar
 
+from mmcityscapes.apis.model_source import ModelSource
 from mmcityscapes.cityscapes import panoptic
 from mmcityscapes.cityscapes.files import IMAGES, official_ground_truth
 from mmcityscapes.cityscapes.labels import class_indices, is_instance, label_id, label_ids_of
@@ -27,8 +28,7 @@ from mmcityscapes.cityscapes.results import (
 )
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import read_label_png, remove_stale_temporaries
-from mmcityscapes.deployment.model_source import ModelSource
-from mmcityscapes.utils.config import model_family, predicted_tasks
+from mmcityscapes.utils.tasks import model_family, predicted_tasks
 from mmcityscapes.visualization import quiet_visualizer, write_overlay
 
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg')

@@ -1,4 +1,2 @@
-"""Datasets and loading transforms mmdet/mmseg lack for Cityscapes (registered on import)."""
-from mmcityscapes.datasets.cityscapes_panoptic import CityscapesPanopticDataset, LoadCityscapesPanopticAnnotations
-
-__all__ = ['CityscapesPanopticDataset', 'LoadCityscapesPanopticAnnotations']
+"""Datasets mmdet/mmseg lack for Cityscapes (``cityscapes_panoptic``, registered on import) and the
+files a config's datasets read (``layout``), checked before anything is built (``preflight``)."""

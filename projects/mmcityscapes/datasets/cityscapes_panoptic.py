@@ -9,8 +9,8 @@ from mmdet.datasets.transforms import LoadAnnotations, LoadPanopticAnnotations
 from mmdet.registry import DATASETS, TRANSFORMS
 
 from mmcityscapes.cityscapes import panoptic
-from mmcityscapes.cityscapes.files import IMAGE_SUFFIX
 from mmcityscapes.common.io import read_json
+from mmcityscapes.datasets.layout import panoptic_image_path
 
 
 @DATASETS.register_module()
@@ -38,8 +38,6 @@ class CityscapesPanopticDataset(CocoPanopticDataset):
         data_list = []
         for annotation in content['annotations']:
             image = images[annotation['image_id']]
-            name = image['id'] + IMAGE_SUFFIX  # the JSON's file_name, as createPanopticImgs writes it, has _gtFine
-            city = name.split('_')[0]
             instances, segments = [], []
             for segment in annotation['segments_info']:
                 x, y, w, h = segment['bbox']
@@ -52,7 +50,7 @@ class CityscapesPanopticDataset(CocoPanopticDataset):
                     instances.append(dict(bbox=[x, y, x + w, y + h], bbox_label=label, ignore_flag=0))
                 segments.append(dict(id=segment['id'], category=label, is_thing=is_thing))
             data_list.append(dict(
-                img_path=osp.join(self.data_prefix['img'], city, name), img_id=image['id'],
+                img_path=panoptic_image_path(self.data_prefix['img'], image['id']), img_id=image['id'],
                 seg_map_path=osp.join(self.data_prefix['seg'], annotation['file_name']), height=image['height'],
                 width=image['width'], instances=instances, segments_info=segments))
         return data_list

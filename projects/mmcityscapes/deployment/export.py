@@ -11,11 +11,13 @@ from mmengine.config import Config
 from mmcityscapes.cityscapes.labels import label_ids_of
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import atomic_output, read_json, remove_stale_temporaries, write_json
-from mmcityscapes.deployment.manifest import FORMAT, MANIFEST, MODEL, SEMANTIC_INPUTS, SEMANTIC_OUTPUTS, sha256
+from mmcityscapes.datasets.layout import test_metainfo
 from mmcityscapes.deployment.maskrcnn_network import OUTPUTS, MaskRCNNNetwork
-from mmcityscapes.deployment.model_source import ModelSource
 from mmcityscapes.deployment.onnx_models import inference_session
-from mmcityscapes.utils.config import model_family, test_metainfo
+from mmcityscapes.utils.checkpoint import Checkpoint
+from mmcityscapes.utils.manifest import FORMAT, MANIFEST, MODEL, SEMANTIC_INPUTS, SEMANTIC_OUTPUTS, sha256
+from mmcityscapes.utils.model import build_model
+from mmcityscapes.utils.tasks import model_family
 
 # The largest difference between onnxruntime and PyTorch an export may have on its check input
 # (float32 kernels sum in another order: |logit| differences of 1e-5 and box differences of
@@ -138,15 +140,15 @@ def semantic_kinds(cfg: Config, input: Optional[str], output: Optional[str]) -> 
     return input, output
 
 
-def export(cfg: Config, source: ModelSource, out_dir: str, shape: Optional[Sequence[int]] = None,
+def export(cfg: Config, checkpoint: Checkpoint, out_dir: str, shape: Optional[Sequence[int]] = None,
            dynamic: bool = False, opset: int = 17, input: Optional[str] = None,
            output: Optional[str] = None) -> Optional[dict]:
-    """Write ``out_dir/model.onnx`` and ``out_dir/deploy.json`` of the checkpoint ``source``;
+    """Write ``out_dir/model.onnx`` and ``out_dir/deploy.json`` of the model of ``cfg`` with the
+    ``checkpoint``'s tensors;
     return the manifest, or None when ``out_dir`` already holds this export. Nothing is replaced
     until the new model has matched PyTorch; an ``out_dir`` holding another export is refused.
     ``input`` and ``output`` (``SEMANTIC_INPUTS``, ``SEMANTIC_OUTPUTS``) choose what a semantic
     export takes and gives; a Mask R-CNN takes the normalised image and gives its detections."""
-    checkpoint = source.require_checkpoint('export').path
     task = model_family(cfg)
     if task == 'instance' and (input or output):
         raise UserError(f'{cfg.filename}: --input and --output choose what a semantic export takes and gives; a '
@@ -165,7 +167,7 @@ def export(cfg: Config, source: ModelSource, out_dir: str, shape: Optional[Seque
         raise UserError(f'{cfg.filename}: a Mask R-CNN export takes images as they enter the network, padded to '
                         f'multiples of {divisor} (pad_size_divisor): {shape[0]}x{shape[1]} is not one')
     kinds = semantic_kinds(cfg, input, output) if task == 'semantic' else ('float32', 'detections')
-    settings = export_settings(cfg, checkpoint, shape, dynamic, opset, *kinds)
+    settings = export_settings(cfg, checkpoint.path, shape, dynamic, opset, *kinds)
     manifest_file, model_file = osp.join(out_dir, MANIFEST), osp.join(out_dir, MODEL)
     if osp.isdir(out_dir):
         remove_stale_temporaries(out_dir)  # the partial model of an export that was killed
@@ -177,7 +179,7 @@ def export(cfg: Config, source: ModelSource, out_dir: str, shape: Optional[Seque
         if old.get('source', {}).get('checkpoint_sha256') != settings['source']['checkpoint_sha256']:
             raise UserError(f'{out_dir} holds the export of another checkpoint '
                             f'({old.get("source", {}).get("checkpoint")}): pass another --out or remove it')
-    model = source.build(cfg)
+    model = build_model(cfg, checkpoint=checkpoint)
     if dynamic:
         check_pooling_of_any_size(cfg, model)
     rng = np.random.default_rng(0)

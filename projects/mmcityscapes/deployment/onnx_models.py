@@ -17,8 +17,9 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from mmcityscapes.common.errors import UserError
-from mmcityscapes.deployment.manifest import MANIFEST, check_matches
-from mmcityscapes.utils.config import model_family, test_metainfo
+from mmcityscapes.datasets.layout import test_metainfo
+from mmcityscapes.utils.manifest import MANIFEST, check_matches
+from mmcityscapes.utils.tasks import model_family
 
 if TYPE_CHECKING:  # onnxruntime is imported when a session is made
     import onnxruntime as ort

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional
 
 import numpy as np
+import torch
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from mmengine.registry import DefaultScope
@@ -17,10 +18,12 @@ from mmengine.runner import Runner
 
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import atomic_output, remove_stale_temporaries, write_json
-from mmcityscapes.deployment.manifest import MANIFEST, MODEL, read_export, sha256
-from mmcityscapes.deployment.model_source import ModelSource
+from mmcityscapes.datasets.layout import innermost_dataset
+from mmcityscapes.deployment.onnx_models import exported_model
 from mmcityscapes.engine.runner.runtime import prepare_runtime
-from mmcityscapes.utils.config import innermost_dataset, model_family
+from mmcityscapes.utils.manifest import MANIFEST, MODEL, read_export, sha256
+from mmcityscapes.utils.model import build_model
+from mmcityscapes.utils.tasks import model_family
 
 METHODS = ('minmax', 'entropy', 'percentile')
 # Mask R-CNN: the convolutions and matrix products are quantized; RoiAlign, NonMaxSuppression,
@@ -56,11 +59,11 @@ def recorded_inputs(model: object) -> Iterator[List[Dict[str, np.ndarray]]]:
         model.session = session
 
 
-def calibration_inputs(cfg: Config, source: ModelSource, images: int, seed: int = 0) -> List[Dict[str, np.ndarray]]:
-    """The inputs the export receives for ``images`` training images (a seeded sample of the
-    config's training set) read by the config's test pipeline and data preprocessor; windows of
-    slide inference are inputs of their own. Images that cannot be read are skipped and named;
-    with none left, one line."""
+def calibration_inputs(cfg: Config, model: torch.nn.Module, images: int, seed: int = 0) -> List[Dict[str, np.ndarray]]:
+    """The inputs the export ``model`` (an ``ONNXSegmentor`` or ``ONNXDetector``) receives for
+    ``images`` training images (a seeded sample of the config's training set) read by the config's
+    test pipeline and data preprocessor; windows of slide inference are inputs of their own. Images
+    that cannot be read are skipped and named; with none left, one line."""
     dataset_cfg = copy.deepcopy(innermost_dataset(cfg.train_dataloader.dataset))
     dataset_cfg.pipeline = cfg.test_dataloader.dataset.pipeline
     dataset_cfg.pop('indices', None)
@@ -71,7 +74,6 @@ def calibration_inputs(cfg: Config, source: ModelSource, images: int, seed: int 
         raise UserError(f'no training images to calibrate on in {cfg.filename}\'s train_dataloader '
                         f'({dataset_cfg.get("data_root")})')
     order = np.random.default_rng(seed).permutation(len(dataset))
-    model = source.build(cfg)
     used = 0
     with recorded_inputs(model) as feeds:
         for index in order.tolist():
@@ -164,10 +166,10 @@ def write_int8_export(directory: str, manifest: dict, int8_dir: str, feeds: List
     return int8_manifest
 
 
-def score_export(cfg: Config, source: ModelSource, work_dir: str, images: Optional[int]) -> dict:
-    """The config's test loop and evaluators on ``source`` (the first ``images`` test images)."""
+def score_export(cfg: Config, model_cfg: dict, work_dir: str, images: Optional[int]) -> dict:
+    """The config's test loop and evaluators on the model ``model_cfg`` (the first ``images`` test images)."""
     cfg = copy.deepcopy(cfg)
-    cfg.model, cfg.load_from, cfg.work_dir = source.model_config(cfg), None, work_dir
+    cfg.model, cfg.load_from, cfg.work_dir = model_cfg, None, work_dir
     # unique names: mmengine keeps one logger and one visualizer per name in the process
     cfg.experiment_name = name = '_'.join(work_dir.split(os.sep)[-2:])
     cfg.visualizer = dict(type=cfg.visualizer.type, vis_backends=[dict(type='LocalVisBackend')], name=name)
@@ -196,21 +198,21 @@ def quantize(cfg: Config, export_dir: str, out_dir: str, calib_images: int = 32,
     if manifest.get('precision', 'float32') != 'float32':
         raise UserError(f'{directory} is an {manifest["precision"]} export already: quantize its float32 export '
                         f'({manifest["quantization"]["source_export"]})')
-    source = ModelSource(directory)
-    source.model_config(cfg)  # an export of another config: one line before anything runs
+    model_cfg = exported_model(cfg, directory, manifest)  # an export of another config: one line before anything runs
     task = model_family(cfg)
     if osp.isfile(osp.join(out_dir, MANIFEST)):
         raise UserError(f'{out_dir} already holds an export: pass another --out or remove it')
     prepare_runtime(cfg, splits=('train', 'test'))
     if osp.isdir(out_dir):
         remove_stale_temporaries(out_dir)
-    feeds = calibration_inputs(cfg, source, calib_images)
+    feeds = calibration_inputs(cfg, build_model(cfg, model_cfg), calib_images)
     with tempfile.TemporaryDirectory(prefix='quantize_') as scratch:
         int8_dir = osp.join(scratch, 'int8')
         int8_manifest = write_int8_export(directory, manifest, int8_dir, feeds, method, task,
                                           calibration=f'{min(calib_images, len(feeds))} training images')
-        metrics = {precision: score_export(cfg, ModelSource(path), osp.join(scratch, precision), eval_images)
-                   for precision, path in (('float32', directory), ('int8', int8_dir))}
+        int8_cfg = exported_model(cfg, *read_export(int8_dir))
+        metrics = {precision: score_export(cfg, model, osp.join(scratch, precision), eval_images)
+                   for precision, model in (('float32', model_cfg), ('int8', int8_cfg))}
         accuracy = {}
         for key, factor in ACCURACY[task]:
             float32, int8 = (float(metrics[precision][key]) * factor for precision in ('float32', 'int8'))

@@ -12,10 +12,12 @@ from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 from torch import Tensor
 
+from mmcityscapes.apis.model_source import ModelSource
 from mmcityscapes.cityscapes import panoptic
 from mmcityscapes.common.errors import UserError
-from mmcityscapes.deployment.model_source import ModelSource
-from mmcityscapes.utils.config import load_config, model_family, test_metainfo
+from mmcityscapes.datasets.layout import test_metainfo
+from mmcityscapes.utils.config import load_config
+from mmcityscapes.utils.tasks import model_family
 
 REFERENCE_AREA = 1024 * 2048  # Cityscapes' image area, for which the stuff area limit is given
 

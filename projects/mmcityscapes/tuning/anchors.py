@@ -14,7 +14,7 @@ from mmengine.config import Config
 
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import read_json
-from mmcityscapes.utils.config import innermost_dataset
+from mmcityscapes.datasets.layout import innermost_dataset
 
 STRIDES = (4, 8, 16, 32, 64)
 DEFAULT = dict(scales=[8.0], ratios=[0.5, 1.0, 2.0])  # mmdet's Mask R-CNN anchors

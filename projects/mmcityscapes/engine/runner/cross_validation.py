@@ -10,9 +10,9 @@ from mmengine.registry import RUNNERS
 
 from mmcityscapes.common.io import write_csv, write_json, write_text
 from mmcityscapes.common.tables import markdown_table, shown
+from mmcityscapes.datasets.layout import innermost_dataset
 from mmcityscapes.engine.dist import standalone_processes
 from mmcityscapes.engine.runner.sequence import train_and_test, train_side_by_side
-from mmcityscapes.utils.config import innermost_dataset
 
 
 @RUNNERS.register_module()

@@ -7,6 +7,7 @@ import torch
 from mmengine.config import Config
 
 from mmcityscapes.common.errors import UserError
+from mmcityscapes.datasets.preflight import check_dataset_files
 from mmcityscapes.engine.dist import init_distributed
 from mmcityscapes.engine.hooks.finite_training_hook import FiniteTrainingHook
 from mmcityscapes.engine.hooks.load_report_hook import LoadReportHook
@@ -16,19 +17,15 @@ from mmcityscapes.engine.hooks.resume_validation_hook import ResumeValidationHoo
 from mmcityscapes.engine.runner.loops import ResumableEpochBasedTrainLoop
 from mmcityscapes.engine.storage import AtomicLocalBackend  # noqa: F401 (registers it for local paths)
 from mmcityscapes.engine.workers import die_with_parent
+from mmcityscapes.utils.build_checks import check_buildable, check_hook_arguments
 from mmcityscapes.utils.checkpoint import (
     allow_mmengine_checkpoints,
     latest_valid_checkpoint,
     resolve_checkpoint,
     saved_config,
 )
-from mmcityscapes.utils.config import (
-    check_buildable,
-    check_dataset_files,
-    check_evaluated_tasks,
-    check_hook_arguments,
-    config_changes,
-)
+from mmcityscapes.utils.config import config_changes
+from mmcityscapes.utils.tasks import check_evaluated_tasks
 
 
 def _replace_sync_bn(node: Any) -> None:

@@ -39,12 +39,12 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback  # noqa
 from optuna.trial import TrialState  # noqa: E402
 
 from mmcityscapes.common.figures import save_figure  # noqa: E402
+from mmcityscapes.datasets.layout import innermost_dataset  # noqa: E402
 from mmcityscapes.engine.dist import broadcast, standalone_processes  # noqa: E402
 from mmcityscapes.engine.hooks.finite_training_hook import TrainingDiverged  # noqa: E402
 from mmcityscapes.engine.hooks.pruning_hook import OBJECTIVE, PruningHook  # noqa: E402
 from mmcityscapes.engine.runner.runtime import prepare_runtime  # noqa: E402
 from mmcityscapes.tuning.values import FPN_FLOW, apply_tuned  # noqa: E402
-from mmcityscapes.utils.config import innermost_dataset  # noqa: E402
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 

@@ -1,19 +1,17 @@
-"""Where a tool's model comes from: a checkpoint, read once, or an export directory, run by
-onnxruntime inside mmseg's/mmdet's own inference (``tools/test.py``, ``tools/infer.py``,
-``tools/deployment/export.py``, ``benchmark.py``)."""
-import copy
+"""Model loading: a checkpoint (or a training work dir: its best checkpoint), read once, or an
+export directory, run by onnxruntime inside mmseg's/mmdet's own inference, as a ready model
+(``tools/test.py``, ``tools/infer.py``, ``tools/deployment/export.py``, ``benchmark.py``, the
+panoptic fusion). A checkpoint loads without the deployment modules and onnxruntime."""
 from typing import Optional
 
 import torch
 from mmengine.config import Config, ConfigDict
-from mmengine.model import revert_sync_batchnorm
-from mmengine.registry import MODELS, DefaultScope
 
 from mmcityscapes.common.errors import UserError
-from mmcityscapes.deployment.manifest import is_export, read_export
-from mmcityscapes.deployment.onnx_models import exported_model
+from mmcityscapes.datasets.layout import test_metainfo
 from mmcityscapes.utils.checkpoint import Checkpoint, resolve_checkpoint
-from mmcityscapes.utils.config import test_metainfo
+from mmcityscapes.utils.manifest import is_export, read_export
+from mmcityscapes.utils.model import build_model
 
 
 class ModelSource:
@@ -61,6 +59,7 @@ class ModelSource:
         the onnxruntime model in its place, after checking that the export was made from a model
         of this config (task, classes, input normalisation)."""
         if self.exported:
+            from mmcityscapes.deployment.onnx_models import exported_model  # onnxruntime for exports only
             return ConfigDict(exported_model(cfg, self.export_dir, self.manifest, device))
         return cfg.model
 
@@ -74,9 +73,7 @@ class ModelSource:
     def build(self, cfg: Config, device: str = 'cpu') -> torch.nn.Module:
         """The ready model, in eval mode on ``device`` (SyncBN as BN): the config's model with the
         checkpoint's tensors, or the onnxruntime model of the export."""
-        with DefaultScope.overwrite_default_scope(cfg.default_scope):
-            model = MODELS.build(copy.deepcopy(self.model_config(cfg, device)))  # mmseg's build edits its config
-        return self.load_into(revert_sync_batchnorm(model)).to(device).eval()
+        return build_model(cfg, self.model_config(cfg, device), self.checkpoint, device)
 
     def dataset_meta(self, cfg: Config) -> dict:
         """The classes and palette predictions are named by: the config's test dataset's (mmdet and

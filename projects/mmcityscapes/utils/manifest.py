@@ -1,5 +1,6 @@
 """``deploy.json``: what a runtime needs to run an exported model without this repository's
-config, and the checks that an export directory is complete and belongs to the config."""
+config, and the checks that an export directory is complete and belongs to the config; read by
+the model loader (``apis/model_source.py``) and written by ``deployment/``."""
 import hashlib
 import os.path as osp
 from typing import Sequence, Tuple
