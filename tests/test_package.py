@@ -1,6 +1,8 @@
 """The plugin as a package: installable, registration only through custom_imports, light modules
 and tools that start without torch."""
+import os
 import os.path as osp
+import shutil
 import subprocess
 
 import pytest
@@ -167,11 +169,12 @@ def test_loading_a_checkpoint_imports_no_deployment_module_nor_onnxruntime(tmp_p
     """``ModelSource`` gives the model of a plain checkpoint, its tensors loaded, without importing
     ``mmcityscapes.deployment`` or an ONNX runtime (the config is read without its custom_imports,
     which register the onnxruntime models among the others)."""
+    config = osp.join(REPO, 'configs', 'mini', 'fast_scnn_mini.py')
     code = ('import sys, torch\n'
             'from mmengine.config import Config\n'
             'from mmcityscapes.apis.model_source import ModelSource\n'
             'from mmcityscapes.utils.model import build_model\n'
-            f'cfg = Config.fromfile({osp.join(REPO, "configs/mini/fast_scnn_mini.py")!r}, import_custom_modules=False)\n'
+            f'cfg = Config.fromfile({config!r}, import_custom_modules=False)\n'
             'torch.manual_seed(0)\n'
             'saved = build_model(cfg).state_dict()\n'
             f'torch.save(dict(state_dict=saved, meta={{}}), {str(tmp_path / "weights.pth")!r})\n'
@@ -183,3 +186,29 @@ def test_loading_a_checkpoint_imports_no_deployment_module_nor_onnxruntime(tmp_p
     assert proc.returncode == 0, proc.stderr[-3000:]
     equal, count, modules = proc.stdout.replace('\n', ' ', 1).split(' ', 2)
     assert (equal, int(count) > 100, modules.strip()) == ('True', True, '[]')
+
+
+@pytest.mark.slow
+def test_plugin_installed_without_a_checkout_runs_benchmark_eval(tmp_path):
+    """The plugin installed non-editable (``pip install --target`` from a copy of the package's
+    files, so the build leaves nothing in the repository), imported from outside the repository,
+    runs ``benchmark_eval`` on a generated val pair: its evaluators are the installed package's
+    ``python -m`` modules, and every one gives the official scores."""
+    source, target = tmp_path / 'source', tmp_path / 'site'
+    shutil.copytree(osp.join(REPO, 'projects', 'mmcityscapes'), source / 'projects' / 'mmcityscapes',
+                    ignore=shutil.ignore_patterns('__pycache__'))
+    for name in ('pyproject.toml', 'README.md', 'LICENSE'):
+        shutil.copy(osp.join(REPO, name), source / name)
+    install = subprocess.run([PY, '-m', 'pip', 'install', '--no-deps', '--no-build-isolation', '--target', str(target),
+                              str(source)], capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stdout[-2000:] + install.stderr[-2000:]
+    shutil.rmtree(source)  # nothing but the installed files is left to import
+    code = ('import mmcityscapes\n'
+            'from mmcityscapes.analysis.benchmark_eval import benchmark_eval\n'
+            f'benchmark_eval("instance", 2, 4, 128, 256, 2, {str(tmp_path / "run")!r})\n'
+            'print(mmcityscapes.__file__)')
+    proc = subprocess.run([PY, '-c', code], cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(target)),
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert proc.stdout.strip().splitlines()[-1] == str(target / 'mmcityscapes' / '__init__.py')
+    assert 'identical results: True;' in proc.stdout and '`eval_cityscapes.py --task instance`' in proc.stdout

@@ -36,11 +36,12 @@ Data mode times the config's train pipeline on its train dataset (``$CITYSCAPES_
 per second in one process, i.e. per dataloader worker.
 """
 import argparse
+from dataclasses import fields
 
 import torch
 from mmengine.config import DictAction
 
-from mmcityscapes.analysis.benchmark import benchmark
+from mmcityscapes.analysis.benchmark import BenchmarkOptions, benchmark, benchmark_data
 from mmcityscapes.common.errors import run_tool
 from mmcityscapes.common.io import check_writable
 from mmcityscapes.utils.config import load_config
@@ -84,7 +85,10 @@ def main():
     args = parse_args()
     if args.profile:
         check_writable(args.profile, '--profile', folder=False)
-    benchmark(load_config(args.config, args.cfg_options), args)
+    cfg = load_config(args.config, args.cfg_options)
+    if args.data:
+        return benchmark_data(cfg, args.samples)
+    benchmark(cfg, BenchmarkOptions(**{field.name: getattr(args, field.name) for field in fields(BenchmarkOptions)}))
 
 
 if __name__ == '__main__':

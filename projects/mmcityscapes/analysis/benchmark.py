@@ -1,11 +1,11 @@
 """Speed and memory of a config's model against the reproduced projects' models and its own ONNX
 export (``tools/analysis_tools/benchmark.py``): seeded random batches through ``train_step`` /
 ``test_step``, timed, with peak memory and optional profiles."""
-import argparse
 import copy
 import os.path as osp
 import tempfile
 import time
+from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -284,7 +284,51 @@ def parameters_m(model: torch.nn.Module) -> float:
     return sum(int(np.prod(t.dims)) for t in graph.initializer if t.data_type in kinds) / 1e6
 
 
-def profile_model(model: torch.nn.Module, run_steps: Callable[[], None], args: argparse.Namespace,
+@dataclass
+class BenchmarkOptions:
+    """What ``benchmark`` times and how (the model-mode options of ``tools/analysis_tools/benchmark.py``).
+
+    Args:
+        infer (bool): time inference instead of training steps. Defaults to False.
+        shape (tuple): the input's (height, width). Defaults to (1024, 2048).
+        batch (int): images per step. Defaults to 2.
+        iters (int): timed iterations. Defaults to 10.
+        warmup (int): untimed iterations first. Defaults to 3.
+        device (str): Defaults to ``'cpu'``.
+        amp (bool): autocast (float16 on CUDA, bfloat16 on CPU). Defaults to False.
+        channels_last (bool): Defaults to False.
+        backend (str): ``'onnxruntime'`` also times the ONNX export. Defaults to ``'pytorch'``.
+        precision (str): ``'int8'`` also times the export quantized to int8. Defaults to ``'float32'``.
+        export_input (str, optional): what a semantic export takes, ``'float32'`` or ``'uint8'``.
+            Defaults to None (the export's default).
+        split (bool): also each model's whole step split into decode, preprocess, network and
+            postprocess. Defaults to False.
+        vs (bool): also the reproduced projects' model on the same inputs. Defaults to False.
+        profile (str, optional): profile the timed batches into this markdown file. Defaults to None.
+        top (int): operators per profile table. Defaults to 15.
+    """
+
+    infer: bool = False
+    shape: Tuple[int, int] = (1024, 2048)
+    batch: int = 2
+    iters: int = 10
+    warmup: int = 3
+    device: str = 'cpu'
+    amp: bool = False
+    channels_last: bool = False
+    backend: str = 'pytorch'
+    precision: str = 'float32'
+    export_input: Optional[str] = None
+    split: bool = False
+    vs: bool = False
+    profile: Optional[str] = None
+    top: int = 15
+
+    def __post_init__(self) -> None:
+        self.shape = tuple(self.shape)
+
+
+def profile_model(model: torch.nn.Module, run_steps: Callable[[], None], options: BenchmarkOptions,
                   title: str) -> List[str]:
     """Markdown sections of ``run_steps()`` profiled: an export by onnxruntime's profiler (its
     session swapped for a profiling one), a PyTorch model by the torch profiler and, on the CPU,
@@ -292,20 +336,22 @@ def profile_model(model: torch.nn.Module, run_steps: Callable[[], None], args: a
     if hasattr(model, 'session'):
         from mmcityscapes.deployment.onnx_models import inference_session
         session = model.session
-        prefix = osp.splitext(args.profile)[0]
-        model.session = inference_session(model.onnx_file, args.device, profile_prefix=prefix)
+        prefix = osp.splitext(options.profile)[0]
+        model.session = inference_session(model.onnx_file, options.device, profile_prefix=prefix)
         try:
             run_steps()
         finally:
             trace, model.session = model.session.end_profiling(), session
-        return [onnxruntime_profile_table(trace, f'{prefix}_optimized.onnx', args.iters, title, args.top)]
-    sections = [profile_steps(run_steps, args.iters, title, 'cuda' in args.device, args.top)]
-    if 'cuda' not in args.device:
-        sections.append(convolution_table(model, run_steps, args.iters, title))
+        return [onnxruntime_profile_table(trace, f'{prefix}_optimized.onnx', options.iters, title, options.top)]
+    sections = [profile_steps(run_steps, options.iters, title, 'cuda' in options.device, options.top)]
+    if 'cuda' not in options.device:
+        sections.append(convolution_table(model, run_steps, options.iters, title))
     return sections
 
 
 def benchmark_data(cfg: Config, samples: int) -> None:
+    """Print how many samples per second the config's train pipeline gives in one process."""
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
     from mmengine.registry import DATASETS
     dataset = DATASETS.build(cfg.train_dataloader.dataset)
     shape = tuple(dataset[0]['inputs'].shape[1:])  # also: lazy initialisation, file system caches
@@ -319,69 +365,72 @@ def benchmark_data(cfg: Config, samples: int) -> None:
           f'(first output {shape[0]}x{shape[1]})')
 
 
-def benchmark(cfg: Config, args: argparse.Namespace) -> None:
-    """Print the table of ``tools/analysis_tools/benchmark.py`` (``args``: its options) for ``cfg``."""
+def benchmark(cfg: Config, options: BenchmarkOptions) -> None:
+    """Print the speed and memory table of ``tools/analysis_tools/benchmark.py`` for ``cfg``'s model
+    (``options``: what it times and how)."""
     init_default_scope(cfg.get('default_scope', 'mmdet'))
-    if args.data:
-        return benchmark_data(cfg, args.samples)
     task = model_family(cfg)
     if cfg.model.data_preprocessor.get('size'):  # mmseg pads every batch to its crop size
-        cfg.model.data_preprocessor.size = tuple(args.shape)
+        cfg.model.data_preprocessor.size = tuple(options.shape)
     num_classes = (cfg.model.decode_head.num_classes if task == 'semantic'
                    else cfg.model.roi_head.bbox_head.num_classes)
-    train, device = not args.infer, args.device
-    if args.split and (train or task != 'semantic' or device != 'cpu'):
+    train, device = not options.infer, options.device
+    if options.split and (train or task != 'semantic' or device != 'cpu'):
         raise UserError('--split times the whole inference step of a semantic model on the CPU (--infer, '
                         '--device cpu)')
-    batches = [random_batch(task, num_classes, args.shape, args.batch, seed=i) for i in range(args.warmup + args.iters)]
-    models = [('mmcityscapes ' + osp.basename(args.config), *build_ours(cfg, task, device, args.amp))]
-    if args.backend == 'onnxruntime':
+    batches = [random_batch(task, num_classes, options.shape, options.batch, seed=i)
+               for i in range(options.warmup + options.iters)]
+    models = [('mmcityscapes ' + osp.basename(cfg.filename), *build_ours(cfg, task, device, options.amp))]
+    if options.backend == 'onnxruntime':
         if train:
             raise UserError('--backend onnxruntime times inference: add --infer')
-        if task == 'instance' and args.batch != 1:
+        if task == 'instance' and options.batch != 1:
             raise UserError('--backend onnxruntime runs Mask R-CNN exports on one image at a time: use --batch 1')
         work_dir = tempfile.TemporaryDirectory()  # removed when the tool ends
-        models.append((models[0][0] + ' (onnxruntime)', *build_exported(cfg, models[0][1], args.shape, device,
-                                                                        work_dir.name, args.export_input)))
-        if args.precision == 'int8':
+        models.append((models[0][0] + ' (onnxruntime)', *build_exported(cfg, models[0][1], options.shape, device,
+                                                                        work_dir.name, options.export_input)))
+        if options.precision == 'int8':
             models.append((models[0][0] + ' (onnxruntime int8)', *build_int8(cfg, models[1][1], batches, device,
                                                                              work_dir.name)))
-    elif args.precision == 'int8':
+    elif options.precision == 'int8':
         raise UserError('--precision int8 runs an int8 export: add --backend onnxruntime')
-    if args.vs:
-        model, step, name = build_reference(cfg, task, num_classes, args.shape, args.batch, train, device, args.amp)
+    if options.vs:
+        model, step, name = build_reference(cfg, task, num_classes, options.shape, options.batch, train, device,
+                                            options.amp)
         models.append((name, model, step))
     mode = 'train' if train else 'inference'
-    print(f'{mode}, batch {args.batch} of {args.shape[0]}x{args.shape[1]}, {args.iters} timed iterations after '
-          f'{args.warmup}, {device}{", AMP" if args.amp else ""}{", channels-last" if args.channels_last else ""}, '
-          f'torch {torch.__version__}, {torch.get_num_threads()} threads')
+    height, width = options.shape
+    print(f'{mode}, batch {options.batch} of {height}x{width}, {options.iters} timed iterations after '
+          f'{options.warmup}, {device}{", AMP" if options.amp else ""}'
+          f'{", channels-last" if options.channels_last else ""}, torch {torch.__version__}, '
+          f'{torch.get_num_threads()} threads')
     speeds, profiles, rows = [], [], []
     for name, model, step in models:
-        if args.channels_last:
+        if options.channels_last:
             model.to(memory_format=torch.channels_last)
-        run_steps = steps_runner(step, train, device, args.amp)
-        speed, latencies, memory = run(run_steps, batches, args.warmup, device)
+        run_steps = steps_runner(step, train, device, options.amp)
+        speed, latencies, memory = run(run_steps, batches, options.warmup, device)
         speeds.append(speed)
         parameters = parameters_m(model)
         p50, p95 = (1000 * float(np.percentile(latencies, q)) for q in (50, 95))
         rows.append((name, f'{parameters:.1f}', f'{speed:.2f}', f'{p50:.0f}', f'{p95:.0f}', f'{memory / 2 ** 20:.0f}'))
-        if args.profile:
-            profiles += profile_model(model, lambda: run_steps(batches[args.warmup:]), args, f'{name}, {mode}')
+        if options.profile:
+            profiles += profile_model(model, lambda: run_steps(batches[options.warmup:]), options, f'{name}, {mode}')
     print(markdown_table(['model', 'parameters (M)', 'images/s', 'latency p50 (ms)', 'p95 (ms)', 'peak memory (MiB)'],
                          rows))
-    if args.split:
-        print(split_table([m for m in models if m[0].startswith('mmcityscapes')], batches, args.warmup))
-    if args.backend == 'onnxruntime':
+    if options.split:
+        print(split_table([m for m in models if m[0].startswith('mmcityscapes')], batches, options.warmup))
+    if options.backend == 'onnxruntime':
         print(f'speed ratio (onnxruntime / PyTorch): {speeds[1] / speeds[0]:.2f}x')
-    if args.precision == 'int8':
+    if options.precision == 'int8':
         print(f'speed ratio (int8 / float32 export): {speeds[2] / speeds[1]:.2f}x; '
               f'(int8 / PyTorch): {speeds[2] / speeds[0]:.2f}x')
-    if args.vs:
+    if options.vs:
         print(f'speed ratio (ours / reference model): {speeds[0] / speeds[-1]:.2f}x')
-        if args.backend == 'onnxruntime':
+        if options.backend == 'onnxruntime':
             print(f'speed ratio (ours in onnxruntime / reference model): {speeds[1] / speeds[-1]:.2f}x')
-    if args.profile:
-        write_text('\n\n'.join(profiles), args.profile)
-        print(f'profile: {args.profile}')
+    if options.profile:
+        write_text('\n\n'.join(profiles), options.profile)
+        print(f'profile: {options.profile}')
 
 

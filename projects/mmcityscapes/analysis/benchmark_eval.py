@@ -23,26 +23,11 @@ from mmcityscapes.common.io import read_label_png
 from mmcityscapes.common.parallel import track_parallel
 from mmcityscapes.common.tables import markdown_table
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))  # tools/ is run from here
-EVAL_TOOL = osp.join(REPO, 'tools', 'analysis_tools', 'eval_cityscapes.py')
-OFFICIAL_INSTANCE = '''
-import json, sys
-import numpy as np
-import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cs
-from cityscapesscripts.helpers import csHelpers
-def write_json(d, path):
-    with open(path, 'w') as f:
-        json.dump(d, f, default=lambda o: o.item() if isinstance(o, np.generic) else o.__dict__, sort_keys=True,
-                  indent=4)
-cs.writeDict2JSON = csHelpers.writeDict2JSON = write_json
-cs.args.gtInstancesFile, cs.args.exportFile = sys.argv[1], sys.argv[2]
-sys.argv = sys.argv[:1]
-cs.main()
-'''
+EVALUATE = [sys.executable, '-m', 'mmcityscapes.cityscapes.evaluate']  # the program of eval_cityscapes.py
 
 
-def run_process(cmd: Sequence[str], cwd: str = REPO, **env) -> float:
-    """Seconds one command takes, start-up included (its output is kept from the terminal)."""
+def run_process(cmd: Sequence[str], cwd: str, **env) -> float:
+    """Seconds one command takes in ``cwd``, start-up included (its output is kept from the terminal)."""
     start = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=dict(os.environ, **env), capture_output=True, text=True)
     seconds = time.perf_counter() - start
@@ -70,7 +55,7 @@ def timed(func: Callable, *args) -> Tuple[Any, float]:
 
 
 def eval_tool(task: str, root: str, pred_dir: str, out: str, nproc: int) -> List[str]:
-    return [sys.executable, EVAL_TOOL, '--task', task, '--gt-root', files.split_dir(root, 'val', files.FINE),
+    return [*EVALUATE, '--task', task, '--gt-root', files.split_dir(root, 'val', files.FINE),
             '--pred-dir', pred_dir, '--nproc', str(nproc), '--out', out]
 
 
@@ -86,8 +71,8 @@ def benchmark_semantic(root: str, pred_dir: str, scratch: str, nproc: int) -> bo
                              cwd=scratch, CITYSCAPES_DATASET=root, CITYSCAPES_RESULTS=pred_dir,
                              CITYSCAPES_EXPORT_DIR=scratch)
     ours_json = osp.join(scratch, 'ours.json')
-    t_ours = run_process(eval_tool('semantic', root, pred_dir, ours_json, nproc))
-    t_help = run_process([sys.executable, EVAL_TOOL, '--help'])
+    t_ours = run_process(eval_tool('semantic', root, pred_dir, ours_json, nproc), scratch)
+    t_help = run_process([*EVALUATE, '--help'], scratch)
     decoded = sorted(glob.glob(osp.join(pred_dir, '*.png'))) + gt_files + [
         f.replace('_labelIds.png', '_instanceIds.png') for f in gt_files]
     _, t_decode = timed(track_parallel, decode_label, decoded, nproc)
@@ -154,11 +139,11 @@ def benchmark_instance(root: str, pred_dir: str, scratch: str, nproc: int, n_mas
     masks = sorted(glob.glob(osp.join(pred_dir, MASKS, '*.png')))
     print(f'{len(gt_files)} images, {len(masks) / len(gt_files):.1f} predicted masks per image')
     official_json = osp.join(scratch, 'official.json')
-    t_official = run_process([sys.executable, '-c', OFFICIAL_INSTANCE, osp.join(scratch, 'gtInstances.json'),
-                              official_json], cwd=scratch, CITYSCAPES_DATASET=root, CITYSCAPES_RESULTS=pred_dir)
+    t_official = run_process([sys.executable, '-m', reference.__name__, osp.join(scratch, 'gtInstances.json'),
+                              official_json], scratch, CITYSCAPES_DATASET=root, CITYSCAPES_RESULTS=pred_dir)
     ours_json = osp.join(scratch, 'ours.json')
-    t_ours = run_process(eval_tool('instance', root, pred_dir, ours_json, nproc))
-    t_help = run_process([sys.executable, EVAL_TOOL, '--help'])
+    t_ours = run_process(eval_tool('instance', root, pred_dir, ours_json, nproc), scratch)
+    t_help = run_process([*EVALUATE, '--help'], scratch)
     _, t_decode = timed(track_parallel, decode_mask, masks, nproc)
     (ap_mmdet, ap50_mmdet, t_mmdet), (ap_memory, ap50_memory, t_memory) = in_process_metrics(in_memory, scratch)
     with open(official_json) as f:
@@ -185,8 +170,8 @@ def benchmark_panoptic(root: str, pred_dir: str, scratch: str, nproc: int) -> bo
     t_official = run_process([sys.executable, '-m', 'cityscapesscripts.evaluation.evalPanopticSemanticLabeling'],
                              cwd=scratch, CITYSCAPES_DATASET=root, CITYSCAPES_RESULTS=pred_dir)
     ours_json = osp.join(scratch, 'ours.json')
-    t_ours = run_process(eval_tool('panoptic', root, pred_dir, ours_json, nproc))
-    t_help = run_process([sys.executable, EVAL_TOOL, '--help'])
+    t_ours = run_process(eval_tool('panoptic', root, pred_dir, ours_json, nproc), scratch)
+    t_help = run_process([*EVALUATE, '--help'], scratch)
     decoded = [*glob.glob(osp.join(gt_folder, '*.png')),
                *glob.glob(osp.join(pred_dir, 'cityscapes_panoptic_val', '*.png'))]
     _, t_decode = timed(track_parallel, decode_panoptic, decoded, nproc)

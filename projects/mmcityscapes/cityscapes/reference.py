@@ -1,7 +1,15 @@
 """cityscapesscripts' own evaluators run on files, the reference the project's evaluators are
-compared with (``tools/analysis_tools/benchmark_eval.py``, the tests)."""
+compared with (``tools/analysis_tools/benchmark_eval.py``, the tests).
+
+    python -m mmcityscapes.cityscapes.reference GT_INSTANCES_JSON EXPORT_JSON
+
+runs the official instance-level evaluation as its own script does (``CITYSCAPES_DATASET``,
+``CITYSCAPES_RESULTS``), its JSON writer made numpy-aware (``official_instance``).
+"""
 import copy
+import json
 import os.path as osp
+import sys
 from typing import Sequence
 
 import numpy as np
@@ -43,3 +51,24 @@ def same_panoptic_scores(ours: dict, official: dict) -> bool:
     flat = lambda r: [r[g][k] for g in groups for k in ('pq', 'sq', 'rq')] + [  # noqa: E731
         v[k] for _, v in sorted(per_class(r).items()) for k in ('pq', 'sq', 'rq')]
     return np.allclose(flat(ours), flat(official), rtol=0, atol=1e-12)
+
+
+def official_instance(gt_instances_file: str, export_file: str) -> None:
+    """cityscapesscripts' evalInstanceLevelSemanticLabeling ``main()`` (its ground-truth cache in
+    ``gt_instances_file``, its result in ``export_file``), with a JSON writer that takes numpy
+    scalars: the script's own fails on numpy integers before it scores anything."""
+    import cityscapesscripts.evaluation.evalInstanceLevelSemanticLabeling as cs
+    from cityscapesscripts.helpers import csHelpers
+
+    def write_json(content: dict, path: str) -> None:
+        with open(path, 'w') as f:
+            json.dump(content, f, default=lambda o: o.item() if isinstance(o, np.generic) else o.__dict__,
+                      sort_keys=True, indent=4)
+    cs.writeDict2JSON = csHelpers.writeDict2JSON = write_json
+    cs.args.gtInstancesFile, cs.args.exportFile = gt_instances_file, export_file
+    sys.argv = sys.argv[:1]  # the script parses no arguments of its own
+    cs.main()
+
+
+if __name__ == '__main__':
+    official_instance(*sys.argv[1:3])
