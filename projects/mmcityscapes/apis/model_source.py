@@ -1,7 +1,9 @@
-"""Model loading: a checkpoint (or a training work dir: its best checkpoint), read once, or an
-export directory, run by onnxruntime inside mmseg's/mmdet's own inference, as a ready model
-(``tools/test.py``, ``tools/infer.py``, ``tools/deployment/export.py``, ``benchmark.py``, the
-panoptic fusion). A checkpoint loads without the deployment modules and onnxruntime."""
+"""Model loading: a checkpoint, a training work dir or an export as a ready model.
+
+A checkpoint is read once (a work dir stands for its best checkpoint); an export is run by
+onnxruntime inside mmseg's/mmdet's own inference (``tools/test.py``, ``tools/infer.py``,
+``tools/deployment/export.py``, ``benchmark.py``, the panoptic fusion). A checkpoint loads without
+the deployment modules and onnxruntime."""
 from typing import Optional
 
 import torch

@@ -1,6 +1,8 @@
-"""Which files a config's datasets read: the datasets inside wrappers, their annotation files and
-folders, the labelled images with their annotations (the panoptic dataset's images named by
-frame, in city folders), and the classes of the test dataset."""
+"""The files a config's datasets read.
+
+The datasets inside wrappers, their annotation files and folders, the labelled images with their
+annotations (the panoptic dataset's images named by frame, in city folders), and the classes of
+the test dataset."""
 import glob
 import importlib
 import os.path as osp

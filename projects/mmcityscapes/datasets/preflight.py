@@ -1,6 +1,7 @@
-"""Pre-flight checks of the files a config's splits read: a missing annotation file or folder, or
-labelled images that are none, missing, truncated or of another size than their annotations,
-stop with one line before anything is built."""
+"""Pre-flight checks of the files a config's splits read, before anything is built.
+
+A missing annotation file or folder, or labelled images that are none, missing, truncated or of
+another size than their annotations, stop with one line."""
 import os.path as osp
 from typing import Sequence
 

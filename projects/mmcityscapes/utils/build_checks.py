@@ -1,6 +1,7 @@
-"""Checks that a config builds, before the work dir is made: the model's constructors and the
-dataloaders' sizes take the config's values, the hooks take their arguments; one line naming the
-config key, with the closest name for a misspelt one."""
+"""Checks that a config builds, before the work dir is made.
+
+The model's constructors and the dataloaders' sizes take the config's values, the hooks take their
+arguments; otherwise one line naming the config key, with the closest name for a misspelt one."""
 import copy
 import difflib
 import inspect

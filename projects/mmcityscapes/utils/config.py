@@ -1,5 +1,6 @@
-"""Loading configs (one line naming the file, line or key for each mistake), comparing them, and
-the work dirs they write to."""
+"""Loading configs, comparing them and naming their work dirs.
+
+A mistake in a config or ``--cfg-options`` stops with one line naming the file, line or key."""
 import ast
 import difflib
 import os

@@ -1,6 +1,7 @@
-"""``deploy.json``: what a runtime needs to run an exported model without this repository's
-config, and the checks that an export directory is complete and belongs to the config; read by
-the model loader (``apis/model_source.py``) and written by ``deployment/``."""
+"""``deploy.json``, the manifest of an export: written by ``deployment/``, read by model loading.
+
+What a runtime needs to run an exported model without this repository's config, and the checks
+that an export directory is complete and belongs to the config."""
 import hashlib
 import os.path as osp
 from typing import Sequence, Tuple

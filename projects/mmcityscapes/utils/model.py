@@ -1,5 +1,4 @@
-"""Models from configs: built ready to run with a checkpoint's tensors, and found inside their
-wrappers."""
+"""Models from configs: built ready to run with a checkpoint's tensors, found inside wrappers."""
 import copy
 from typing import Optional
 

@@ -1,5 +1,7 @@
-"""What a config's model predicts: its family (semantic, instance, panoptic), the results it gives
-at test time, and whether its evaluators score only those."""
+"""Model families: what a config's model predicts and which of its results the evaluators score.
+
+The family is semantic, instance or panoptic; MaskFormer-style models and the fusion of trained
+models give several kinds of result."""
 from typing import Sequence, Tuple
 
 from mmengine.config import Config
