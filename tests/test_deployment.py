@@ -258,3 +258,18 @@ def test_binned_adaptive_pooling_equals_torch_s(size):
     for output_size in (1, 2, 3, 6, (3, 5), (None, 2)):
         expected = torch.nn.AdaptiveAvgPool2d(output_size)(x)
         assert torch.allclose(BinnedAdaptiveAvgPool2d(output_size)(x), expected, atol=1e-6), output_size
+
+
+def test_only_a_fixed_size_export_of_another_size_changes_the_test_size():
+    """The test pipeline's Resize scale becomes a fixed-size export's size when it differs from the
+    config's test size, and stays for a dynamic export or one of the test size."""
+    from mmcityscapes.deployment.export import test_image_shape
+    from mmcityscapes.deployment.quantize import run_at_export_size
+    from mmcityscapes.utils.config import load_config
+    cfg = load_config(osp.join(REPO, 'configs/mini/deeplabv3_r18_mini.py'))
+    test_size = list(test_image_shape(cfg))
+    for exporter in (dict(dynamic_shape=True, shape=[128, 256]), dict(dynamic_shape=False, shape=test_size)):
+        assert run_at_export_size(cfg, 'export', dict(exporter=exporter)) == ''
+        assert list(test_image_shape(cfg)) == test_size
+    assert run_at_export_size(cfg, 'export', dict(exporter=dict(dynamic_shape=False, shape=[128, 256]))) == '128x256'
+    assert test_image_shape(cfg) == (128, 256)

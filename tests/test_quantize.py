@@ -77,6 +77,10 @@ def test_quantize_bad_inputs_are_one_line(semantic_export, semantic_int8, instan
         image.write_bytes(b'not a png')
     stderr = fails(SEMANTIC, str(semantic_export[0]), '--out', out, env=dict(mini_env, CITYSCAPES_ROOT=f'{root}/'))
     assert 'labelled images are truncated' in stderr and not os.path.exists(out + '/deploy.json')
+    nowhere = f'{mini_root}/nowhere/'  # --cfg-options reach the calibration data
+    stderr = fails(SEMANTIC, str(semantic_export[0]), '--out', out, '--cfg-options',
+                   f'train_dataloader.dataset.data_root={nowhere}')
+    assert stderr.startswith(f'error: train_dataloader: missing folder {nowhere}'), stderr
 
 
 def test_killed_quantization_leaves_no_export_and_reruns(semantic_export, semantic_int8, mini_env, tmp_path):
@@ -97,3 +101,29 @@ def test_killed_quantization_leaves_no_export_and_reruns(semantic_export, semant
     run_tool(*args[1:], env=mini_env)
     from mmcityscapes.utils.manifest import read_export
     assert read_export(str(out))[1]['precision'] == 'int8'  # complete: its model is the one it describes
+
+
+def test_reduced_size_labels_export_is_calibrated_and_tested_at_its_size(semantic_run, mini_env, tmp_path):
+    """A labels export at half the config's test size quantizes, its ArgMax left float: calibrated
+    and tested at its size (said in one line, recorded in deploy.json), where its float32 mIoU is
+    the one tools/test.py gives with the test pipeline resized to it."""
+    import onnx
+    export, int8 = tmp_path / 'half', tmp_path / 'int8'
+    run_tool('tools/deployment/export.py', SEMANTIC, str(semantic_run / 'iter_4.pth'), '--out', str(export),
+             '--shape', '128', '256', env=mini_env)
+    proc = run_tool('tools/deployment/quantize.py', SEMANTIC, str(export), '--out', str(int8), '--calib-images', '2',
+                    '--max-drop', '100', env=mini_env)
+    assert f'{export} takes 128x256 images: calibrating and testing it at that size' in proc.stdout
+    manifest = json.load(open(int8 / 'deploy.json'))
+    assert manifest['output']['name'] == 'labels'
+    assert manifest['quantization']['calibration'] == '2 training images at 128x256'
+    assert manifest['check']['evaluated_on'].endswith(' at 128x256')
+    graph = onnx.load(str(int8 / 'model.onnx')).graph
+    dequantized = {node.output[0] for node in graph.node if node.op_type == 'DequantizeLinear'}
+    argmax = [node for node in graph.node if node.op_type == 'ArgMax']
+    assert len(argmax) == 1 and not set(argmax[0].input) & dequantized
+    run_tool('tools/test.py', SEMANTIC, str(export), '--work-dir', str(tmp_path / 'test'), '--cfg-options',
+             'test_dataloader.dataset.pipeline.1.scale=(256,128)', env=mini_env)
+    tested = json.load(open(next((tmp_path / 'test').glob('test_*.json'))))
+    assert tested['mIoU'] == pytest.approx(manifest['check']['accuracy']['mIoU']['float32'], abs=0.01)
+

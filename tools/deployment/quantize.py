@@ -11,9 +11,12 @@ config's test split (``--eval-images N``: its first N images) and their accuracy
 COCO segm AP and Cityscapes AP). When int8 loses more than ``--max-drop`` points nothing is
 written, unless ``--force``. ``OUT`` is an export like any other (``model.onnx``, ``deploy.json``
 with the precision, calibration and accuracy), which tools/test.py, tools/infer.py and the
-benchmark run unchanged.
+benchmark run unchanged. A fixed-size export of another size than the config's test size is
+calibrated and tested at its own size (the test pipeline's Resize scale set to it).
 """
 import argparse
+
+from mmengine.config import DictAction
 
 from mmcityscapes.common.errors import run_tool
 from mmcityscapes.common.io import check_writable
@@ -31,13 +34,14 @@ def parse_args():
     parser.add_argument('--max-drop', type=float, default=1.0, help='most accuracy points int8 may lose')
     parser.add_argument('--eval-images', type=int, help='test on the first N test images only')
     parser.add_argument('--force', action='store_true', help='write the int8 export whatever its accuracy')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config keys')
     return parser.parse_args()
 
 
 def main():
     args = parse_args()
     check_writable(args.out, '--out')
-    cfg = load_config(args.config)
+    cfg = load_config(args.config, args.cfg_options)
     manifest = quantize(cfg, args.export, args.out, args.calib_images, args.method, args.max_drop,
                         args.eval_images, args.force)
     quantization = manifest['quantization']

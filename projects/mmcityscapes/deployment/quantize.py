@@ -19,6 +19,7 @@ from mmengine.runner import Runner
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import atomic_output, remove_stale_temporaries, write_json
 from mmcityscapes.datasets.layout import innermost_dataset
+from mmcityscapes.deployment.export import test_image_shape, test_resize
 from mmcityscapes.deployment.onnx_models import exported_model
 from mmcityscapes.engine.runner.runtime import prepare_runtime
 from mmcityscapes.utils.manifest import MANIFEST, MODEL, read_export, sha256
@@ -184,6 +185,25 @@ def accuracy_table(accuracy: dict) -> str:
     return '\n'.join(['| metric (points) | float32 | int8 | drop |', '| --- | ---: | ---: | ---: |', *rows])
 
 
+def run_at_export_size(cfg: Config, directory: str, manifest: dict) -> str:
+    """Set the test pipeline's ``Resize`` scale of ``cfg`` to the size a fixed-size export of
+    another size takes (an edge model exported at a reduced resolution), so that it is calibrated
+    and tested as it will run, saying so in one line; returns the size (``'512x1024'``) or ``''``
+    (a dynamic export, one of the config's test size, or a config testing by sliding windows)."""
+    exporter = manifest.get('exporter') or {}
+    if exporter.get('dynamic_shape') or not exporter.get('shape') or \
+            cfg.model.get('test_cfg', {}).get('mode', 'whole') != 'whole':
+        return ''
+    height, width = exporter['shape']
+    if (height, width) == test_image_shape(cfg):
+        return ''
+    resize = test_resize(cfg)
+    resize.scale = (width, height)
+    print(f'{directory} takes {height}x{width} images: calibrating and testing it at that size (the test '
+          f'pipeline\'s Resize scale set to ({width}, {height}))')
+    return f'{height}x{width}'
+
+
 def quantize(cfg: Config, export_dir: str, out_dir: str, calib_images: int = 32, method: str = 'minmax',
              max_drop: float = 1.0, eval_images: Optional[int] = None, force: bool = False) -> dict:
     """Write the int8 export of the float32 export ``export_dir`` to ``out_dir`` (``model.onnx``
@@ -199,6 +219,8 @@ def quantize(cfg: Config, export_dir: str, out_dir: str, calib_images: int = 32,
         raise UserError(f'{directory} is an {manifest["precision"]} export already: quantize its float32 export '
                         f'({manifest["quantization"]["source_export"]})')
     model_cfg = exported_model(cfg, directory, manifest)  # an export of another config: one line before anything runs
+    size = run_at_export_size(cfg, directory, manifest)
+    at_size = f' at {size}' if size else ''
     task = model_family(cfg)
     if osp.isfile(osp.join(out_dir, MANIFEST)):
         raise UserError(f'{out_dir} already holds an export: pass another --out or remove it')
@@ -209,7 +231,7 @@ def quantize(cfg: Config, export_dir: str, out_dir: str, calib_images: int = 32,
     with tempfile.TemporaryDirectory(prefix='quantize_') as scratch:
         int8_dir = osp.join(scratch, 'int8')
         int8_manifest = write_int8_export(directory, manifest, int8_dir, feeds, method, task,
-                                          calibration=f'{min(calib_images, len(feeds))} training images')
+                                          calibration=f'{min(calib_images, len(feeds))} training images{at_size}')
         int8_cfg = exported_model(cfg, *read_export(int8_dir))
         metrics = {precision: score_export(cfg, model, osp.join(scratch, precision), eval_images)
                    for precision, model in (('float32', model_cfg), ('int8', int8_cfg))}
@@ -223,7 +245,7 @@ def quantize(cfg: Config, export_dir: str, out_dir: str, calib_images: int = 32,
             raise UserError(f'int8 loses {worst[1]["drop"]:.2f} points of {worst[0]} (more than --max-drop '
                             f'{max_drop}); nothing was written (--force writes it anyway)')
         int8_manifest['check'] = dict(manifest['check'], accuracy=accuracy,
-                                      evaluated_on=f'{eval_images or "all"} test images of {cfg.filename}')
+                                      evaluated_on=f'{eval_images or "all"} test images of {cfg.filename}{at_size}')
         os.makedirs(out_dir, exist_ok=True)
         with atomic_output(osp.join(out_dir, MODEL)) as partial:
             shutil.copyfile(osp.join(int8_dir, MODEL), partial)
