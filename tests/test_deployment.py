@@ -273,3 +273,42 @@ def test_only_a_fixed_size_export_of_another_size_changes_the_test_size():
         assert list(test_image_shape(cfg)) == test_size
     assert run_at_export_size(cfg, 'export', dict(exporter=dict(dynamic_shape=False, shape=[128, 256]))) == '128x256'
     assert test_image_shape(cfg) == (128, 256)
+
+
+@pytest.mark.parametrize('method', ['minmax', 'entropy'])
+def test_calibration_one_activation_at_a_time_gives_onnxruntime_s_own_int8_model(method, tmp_path):
+    """``quantize_model`` (its calibration session reducing each activation as it is produced, one
+    input at a time) writes the same int8 model, byte for byte, as onnxruntime's own calibration in
+    ``quantize_static`` with the same settings, given one input at a time (``CalibStridedMinMax``)."""
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    from mmcityscapes.deployment.quantize import output_nodes, quantize_model
+
+    class StridedReader:  # the calibration data reader that CalibStridedMinMax asks for
+        def __init__(self, feeds):
+            self.all_feeds, self.feeds = feeds, iter(feeds)
+
+        def __len__(self):
+            return len(self.all_feeds)
+
+        def set_range(self, start_index, end_index):
+            self.feeds = iter(self.all_feeds[start_index:end_index])
+
+        def get_next(self):
+            return next(self.feeds, None)
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.Conv2d(8, 8, 3),
+                                  torch.nn.ReLU(), torch.nn.Conv2d(8, 4, 1)).eval()
+    float_model, prepared = str(tmp_path / 'float.onnx'), str(tmp_path / 'prepared.onnx')
+    torch.onnx.export(network, (torch.zeros(1, 3, 32, 48),), float_model, input_names=['image'], dynamo=False)
+    rng = np.random.default_rng(0)
+    feeds = [{'image': rng.standard_normal((1, 3, 32, 48)).astype(np.float32)} for _ in range(3)]
+    quantize_model(float_model, str(tmp_path / 'ours.onnx'), feeds, method, None)
+    quant_pre_process(float_model, prepared, skip_symbolic_shape=True)
+    quantize_static(prepared, str(tmp_path / 'onnxruntime.onnx'), StridedReader(feeds), quant_format=QuantFormat.QDQ,
+                    per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    calibrate_method=dict(minmax=CalibrationMethod.MinMax, entropy=CalibrationMethod.Entropy)[method],
+                    nodes_to_exclude=output_nodes(prepared), extra_options=dict(CalibStridedMinMax=1))
+    ours, theirs = ((tmp_path / name).read_bytes() for name in ('ours.onnx', 'onnxruntime.onnx'))
+    assert ours == theirs and b'QuantizeLinear' in ours

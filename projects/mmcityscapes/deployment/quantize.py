@@ -93,21 +93,35 @@ def calibration_inputs(cfg: Config, model: torch.nn.Module, images: int, seed: i
 
 
 class FeedReader:
-    """onnxruntime's ``CalibrationDataReader`` over recorded inputs, in the ranges that
-    ``CalibStridedMinMax`` asks for."""
+    """onnxruntime's ``CalibrationDataReader`` over recorded inputs."""
 
     def __init__(self, feeds: List[Dict[str, np.ndarray]]) -> None:
-        self.all_feeds = feeds
         self.feeds: Iterator[Dict[str, np.ndarray]] = iter(feeds)
-
-    def __len__(self) -> int:
-        return len(self.all_feeds)
-
-    def set_range(self, start_index: int, end_index: int) -> None:
-        self.feeds = iter(self.all_feeds[start_index:end_index])
 
     def get_next(self) -> Optional[Dict[str, np.ndarray]]:
         return next(self.feeds, None)
+
+
+def write_calibration(model: str, feeds: List[Dict[str, np.ndarray]], method: object,
+                      op_types: Optional[List[str]], cache: str) -> None:
+    """Write onnxruntime's calibration cache (``save_tensors_data``: each tensor's range) of
+    ``model`` on ``feeds`` with onnxruntime's calibrator, one input at a time, its session running
+    each added range reduction as soon as its activation is produced (``PRIORITY_BASED``). In
+    onnxruntime's default order the reductions ran after the whole network, every activation held
+    until then: DeepLabV3 R50-D8 at 1024x2048 passed 24 GB. The ranges are the same."""
+    import onnxruntime
+    from onnxruntime.quantization import create_calibrator, save_tensors_data
+    with tempfile.TemporaryDirectory(prefix='calibrate_') as scratch:
+        calibrator = create_calibrator(model, op_types, augmented_model_path=osp.join(scratch, 'augmented.onnx'),
+                                       calibrate_method=method)
+        options = onnxruntime.SessionOptions()
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL  # as the calibrator's
+        options.execution_order = onnxruntime.ExecutionOrder.PRIORITY_BASED
+        calibrator.infer_session = onnxruntime.InferenceSession(calibrator.augmented_model_path, options,
+                                                                providers=calibrator.execution_providers)
+        for feed in feeds:  # minmax keeps the running ranges, entropy and percentile merge histograms
+            calibrator.collect_data(FeedReader([feed]))
+        save_tensors_data(calibrator.compute_data(), cache)
 
 
 def output_nodes(onnx_file: str) -> List[str]:
@@ -130,24 +144,24 @@ def output_nodes(onnx_file: str) -> List[str]:
 def quantize_model(float_model: str, int8_model: str, feeds: List[Dict[str, np.ndarray]], method: str,
                    op_types: Optional[List[str]]) -> None:
     """onnxruntime's static quantization: QDQ, uint8 activations and per-channel int8 weights (the
-    fastest combination measured on this CPU), after ``quant_pre_process``. The calibrator takes
-    one input at a time (``CalibStridedMinMax``), holding one input's activations instead of all
-    of them: minmax gives the same ranges, entropy and percentile merge their histograms input by
-    input."""
+    fastest combination measured on this CPU), after ``quant_pre_process``, from the ranges
+    ``write_calibration`` records."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
     calibrate = dict(minmax=CalibrationMethod.MinMax, entropy=CalibrationMethod.Entropy,
                      percentile=CalibrationMethod.Percentile)[method]
-    prepared = int8_model + '.prepared.onnx'
+    prepared, cache = int8_model + '.prepared.onnx', int8_model + '.ranges.json'
     try:
         quant_pre_process(float_model, prepared, skip_symbolic_shape=True)
-        quantize_static(prepared, int8_model, FeedReader(feeds), quant_format=QuantFormat.QDQ, per_channel=True,
+        write_calibration(prepared, feeds, calibrate, op_types, cache)
+        quantize_static(prepared, int8_model, quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8, calibrate_method=calibrate,
                         op_types_to_quantize=op_types, nodes_to_exclude=output_nodes(prepared),
-                        extra_options=dict(CalibMovingAverage=False, CalibStridedMinMax=1))
+                        calibration_cache_path=cache)
     finally:
-        if osp.exists(prepared):
-            os.remove(prepared)
+        for path in (prepared, cache):
+            if osp.exists(path):
+                os.remove(path)
 
 
 def write_int8_export(directory: str, manifest: dict, int8_dir: str, feeds: List[Dict[str, np.ndarray]],
