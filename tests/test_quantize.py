@@ -126,4 +126,12 @@ def test_reduced_size_labels_export_is_calibrated_and_tested_at_its_size(semanti
              'test_dataloader.dataset.pipeline.1.scale=(256,128)', env=mini_env)
     tested = json.load(open(next((tmp_path / 'test').glob('test_*.json'))))
     assert tested['mIoU'] == pytest.approx(manifest['check']['accuracy']['mIoU']['float32'], abs=0.01)
+    # a test pipeline without a Resize (here a RandomResize to the config's size) gives no image at that size
+    proc = run_tool('tools/deployment/quantize.py', SEMANTIC, str(export), '--out', str(tmp_path / 'none'),
+                    '--cfg-options', 'test_dataloader.dataset.pipeline.1.type=RandomResize',
+                    'test_dataloader.dataset.pipeline.1.ratio_range=(1.0,1.0)', env=mini_env, check=False)
+    assert proc.returncode == 2 and 'Traceback' not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (f'error: {export}/model.onnx was exported for 128x256 inputs, not '
+                                                    '256x512: export it with --shape 256 512 or --dynamic-shape')
+    assert not (tmp_path / 'none' / 'deploy.json').exists()
 

@@ -203,13 +203,16 @@ def run_at_export_size(cfg: Config, directory: str, manifest: dict) -> str:
     """Set the test pipeline's ``Resize`` scale of ``cfg`` to the size a fixed-size export of
     another size takes (an edge model exported at a reduced resolution), so that it is calibrated
     and tested as it will run, saying so in one line; returns the size (``'512x1024'``) or ``''``
-    (a dynamic export, one of the config's test size, or a config testing by sliding windows)."""
+    (a dynamic export, one of the config's test size, a config testing by sliding windows, or a
+    test pipeline without a ``Resize``, whose images the export takes as they are or refuses in
+    one line)."""
     exporter = manifest.get('exporter') or {}
     if exporter.get('dynamic_shape') or not exporter.get('shape') or \
             cfg.model.get('test_cfg', {}).get('mode', 'whole') != 'whole':
         return ''
     height, width = exporter['shape']
-    if (height, width) == test_image_shape(cfg):
+    if not any(t['type'] == 'Resize' and t.get('scale') for t in cfg.test_dataloader.dataset.pipeline) or \
+            (height, width) == test_image_shape(cfg):
         return ''
     resize = test_resize(cfg)
     resize.scale = (width, height)
