@@ -109,17 +109,18 @@ def check_pooling_of_any_size(cfg: Config, model: torch.nn.Module) -> None:
                                 'form for inputs of any size: export for one size (leave out --dynamic-shape)')
 
 
-def test_resize(cfg: Config) -> dict:
-    """The ``Resize`` with a scale of the config's test pipeline, which sets its test image size."""
-    for transform in cfg.test_dataloader.dataset.pipeline:
-        if transform['type'] == 'Resize' and transform.get('scale'):
-            return transform
-    raise UserError('the test pipeline has no Resize with a scale to take the input size from: pass --shape H W')
+def test_resize(cfg: Config) -> Optional[dict]:
+    """The ``Resize`` with a scale of the config's test pipeline, which sets its test image size, or None."""
+    return next((transform for transform in cfg.test_dataloader.dataset.pipeline
+                 if transform['type'] == 'Resize' and transform.get('scale')), None)
 
 
 def test_image_shape(cfg: Config) -> Tuple[int, int]:
     """(height, width) of the config's test images: its test pipeline's ``Resize`` scale, (w, h)."""
-    width, height = test_resize(cfg)['scale']
+    resize = test_resize(cfg)
+    if resize is None:
+        raise UserError('the test pipeline has no Resize with a scale to take the input size from: pass --shape H W')
+    width, height = resize['scale']
     return height, width
 
 

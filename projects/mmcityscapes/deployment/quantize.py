@@ -19,7 +19,7 @@ from mmengine.runner import Runner
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import atomic_output, remove_stale_temporaries, write_json
 from mmcityscapes.datasets.layout import innermost_dataset
-from mmcityscapes.deployment.export import test_image_shape, test_resize
+from mmcityscapes.deployment.export import test_resize
 from mmcityscapes.deployment.onnx_models import exported_model
 from mmcityscapes.engine.runner.runtime import prepare_runtime
 from mmcityscapes.utils.manifest import MANIFEST, MODEL, read_export, sha256
@@ -211,10 +211,9 @@ def run_at_export_size(cfg: Config, directory: str, manifest: dict) -> str:
             cfg.model.get('test_cfg', {}).get('mode', 'whole') != 'whole':
         return ''
     height, width = exporter['shape']
-    if not any(t['type'] == 'Resize' and t.get('scale') for t in cfg.test_dataloader.dataset.pipeline) or \
-            (height, width) == test_image_shape(cfg):
-        return ''
     resize = test_resize(cfg)
+    if resize is None or tuple(resize.scale) == (width, height):
+        return ''
     resize.scale = (width, height)
     print(f'{directory} takes {height}x{width} images: calibrating and testing it at that size (the test '
           f'pipeline\'s Resize scale set to ({width}, {height}))')
