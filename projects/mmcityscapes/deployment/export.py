@@ -115,6 +115,11 @@ def test_resize(cfg: Config) -> Optional[dict]:
                  if transform['type'] == 'Resize' and transform.get('scale')), None)
 
 
+def slides_windows(cfg: Config) -> bool:
+    """Whether the config's model tests by sliding windows (mmseg's ``test_cfg.mode='slide'``)."""
+    return (cfg.model.get('test_cfg') or {}).get('mode', 'whole') != 'whole'
+
+
 def test_image_shape(cfg: Config) -> Tuple[int, int]:
     """(height, width) of the config's test images: its test pipeline's ``Resize`` scale, (w, h)."""
     resize = test_resize(cfg)
@@ -135,7 +140,7 @@ def export_settings(cfg: Config, checkpoint: str, shape: Sequence[int], dynamic:
 
 def semantic_kinds(cfg: Config, input: Optional[str], output: Optional[str]) -> Tuple[str, str]:
     """(input, output) of a semantic export: the ones asked for, checked, or the defaults."""
-    slides = cfg.model.test_cfg.get('mode', 'whole') != 'whole'
+    slides = slides_windows(cfg)
     input, output = input or SEMANTIC_INPUTS[0], output or ('logits' if slides else 'labels')
     if input not in SEMANTIC_INPUTS or output not in SEMANTIC_OUTPUTS:
         raise UserError(f'a semantic export takes {" or ".join(SEMANTIC_INPUTS)} and gives '

@@ -19,7 +19,7 @@ from mmengine.runner import Runner
 from mmcityscapes.common.errors import UserError
 from mmcityscapes.common.io import atomic_output, remove_stale_temporaries, write_json
 from mmcityscapes.datasets.layout import innermost_dataset
-from mmcityscapes.deployment.export import test_resize
+from mmcityscapes.deployment.export import slides_windows, test_resize
 from mmcityscapes.deployment.onnx_models import exported_model
 from mmcityscapes.engine.runner.runtime import prepare_runtime
 from mmcityscapes.utils.manifest import MANIFEST, MODEL, read_export, sha256
@@ -207,8 +207,7 @@ def run_at_export_size(cfg: Config, directory: str, manifest: dict) -> str:
     test pipeline without a ``Resize``, whose images the export takes as they are or refuses in
     one line)."""
     exporter = manifest.get('exporter') or {}
-    if exporter.get('dynamic_shape') or not exporter.get('shape') or \
-            cfg.model.get('test_cfg', {}).get('mode', 'whole') != 'whole':
+    if exporter.get('dynamic_shape') or not exporter.get('shape') or slides_windows(cfg):
         return ''
     height, width = exporter['shape']
     resize = test_resize(cfg)
